@@ -1,0 +1,129 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"herenow/handlers"
+)
+
+// config is everything herenow can be told.
+type config struct {
+	addr       string
+	data       string
+	listLimit  int
+	grace      time.Duration
+	tick       time.Duration
+	sessionTTL time.Duration
+	logLevel   slog.Level
+	live       handlers.LiveOptions
+}
+
+// envPrefix turns a flag name into its environment variable: --list-limit
+// is HERENOW_LIST_LIMIT.
+const envPrefix = "HERENOW_"
+
+func envName(flagName string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parseConfig reads flags, falling back to environment variables, then to
+// defaults. It returns the arguments left after the flags (a subcommand).
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, []string, error) {
+	c := config{live: handlers.LiveOptions{
+		PingInterval: 30 * time.Second, PingTimeout: 10 * time.Second,
+		WriteTimeout: 10 * time.Second, KeepAlive: 25 * time.Second,
+	}}
+	fs := flag.NewFlagSet("herenow", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.addr, "addr", ":8080", "address to listen on")
+	fs.StringVar(&c.data, "data", "./data", "directory for the user database and the generated signing secret")
+	fs.IntVar(&c.listLimit, "list-limit", 100, "most users named in the online list; the rest are counted")
+	fs.DurationVar(&c.grace, "grace", 5*time.Second, "how long someone whose last tab closed still counts as online")
+	fs.DurationVar(&c.tick, "tick", 50*time.Millisecond, "shortest time between two live updates")
+	fs.DurationVar(&c.sessionTTL, "session-ttl", 12*time.Hour, "how long a login lasts")
+	fs.DurationVar(&c.live.PingInterval, "ping-interval", c.live.PingInterval, "how often WebSocket clients are pinged")
+	fs.DurationVar(&c.live.PingTimeout, "ping-timeout", c.live.PingTimeout, "how long a ping may go unanswered")
+	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "least severe log level: debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: herenow [flags]              serve the page\n")
+		fmt.Fprintf(stderr, "       herenow [flags] user add|passwd|delete NAME\n")
+		fmt.Fprintf(stderr, "       herenow [flags] user list\n\nFlags (each also read from its environment variable):\n")
+		fs.VisitAll(func(f *flag.Flag) {
+			fmt.Fprintf(stderr, "  --%-14s %-22s %s (default %s)\n", f.Name, envName(f.Name), f.Usage, f.DefValue)
+		})
+		fmt.Fprintf(stderr, "\nHERENOW_JWT_SECRET (environment only) signs sessions; without it a secret is generated in the data directory.\n")
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return c, nil, err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v := getenv(envName(f.Name)); v != "" && !set[f.Name] && err == nil {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("%s=%q: %w", envName(f.Name), v, e)
+			}
+		}
+	})
+	if err != nil {
+		return c, nil, err
+	}
+	if c.listLimit < 0 || c.grace < 0 || c.tick <= 0 || c.sessionTTL <= 0 || c.live.PingInterval <= 0 || c.live.PingTimeout <= 0 {
+		return c, nil, errors.New("--list-limit and --grace must not be negative; --tick, --session-ttl and the ping settings must be positive")
+	}
+	return c, fs.Args(), nil
+}
+
+// minSecretLen is the shortest signing secret accepted: HS256 wants at
+// least 256 bits.
+const minSecretLen = 32
+
+// loadSecret returns the session signing secret: HERENOW_JWT_SECRET if set,
+// else the one kept in the data directory, generated on first start so that
+// a restart does not sign everyone out.
+func loadSecret(dataDir string, getenv func(string) string) ([]byte, error) {
+	if s := getenv("HERENOW_JWT_SECRET"); s != "" {
+		if len(s) < minSecretLen {
+			return nil, fmt.Errorf("HERENOW_JWT_SECRET must be at least %d characters", minSecretLen)
+		}
+		return []byte(s), nil
+	}
+	path := filepath.Join(dataDir, "jwt-secret")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if len(b) < minSecretLen {
+			return nil, fmt.Errorf("signing secret in %s is too short; delete it to generate a new one", path)
+		}
+		return b, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read signing secret: %w", err)
+	}
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	secret := []byte(hex.EncodeToString(raw))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create signing secret: %w", err)
+	}
+	if _, err := f.Write(secret); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("write signing secret: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("write signing secret: %w", err)
+	}
+	return secret, nil
+}

@@ -1,0 +1,228 @@
+package handlers
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/jwtauth/v5"
+	"github.com/lestrrat-go/jwx/v2/jwt"
+
+	"herenow/components"
+	"herenow/hub"
+	"herenow/users"
+)
+
+const (
+	tokenCookie = "jwt" // the name jwtauth.TokenFromCookie reads
+	guestCookie = "guest"
+	issuer      = "herenow"
+	// maxLoginForm bounds what POST /login reads: a name and a password fit
+	// in far less.
+	maxLoginForm = 4 << 10
+)
+
+// Authenticator checks a name and password; *users.Store is one.
+type Authenticator interface {
+	Authenticate(ctx context.Context, name, password string) (users.User, error)
+}
+
+// sessions issues and reads the two cookies that tell visitors apart: the
+// signed-in user's JWT and a guest browser's signed anonymous id.
+type sessions struct {
+	jwt      *jwtauth.JWTAuth
+	guestKey []byte
+	ttl      time.Duration
+}
+
+func newSessions(secret []byte, ttl time.Duration) *sessions {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte("herenow guest cookie"))
+	return &sessions{
+		jwt: jwtauth.New("HS256", secret, nil,
+			jwt.WithIssuer(issuer), jwt.WithRequiredClaim("exp"), jwt.WithAcceptableSkew(30*time.Second)),
+		guestKey: mac.Sum(nil),
+		ttl:      ttl,
+	}
+}
+
+// visitor is who made a request.
+type visitor struct {
+	userID  string // set when signed in
+	name    string
+	guestID string // from a valid guest cookie, if any
+}
+
+func (v visitor) signedIn() bool { return v.userID != "" }
+
+func (v visitor) me() *components.Me {
+	if !v.signedIn() {
+		return nil
+	}
+	return &components.Me{Name: v.name}
+}
+
+// person is who the visitor counts as on the live page. A client without
+// any cookie is a guest of its own for as long as its connection lasts.
+func (v visitor) person() hub.Person {
+	switch {
+	case v.signedIn():
+		return hub.Person{Key: "u-" + v.userID, Name: v.name}
+	case v.guestID != "":
+		return hub.Person{Key: "g-" + v.guestID, Guest: true}
+	default:
+		return hub.Person{Key: "g-" + randomID(), Guest: true}
+	}
+}
+
+type visitorKey struct{}
+
+func visitorFrom(ctx context.Context) visitor {
+	v, _ := ctx.Value(visitorKey{}).(visitor)
+	return v
+}
+
+// identify reads who the visitor is from the cookies. It runs after
+// jwtauth.Verify; a token that failed verification (forged, expired, wrong
+// issuer) makes the visitor a guest, never an error page.
+func (s *sessions) identify(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var v visitor
+		if tok, claims, err := jwtauth.FromContext(r.Context()); err == nil && tok != nil {
+			name, _ := claims["name"].(string)
+			if id := tok.Subject(); isDigits(id) && name != "" {
+				v.userID, v.name = id, name
+			}
+		}
+		if c, err := r.Cookie(guestCookie); err == nil {
+			v.guestID = s.verifyGuest(c.Value)
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), visitorKey{}, v)))
+	})
+}
+
+// isDigits reports whether s is a user id as issued: it names an HTML id.
+func isDigits(s string) bool {
+	_, err := strconv.ParseUint(s, 10, 63)
+	return err == nil
+}
+
+// issueToken returns a signed session token for u.
+func (s *sessions) issueToken(u users.User) (string, error) {
+	claims := map[string]any{"sub": strconv.FormatInt(u.ID, 10), "name": u.Name, "iss": issuer, "jti": randomID()}
+	jwtauth.SetIssuedNow(claims)
+	jwtauth.SetExpiryIn(claims, s.ttl)
+	_, token, err := s.jwt.Encode(claims)
+	return token, err
+}
+
+// ensureGuest gives a browser that has none a signed guest id, so its tabs
+// count as one guest.
+func (s *sessions) ensureGuest(w http.ResponseWriter, r *http.Request, v visitor) {
+	if v.guestID != "" {
+		return
+	}
+	id := randomID()
+	http.SetCookie(w, &http.Cookie{
+		Name: guestCookie, Value: id + "." + s.signGuest(id), Path: "/",
+		MaxAge: 365 * 24 * 3600, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+func (s *sessions) signGuest(id string) string {
+	mac := hmac.New(sha256.New, s.guestKey)
+	mac.Write([]byte(id))
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:16])
+}
+
+// verifyGuest returns the id in a guest cookie value, or "" if it was not
+// signed by us.
+func (s *sessions) verifyGuest(value string) string {
+	id, sig, ok := strings.Cut(value, ".")
+	if !ok || len(id) != 26 || !hmac.Equal([]byte(sig), []byte(s.signGuest(id))) {
+		return ""
+	}
+	return id
+}
+
+// randomID returns 128 random bits as 26 base32 characters, safe in a URL,
+// a cookie and an HTML id.
+func randomID() string { return rand.Text() }
+
+// serveLoginForm shows the sign-in form.
+func serveLoginForm(assets components.Assets) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		render(w, r, http.StatusOK, components.Login(components.LoginPage{Assets: assets}))
+	})
+}
+
+// serveLogin checks the form's name and password, sets the session cookie
+// and sends the browser to the page. A failure says only that the pair was
+// wrong, never which half.
+func serveLogin(logger *slog.Logger, store Authenticator, s *sessions, assets components.Assets) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fail := func(status int, username, msg string) {
+			render(w, r, status, components.Login(components.LoginPage{Assets: assets, Username: username, Error: msg}))
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxLoginForm)
+		if err := r.ParseForm(); err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				fail(http.StatusRequestEntityTooLarge, "", "That form was too large.")
+				return
+			}
+			fail(http.StatusBadRequest, "", "That form could not be read.")
+			return
+		}
+		name, password := r.PostForm.Get("username"), r.PostForm.Get("password")
+		if users.ValidName(name) != nil {
+			name = "" // never echo back what could not be a name
+		}
+		if name == "" || password == "" {
+			fail(http.StatusBadRequest, name, "Enter your username and password.")
+			return
+		}
+		u, err := store.Authenticate(r.Context(), name, password)
+		switch {
+		case errors.Is(err, users.ErrBadCredentials):
+			logger.Info("login refused", "reason", "bad credentials")
+			fail(http.StatusUnauthorized, name, "Wrong username or password.")
+			return
+		case err != nil:
+			logger.Error("login", "err", err)
+			fail(http.StatusInternalServerError, name, "Something went wrong. Please try again.")
+			return
+		}
+		token, err := s.issueToken(u)
+		if err != nil {
+			logger.Error("issue token", "err", err)
+			fail(http.StatusInternalServerError, name, "Something went wrong. Please try again.")
+			return
+		}
+		http.SetCookie(w, &http.Cookie{
+			Name: tokenCookie, Value: token, Path: "/", MaxAge: int(s.ttl.Seconds()),
+			HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
+		})
+		logger.Info("login", "user_id", u.ID)
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+	})
+}
+
+// serveLogout clears the session cookie.
+func serveLogout() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.SetCookie(w, &http.Cookie{
+			Name: tokenCookie, Value: "", Path: "/", MaxAge: -1,
+			HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
+		})
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+	})
+}

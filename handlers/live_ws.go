@@ -1,0 +1,122 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"herenow/hub"
+)
+
+// LiveOptions tune the live transports.
+type LiveOptions struct {
+	PingInterval time.Duration // how often a WebSocket client is pinged
+	PingTimeout  time.Duration // how long its pong may take
+	WriteTimeout time.Duration // how long one frame may take to write
+	KeepAlive    time.Duration // how often an idle SSE stream gets a comment
+}
+
+// wsReadLimit bounds a message from the browser. The page never sends one;
+// anything larger is closed with 1009.
+const wsReadLimit = 1 << 10
+
+// serveLiveWS streams frames over WebSocket. coder/websocket's default
+// origin check refuses cross-site handshakes. Every close the server
+// initiates uses a code htmx-ext-ws reconnects on: 1013 for a client that
+// fell behind, 1012 for a shutdown, 1011 for an internal error.
+func serveLiveWS(logger *slog.Logger, h *hub.Hub, opt LiveOptions) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		person := visitorFrom(r.Context()).person()
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			logger.Info("websocket handshake refused", "err", err)
+			return // Accept has written the response
+		}
+		defer c.CloseNow()
+		c.SetReadLimit(wsReadLimit)
+
+		sub := h.Connect(person)
+		defer sub.Close()
+		started := time.Now()
+
+		// The request's context must not be used once the connection is
+		// hijacked; this one lives as long as the handler.
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		readDone := make(chan error, 1)
+		go func() { readDone <- readUntilClosed(ctx, c) }()
+		go pingUntilDead(ctx, c, opt)
+
+		code, err := pumpFrames(ctx, c, sub, readDone, opt.WriteTimeout)
+		logger.Debug("websocket closed", "guest", person.Guest, "duration", time.Since(started), "code", code, "err", err)
+	})
+}
+
+// pumpFrames writes the subscription's frames until either side ends it,
+// and reports the close code it sent (-1 if none).
+func pumpFrames(ctx context.Context, c *websocket.Conn, sub *hub.Subscription, readDone <-chan error, writeTimeout time.Duration) (websocket.StatusCode, error) {
+	for {
+		select {
+		case f := <-sub.Frames():
+			wctx, cancel := context.WithTimeout(ctx, writeTimeout)
+			err := c.Write(wctx, websocket.MessageText, f.HTML)
+			cancel()
+			if err != nil {
+				return -1, err
+			}
+		case <-sub.Done():
+			code := closeCode(sub.Err())
+			return code, c.Close(code, "")
+		case err := <-readDone:
+			return websocket.CloseStatus(err), err
+		}
+	}
+}
+
+func closeCode(err error) websocket.StatusCode {
+	switch {
+	case errors.Is(err, hub.ErrSlow):
+		return websocket.StatusTryAgainLater
+	case errors.Is(err, hub.ErrShutdown):
+		return websocket.StatusServiceRestart
+	default:
+		return websocket.StatusInternalError
+	}
+}
+
+// readUntilClosed answers control frames and returns when the client goes
+// away. The page sends no messages: one that arrives anyway closes the
+// connection (1009 if over the read limit, 1008 otherwise).
+func readUntilClosed(ctx context.Context, c *websocket.Conn) error {
+	_, _, err := c.Read(ctx)
+	if err == nil {
+		c.Close(websocket.StatusPolicyViolation, "this socket only sends")
+		return errors.New("client sent a message")
+	}
+	return err
+}
+
+// pingUntilDead pings the client and drops the connection when a pong does
+// not come back in time, so a vanished client does not linger as a ghost.
+func pingUntilDead(ctx context.Context, c *websocket.Conn, opt LiveOptions) {
+	t := time.NewTicker(opt.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			pctx, cancel := context.WithTimeout(ctx, opt.PingTimeout)
+			err := c.Ping(pctx)
+			cancel()
+			if err != nil {
+				c.CloseNow()
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,86 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/a-h/templ"
+
+	"herenow/components"
+	"herenow/hub"
+)
+
+// Renderer renders the hub's frames with the templ components: once per
+// change, as HTML for WebSocket and as the same HTML framed as an SSE event.
+type Renderer struct{}
+
+var _ hub.Renderer = Renderer{}
+
+// Snapshot renders the whole live region.
+func (Renderer) Snapshot(s hub.Snapshot) (*hub.Frame, error) {
+	return renderFrame(components.Snapshot(liveView(s)))
+}
+
+// Diff renders one change.
+func (Renderer) Diff(d hub.Diff) (*hub.Frame, error) {
+	v := components.Diff{
+		Removed: d.Removed,
+		Updated: userItems(d.Updated),
+		Added:   userItems(d.Added),
+		Logged:  entries(d.Logged),
+		Trimmed: d.Trimmed,
+	}
+	if d.Counts != nil {
+		c := components.Count(*d.Counts)
+		v.Count = &c
+	}
+	return renderFrame(components.DiffFrame(v))
+}
+
+func renderFrame(c templ.Component) (*hub.Frame, error) {
+	var html bytes.Buffer
+	if err := c.Render(context.Background(), &html); err != nil {
+		return nil, fmt.Errorf("render frame: %w", err)
+	}
+	return &hub.Frame{HTML: html.Bytes(), Event: sseEvent("update", html.Bytes())}, nil
+}
+
+// sseEvent frames data as one server-sent event. Every line gets its own
+// "data: " prefix, and a CR, which would also end a line, is dropped.
+func sseEvent(name string, data []byte) []byte {
+	out := make([]byte, 0, len(data)+len(name)+32)
+	out = append(out, "event: "...)
+	out = append(out, name...)
+	out = append(out, '\n')
+	for line := range bytes.SplitSeq(data, []byte("\n")) {
+		out = append(out, "data: "...)
+		for _, b := range line {
+			if b != '\r' {
+				out = append(out, b)
+			}
+		}
+		out = append(out, '\n')
+	}
+	return append(out, '\n')
+}
+
+func liveView(s hub.Snapshot) components.Live {
+	return components.Live{Count: components.Count(s.Counts), Users: userItems(s.Users), Log: entries(s.Log)}
+}
+
+func userItems(us []hub.User) []components.UserItem {
+	out := make([]components.UserItem, len(us))
+	for i, u := range us {
+		out[i] = components.UserItem(u)
+	}
+	return out
+}
+
+func entries(es []hub.Entry) []components.Entry {
+	out := make([]components.Entry, len(es))
+	for i, e := range es {
+		out[i] = components.Entry(e)
+	}
+	return out
+}

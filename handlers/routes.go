@@ -1,0 +1,65 @@
+// Package handlers is herenow's HTTP surface: pages, login, and the two
+// live transports. It is the only package that knows requests, cookies,
+// tokens, WebSocket and SSE.
+package handlers
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/go-chi/jwtauth/v5"
+
+	"herenow/components"
+	"herenow/hub"
+	"herenow/static"
+)
+
+// Options are the server's settings that are not dependencies.
+type Options struct {
+	Secret   []byte        // signs session tokens and guest cookies
+	TokenTTL time.Duration // how long a login lasts
+	Live     LiveOptions
+}
+
+// NewServer returns herenow's whole URL surface.
+func NewServer(logger *slog.Logger, store Authenticator, h *hub.Hub, assets *static.Assets, opt Options) http.Handler {
+	s := newSessions(opt.Secret, opt.TokenTTL)
+	urls := components.Assets{HTMX: assets.HTMX, WS: assets.WS, SSE: assets.SSE, Bulma: assets.Bulma}
+
+	r := chi.NewRouter()
+	r.Use(middleware.Recoverer, securityHeaders, http.NewCrossOriginProtection().Handler)
+	r.Handle(static.Prefix+"*", assets)
+	r.Group(func(r chi.Router) {
+		// Only the cookie carries a session: a token in a header or the
+		// query string is ignored.
+		r.Use(jwtauth.Verify(s.jwt, jwtauth.TokenFromCookie), s.identify)
+		r.Method(http.MethodGet, "/", serveIndex(h, s, urls))
+		r.Method(http.MethodGet, "/login", serveLoginForm(urls))
+		r.Method(http.MethodPost, "/login", serveLogin(logger, store, s, urls))
+		r.Method(http.MethodPost, "/logout", serveLogout())
+		r.Method(http.MethodGet, "/live/ws", serveLiveWS(logger, h, opt.Live))
+		r.Method(http.MethodGet, "/live/events", serveLiveSSE(logger, h, opt.Live))
+		r.Method(http.MethodGet, "/live/sse-box", serveSSEBox(h))
+	})
+	return r
+}
+
+// contentSecurityPolicy allows scripts, styles and connections from this
+// origin only: htmx needs no inline script, and with its indicator styles
+// off, no inline style either.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("X-Frame-Options", "DENY")
+		next.ServeHTTP(w, r)
+	})
+}

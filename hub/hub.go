@@ -1,0 +1,508 @@
+// Package hub keeps track of who is online and tells every subscriber what
+// changed. It knows people, connections, diffs, ticks and subscribers, and
+// nothing of HTTP: the Renderer it is given turns diffs into bytes.
+package hub
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Errors a subscription ends with; transports map them to close codes.
+var (
+	ErrSlow     = errors.New("hub: subscriber fell behind")
+	ErrShutdown = errors.New("hub: shutting down")
+	ErrRender   = errors.New("hub: frame could not be rendered")
+)
+
+// Config sets the hub's behaviour. Every field is required unless noted.
+type Config struct {
+	Render Renderer
+	Clock  Clock        // SystemClock{} when nil
+	Logger *slog.Logger // slog.Default() when nil
+
+	// Tick is the shortest time between two frames. The first change after
+	// a quiet spell goes out at once; later ones wait for the next tick and
+	// go out together.
+	Tick time.Duration
+	// Grace is how long a person whose last connection closed still counts
+	// as online, so that a page reload announces nothing.
+	Grace time.Duration
+	// ListLimit is how many users the list names; the rest are counted.
+	ListLimit int
+	// LogSize is how many activity entries are kept.
+	LogSize int
+	// QueueSize is how many frames a subscriber may fall behind before it
+	// is dropped with ErrSlow.
+	QueueSize int
+}
+
+// Defaults returns the configuration herenow runs with unless told otherwise.
+func Defaults() Config {
+	return Config{Tick: 50 * time.Millisecond, Grace: 5 * time.Second, ListLimit: 100, LogSize: 50, QueueSize: 32}
+}
+
+// Hub holds the presence state and the subscribers. It is safe for
+// concurrent use. Two states are kept: the live one (who is connected now)
+// and the shown one (what the last frame told subscribers); a frame is the
+// difference between the two.
+type Hub struct {
+	cfg Config
+
+	mu sync.Mutex
+
+	// Live state.
+	live  map[string]*presence
+	dirty []*presence
+
+	// Shown state.
+	shown    map[string]*shownPerson
+	listed   list.List // of *shownPerson, users named in the list
+	unlisted list.List // of *shownPerson, users waiting for a place in the list
+	counts   Counts
+	log      []Entry // oldest first, at most cfg.LogSize
+	nextID   uint64
+
+	// Fan-out.
+	subs       []*Subscription
+	open       int    // subscriptions not yet closed by their owner
+	snapshot   *Frame // rendered shown state; nil once a frame changed it
+	lastFrame  time.Time
+	flushTimer Timer // pending frame, nil when none is scheduled
+
+	closed  bool
+	drained chan struct{} // closed when closed and open == 0
+}
+
+// presence is a person's live state.
+type presence struct {
+	person   Person
+	conns    int
+	grace    Timer  // set while the person has no connection but still counts
+	graceGen uint64 // tells a stale grace timer from the current one
+	dirty    bool
+}
+
+func (p *presence) online() bool { return p.conns > 0 || p.grace != nil }
+
+// shownPerson is a person as the last frame showed them.
+type shownPerson struct {
+	person Person
+	tabs   int
+	elem   *list.Element // in listed or unlisted; nil for guests
+	inList bool
+}
+
+// New returns a hub ready for subscribers.
+func New(cfg Config) (*Hub, error) {
+	if cfg.Render == nil {
+		return nil, errors.New("hub: no renderer")
+	}
+	if cfg.Tick <= 0 || cfg.Grace < 0 || cfg.ListLimit < 0 || cfg.LogSize <= 0 || cfg.QueueSize <= 0 {
+		return nil, fmt.Errorf("hub: invalid config: tick %v, grace %v, list limit %d, log size %d, queue %d",
+			cfg.Tick, cfg.Grace, cfg.ListLimit, cfg.LogSize, cfg.QueueSize)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Hub{
+		cfg:     cfg,
+		live:    make(map[string]*presence),
+		shown:   make(map[string]*shownPerson),
+		drained: make(chan struct{}),
+	}, nil
+}
+
+// Subscription is one connection: it counts its person as online and
+// receives frames until it is closed.
+type Subscription struct {
+	hub      *Hub
+	presence *presence
+	frames   chan *Frame
+	done     chan struct{}
+	err      error // why done was closed; set before closing it
+	index    int   // position in hub.subs, -1 once removed
+	closed   bool  // Close was called
+}
+
+// Frames delivers the snapshot first, then one frame per change.
+func (s *Subscription) Frames() <-chan *Frame { return s.frames }
+
+// Done is closed when the hub ends the subscription; Err then says why.
+// The owner must still call Close.
+func (s *Subscription) Done() <-chan struct{} { return s.done }
+
+// Err reports why Done was closed: ErrSlow, ErrShutdown or ErrRender.
+func (s *Subscription) Err() error {
+	select {
+	case <-s.done:
+		return s.err
+	default:
+		return nil
+	}
+}
+
+// Connect adds a connection for person and subscribes it. Its first frame is
+// a snapshot of what everyone currently sees; the frames that follow are
+// diffs from it. The caller must Close the subscription.
+func (h *Hub) Connect(person Person) *Subscription {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := &Subscription{hub: h, frames: make(chan *Frame, h.cfg.QueueSize), done: make(chan struct{}), index: -1}
+	if h.closed {
+		s.closed = true
+		s.err = ErrShutdown
+		close(s.done)
+		return s
+	}
+	h.open++
+	snap, err := h.snapshotFrame()
+	if err != nil {
+		s.end(ErrRender)
+	} else {
+		s.frames <- snap
+		s.index = len(h.subs)
+		h.subs = append(h.subs, s)
+	}
+
+	p := h.live[person.Key]
+	if p == nil {
+		p = &presence{person: person}
+		h.live[person.Key] = p
+	}
+	s.presence = p
+	p.conns++
+	if p.grace != nil {
+		p.grace.Stop()
+		p.grace = nil
+	}
+	h.markDirty(p)
+	return s
+}
+
+// Close ends the connection: it stops receiving frames, and its person goes
+// offline after the grace period unless another connection holds them.
+// Close is idempotent.
+func (s *Subscription) Close() {
+	h := s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.closed = true
+	h.unsubscribe(s)
+	h.open--
+	if h.closed {
+		if h.open == 0 {
+			close(h.drained)
+		}
+		return
+	}
+	p := s.presence
+	p.conns--
+	if p.conns > 0 {
+		h.markDirty(p)
+		return
+	}
+	if h.cfg.Grace == 0 {
+		h.markDirty(p)
+		return
+	}
+	p.graceGen++
+	gen := p.graceGen
+	p.grace = h.cfg.Clock.AfterFunc(h.cfg.Grace, func() { h.graceOver(p, gen) })
+}
+
+// graceOver takes a person offline once their grace period passed without a
+// new connection.
+func (h *Hub) graceOver(p *presence, gen uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed || p.graceGen != gen || p.grace == nil {
+		return
+	}
+	p.grace = nil
+	h.markDirty(p)
+}
+
+// Snapshot returns what subscribers are currently shown.
+func (h *Hub) Snapshot() Snapshot {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.snapshotLocked()
+}
+
+// Close ends every subscription with ErrShutdown and refuses new ones.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	h.closed = true
+	if h.flushTimer != nil {
+		h.flushTimer.Stop()
+		h.flushTimer = nil
+	}
+	for _, p := range h.live {
+		if p.grace != nil {
+			p.grace.Stop()
+			p.grace = nil
+		}
+	}
+	for _, s := range h.subs {
+		s.index = -1
+		s.end(ErrShutdown)
+	}
+	h.subs = nil
+	if h.open == 0 {
+		close(h.drained)
+	}
+}
+
+// Shutdown closes the hub and waits until every subscription's owner has
+// closed it, or ctx ends.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.Close()
+	select {
+	case <-h.drained:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("hub: waiting for connections to close: %w", ctx.Err())
+	}
+}
+
+// end signals the subscription's owner; the caller holds the hub's lock.
+func (s *Subscription) end(err error) {
+	select {
+	case <-s.done:
+	default:
+		s.err = err
+		close(s.done)
+	}
+}
+
+func (h *Hub) unsubscribe(s *Subscription) {
+	i := s.index
+	if i < 0 {
+		return
+	}
+	last := len(h.subs) - 1
+	h.subs[i] = h.subs[last]
+	h.subs[i].index = i
+	h.subs[last] = nil
+	h.subs = h.subs[:last]
+	s.index = -1
+}
+
+// markDirty notes that p may have changed and makes sure a frame is coming:
+// at once after a quiet spell, else at the next tick.
+func (h *Hub) markDirty(p *presence) {
+	if !p.dirty {
+		p.dirty = true
+		h.dirty = append(h.dirty, p)
+	}
+	if h.flushTimer != nil {
+		return
+	}
+	wait := h.lastFrame.Add(h.cfg.Tick).Sub(h.cfg.Clock.Now())
+	if wait <= 0 {
+		h.flush()
+		return
+	}
+	h.flushTimer = h.cfg.Clock.AfterFunc(wait, func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.closed {
+			return
+		}
+		h.flushTimer = nil
+		h.flush()
+	})
+}
+
+// flush brings the shown state up to the live one and sends the difference,
+// rendered once, to every subscriber.
+func (h *Hub) flush() {
+	now := h.cfg.Clock.Now()
+	var d Diff
+	var arrived, left []Person
+	before := h.counts
+	for _, p := range h.dirty {
+		p.dirty = false
+		sp := h.shown[p.person.Key]
+		switch {
+		case p.online() && sp == nil:
+			arrived = append(arrived, p.person)
+			h.show(p, &d)
+		case !p.online() && sp != nil:
+			left = append(left, p.person)
+			h.hide(sp, &d)
+		case sp != nil && sp.inList && sp.tabs != max(p.conns, 1):
+			sp.tabs = max(p.conns, 1)
+			d.Updated = append(d.Updated, User{Key: sp.person.Key, Name: sp.person.Name, Tabs: sp.tabs})
+		case sp != nil:
+			sp.tabs = max(p.conns, 1)
+		}
+		if !p.online() && h.live[p.person.Key] == p {
+			delete(h.live, p.person.Key)
+		}
+	}
+	clear(h.dirty)
+	h.dirty = h.dirty[:0]
+
+	if len(arrived) > 0 {
+		h.appendEntry(&d, now, true, arrived)
+	}
+	if len(left) > 0 {
+		h.appendEntry(&d, now, false, left)
+	}
+	if h.counts != before {
+		c := h.counts
+		d.Counts = &c
+	}
+	if d.Counts == nil && len(d.Removed)+len(d.Updated)+len(d.Added)+len(d.Logged) == 0 {
+		return // changes that cancelled out, such as a reload within one tick
+	}
+	h.lastFrame = now
+	h.snapshot = nil
+	frame, err := h.cfg.Render.Diff(d)
+	if err != nil {
+		h.cfg.Logger.Error("render diff frame", "err", err)
+		h.dropAll(ErrRender)
+		return
+	}
+	h.broadcast(frame)
+}
+
+// show adds a person who came online to the shown state.
+func (h *Hub) show(p *presence, d *Diff) {
+	sp := &shownPerson{person: p.person, tabs: max(p.conns, 1)}
+	h.shown[p.person.Key] = sp
+	h.counts.People++
+	if p.person.Guest {
+		h.counts.Guests++
+		return
+	}
+	if h.listed.Len() < h.cfg.ListLimit {
+		sp.elem, sp.inList = h.listed.PushBack(sp), true
+		d.Added = append(d.Added, User{Key: sp.person.Key, Name: sp.person.Name, Tabs: sp.tabs})
+		return
+	}
+	sp.elem = h.unlisted.PushBack(sp)
+	h.counts.Unlisted++
+}
+
+// hide removes a person who went offline, giving their place in the list to
+// the user who has waited longest.
+func (h *Hub) hide(sp *shownPerson, d *Diff) {
+	delete(h.shown, sp.person.Key)
+	h.counts.People--
+	if sp.person.Guest {
+		h.counts.Guests--
+		return
+	}
+	if !sp.inList {
+		h.unlisted.Remove(sp.elem)
+		h.counts.Unlisted--
+		return
+	}
+	h.listed.Remove(sp.elem)
+	d.Removed = append(d.Removed, sp.person.Key)
+	if front := h.unlisted.Front(); front != nil {
+		next := h.unlisted.Remove(front).(*shownPerson)
+		h.counts.Unlisted--
+		next.elem, next.inList = h.listed.PushBack(next), true
+		d.Added = append(d.Added, User{Key: next.person.Key, Name: next.person.Name, Tabs: next.tabs})
+	}
+}
+
+// namesPerEntry is how many users an activity entry names before it
+// summarises the rest as "and N others".
+const namesPerEntry = 3
+
+func (h *Hub) appendEntry(d *Diff, at time.Time, arrived bool, people []Person) {
+	h.nextID++
+	e := Entry{ID: h.nextID, At: at, Arrived: arrived}
+	for _, p := range people {
+		switch {
+		case p.Guest:
+			e.Guests++
+		case len(e.Names) < namesPerEntry:
+			e.Names = append(e.Names, p.Name)
+		default:
+			e.Others++
+		}
+	}
+	h.log = append(h.log, e)
+	d.Logged = append([]Entry{e}, d.Logged...)
+	if len(h.log) <= h.cfg.LogSize {
+		return
+	}
+	oldest := h.log[0].ID
+	h.log[0] = Entry{}
+	h.log = h.log[1:]
+	if last := len(d.Logged) - 1; d.Logged[last].ID == oldest {
+		d.Logged = d.Logged[:last] // added and trimmed in the same frame: never sent
+		return
+	}
+	d.Trimmed = append(d.Trimmed, oldest)
+}
+
+func (h *Hub) snapshotLocked() Snapshot {
+	s := Snapshot{Counts: h.counts, Users: make([]User, 0, h.listed.Len()), Log: make([]Entry, 0, len(h.log))}
+	for e := h.listed.Front(); e != nil; e = e.Next() {
+		sp := e.Value.(*shownPerson)
+		s.Users = append(s.Users, User{Key: sp.person.Key, Name: sp.person.Name, Tabs: sp.tabs})
+	}
+	for i := len(h.log) - 1; i >= 0; i-- {
+		s.Log = append(s.Log, h.log[i])
+	}
+	return s
+}
+
+// snapshotFrame renders the shown state at most once per frame, however
+// many subscribers connect in between.
+func (h *Hub) snapshotFrame() (*Frame, error) {
+	if h.snapshot == nil {
+		f, err := h.cfg.Render.Snapshot(h.snapshotLocked())
+		if err != nil {
+			return nil, fmt.Errorf("render snapshot: %w", err)
+		}
+		h.snapshot = f
+	}
+	return h.snapshot, nil
+}
+
+// broadcast hands the same frame to every subscriber without ever waiting:
+// one whose queue is full is dropped and told so.
+func (h *Hub) broadcast(f *Frame) {
+	for i := 0; i < len(h.subs); {
+		s := h.subs[i]
+		select {
+		case s.frames <- f:
+			i++
+		default:
+			h.unsubscribe(s) // moves the last subscriber into slot i
+			s.end(ErrSlow)
+		}
+	}
+}
+
+func (h *Hub) dropAll(err error) {
+	for _, s := range h.subs {
+		s.index = -1
+		s.end(err)
+	}
+	clear(h.subs)
+	h.subs = h.subs[:0]
+}

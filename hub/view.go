@@ -1,0 +1,68 @@
+package hub
+
+import "time"
+
+// Person is someone who can be online: a signed-in user or a guest browser.
+type Person struct {
+	// Key identifies the person across all their connections. For users it
+	// also names their list item, so it must be a valid HTML id.
+	Key   string
+	Name  string // shown in the user list and the log; empty for guests
+	Guest bool
+}
+
+// User is one row of the online users list.
+type User struct {
+	Key  string
+	Name string
+	Tabs int // open connections; the list shows a badge above one
+}
+
+// Counts are the figures shown above and below the user list.
+type Counts struct {
+	People   int // users and guests online, each counted once
+	Guests   int // guests among People
+	Unlisted int // users online but beyond the list limit ("+N more")
+}
+
+// Entry is one line of the activity log: people who came online or went
+// offline together, within one frame.
+type Entry struct {
+	ID      uint64 // increasing; names the entry's list item
+	At      time.Time
+	Arrived bool     // came online (true) or went offline (false)
+	Names   []string // the first few users, in order of the event
+	Others  int      // users beyond Names
+	Guests  int
+}
+
+// Snapshot is everything a newly connected viewer needs.
+type Snapshot struct {
+	Counts Counts
+	Users  []User  // listed users, in order of arrival
+	Log    []Entry // newest first
+}
+
+// Diff is what changed between two frames. Its size depends on how much
+// changed, never on how many people are online.
+type Diff struct {
+	Counts  *Counts  // nil when unchanged
+	Removed []string // keys of list items to delete
+	Updated []User   // listed users whose tab count changed
+	Added   []User   // users to append to the list
+	Logged  []Entry  // new log entries, newest first
+	Trimmed []uint64 // IDs of log entries that fell off the end
+}
+
+// Frame is one rendered message, shared by every subscriber that gets it.
+type Frame struct {
+	HTML  []byte // the payload as sent over WebSocket
+	Event []byte // the same payload framed as a server-sent event
+}
+
+// Renderer turns the hub's state into frames. The hub calls it once per
+// change, never once per subscriber.
+type Renderer interface {
+	Snapshot(Snapshot) (*Frame, error)
+	Diff(Diff) (*Frame, error)
+}

@@ -1,0 +1,80 @@
+// Command herenow serves a live "who is online" page. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"herenow/handlers"
+	"herenow/hub"
+	"herenow/static"
+	"herenow/users"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "herenow:", err)
+		os.Exit(1)
+	}
+}
+
+// run is the whole program: it serves until ctx ends, or runs a user
+// subcommand.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	cfg, rest, err := parseConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	store, err := users.Open(ctx, filepath.Join(cfg.data, "users.db"), bcrypt.DefaultCost)
+	if err != nil {
+		return fmt.Errorf("open user store: %w", err)
+	}
+	defer store.Close()
+	if len(rest) > 0 {
+		return runUserCommand(ctx, store, rest, stdin, stdout, stderr)
+	}
+
+	secret, err := loadSecret(cfg.data, getenv)
+	if err != nil {
+		return err
+	}
+	assets, err := static.Load()
+	if err != nil {
+		return err
+	}
+	h, err := hub.New(hub.Config{Render: handlers.Renderer{}, Logger: logger, Tick: cfg.tick, Grace: cfg.grace,
+		ListLimit: cfg.listLimit, LogSize: 50, QueueSize: 32})
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler: handlers.NewServer(logger, store, h, assets,
+			handlers.Options{Secret: secret, TokenTTL: cfg.sessionTTL, Live: cfg.live}),
+		// No read or write timeout for the whole request: live streams last
+		// for hours. Each stream sets its own write deadlines.
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	return serve(ctx, logger, srv, cfg.addr, h)
+}

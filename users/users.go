@@ -1,0 +1,201 @@
+// Package users keeps herenow's accounts in SQLite: names and password
+// hashes, nothing else.
+package users
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/bcrypt"
+	_ "modernc.org/sqlite" // pure-Go SQLite driver, so the binary needs no cgo
+)
+
+// Errors callers can tell apart.
+var (
+	ErrNotFound       = errors.New("no such user")
+	ErrExists         = errors.New("a user with that name already exists")
+	ErrBadCredentials = errors.New("wrong username or password")
+	ErrInvalidName    = errors.New("a name is 1 to 64 printable characters")
+	ErrInvalidPass    = errors.New("a password is 8 to 72 bytes")
+)
+
+// User is an account.
+type User struct {
+	ID      int64
+	Name    string
+	Created time.Time
+}
+
+// Store is the user database.
+type Store struct {
+	db   *sql.DB
+	cost int
+	// decoy is a hash of a password nobody has, compared against when a name
+	// is unknown so that the answer takes as long as for a wrong password.
+	decoy []byte
+}
+
+const schema = `
+CREATE TABLE IF NOT EXISTS users (
+	id            INTEGER PRIMARY KEY,
+	name          TEXT NOT NULL UNIQUE,
+	password_hash BLOB NOT NULL,
+	created_at    INTEGER NOT NULL
+) STRICT;`
+
+// Open opens (creating if needed) the SQLite database at path. cost is the
+// bcrypt cost; bcrypt.DefaultCost unless a test wants speed.
+func Open(ctx context.Context, path string, cost int) (*Store, error) {
+	dsn := "file:" + path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if _, err := db.ExecContext(ctx, schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("create schema in %s: %w", path, err)
+	}
+	decoy, err := bcrypt.GenerateFromPassword([]byte("decoy password for unknown names"), cost)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("hash decoy password: %w", err)
+	}
+	return &Store{db: db, cost: cost, decoy: decoy}, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+// ValidName reports whether name may be used for an account.
+func ValidName(name string) error {
+	if name == "" || len(name) > 64*utf8.UTFMax || utf8.RuneCountInString(name) > 64 || !utf8.ValidString(name) ||
+		strings.TrimSpace(name) != name || strings.IndexFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return ErrInvalidName
+	}
+	return nil
+}
+
+func validPassword(password string) error {
+	if len(password) < 8 || len(password) > 72 { // bcrypt reads at most 72 bytes
+		return ErrInvalidPass
+	}
+	return nil
+}
+
+// Add creates a user.
+func (s *Store) Add(ctx context.Context, name, password string) (User, error) {
+	if err := ValidName(name); err != nil {
+		return User{}, err
+	}
+	if err := validPassword(password); err != nil {
+		return User{}, err
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.cost)
+	if err != nil {
+		return User{}, fmt.Errorf("hash password: %w", err)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	res, err := s.db.ExecContext(ctx,
+		`INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`,
+		name, hash, now.Unix())
+	if err != nil {
+		return User{}, fmt.Errorf("add user %q: %w", name, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return User{}, fmt.Errorf("add user %q: %w", name, err)
+	} else if n == 0 {
+		return User{}, ErrExists
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return User{}, fmt.Errorf("add user %q: %w", name, err)
+	}
+	return User{ID: id, Name: name, Created: now}, nil
+}
+
+// List returns every user, by name.
+func (s *Store) List(ctx context.Context) ([]User, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, name, created_at FROM users ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	defer rows.Close()
+	var out []User
+	for rows.Next() {
+		var u User
+		var created int64
+		if err := rows.Scan(&u.ID, &u.Name, &created); err != nil {
+			return nil, fmt.Errorf("list users: %w", err)
+		}
+		u.Created = time.Unix(created, 0).UTC()
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	return out, nil
+}
+
+// SetPassword replaces a user's password.
+func (s *Store) SetPassword(ctx context.Context, name, password string) error {
+	if err := validPassword(password); err != nil {
+		return err
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.cost)
+	if err != nil {
+		return fmt.Errorf("hash password: %w", err)
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE name = ?`, hash, name)
+	return affectedOne(res, err, "set password of "+name)
+}
+
+// Delete removes a user.
+func (s *Store) Delete(ctx context.Context, name string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM users WHERE name = ?`, name)
+	return affectedOne(res, err, "delete user "+name)
+}
+
+func affectedOne(res sql.Result, err error, doing string) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", doing, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("%s: %w", doing, err)
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// Authenticate returns the user whose name and password match, or
+// ErrBadCredentials whichever of the two is wrong, in about the same time.
+func (s *Store) Authenticate(ctx context.Context, name, password string) (User, error) {
+	var u User
+	var hash []byte
+	var created int64
+	err := s.db.QueryRowContext(ctx, `SELECT id, name, password_hash, created_at FROM users WHERE name = ?`, name).
+		Scan(&u.ID, &u.Name, &hash, &created)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		_ = bcrypt.CompareHashAndPassword(s.decoy, []byte(password))
+		return User{}, ErrBadCredentials
+	case err != nil:
+		return User{}, fmt.Errorf("look up user: %w", err)
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil {
+		return User{}, ErrBadCredentials
+	}
+	u.Created = time.Unix(created, 0).UTC()
+	return u, nil
+}
