@@ -5,6 +5,7 @@ package components
 
 import (
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -121,35 +122,23 @@ func (c Count) rest() string {
 	return s
 }
 
-// phrase is one part of an activity entry's subject.
-type phrase struct {
-	Sep  string // what comes before it: "", ", " or " and "
-	Text string
-	Name bool // a user's name, shown in bold
-}
-
-// subject lists who an entry is about: "alice, bob, 3 others and a guest".
-func (e Entry) subject() []phrase {
-	out := make([]phrase, 0, len(e.Names)+2)
-	for _, n := range e.Names {
-		out = append(out, phrase{Text: n, Name: true})
-	}
+// subject says who an entry is about: "alice, bob, 3 others and a guest".
+func (e Entry) subject() string {
+	parts := make([]string, 0, len(e.Names)+2)
+	parts = append(parts, e.Names...)
 	if e.Others > 0 {
-		out = append(out, phrase{Text: plural(e.Others, "other", "others")})
+		parts = append(parts, plural(e.Others, "other", "others"))
 	}
 	switch {
 	case e.Guests == 1:
-		out = append(out, phrase{Text: "a guest"})
+		parts = append(parts, "a guest")
 	case e.Guests > 1:
-		out = append(out, phrase{Text: plural(e.Guests, "guest", "guests")})
+		parts = append(parts, plural(e.Guests, "guest", "guests"))
 	}
-	for i := 1; i < len(out); i++ {
-		out[i].Sep = ", "
+	if len(parts) < 2 {
+		return strings.Join(parts, "")
 	}
-	if n := len(out); n > 1 {
-		out[n-1].Sep = " and "
-	}
-	return out
+	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
 }
 
 func (e Entry) verb() string {
