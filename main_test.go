@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+func noEnv(string) string { return "" }
+
+// runCLI runs the program to completion and returns what it printed.
+func runCLI(t *testing.T, stdin string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err = run(context.Background(), append([]string{"herenow"}, args...), noEnv, strings.NewReader(stdin), &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+func TestUserSubcommands(t *testing.T) {
+	data := t.TempDir()
+	if _, _, err := runCLI(t, "correct horse\n", "--data", data, "user", "add", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := runCLI(t, "another one\n", "--data", data, "user", "add", "alice")
+	if err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Errorf("duplicate add: %v, want an 'already exists' error", err)
+	}
+	_, _, err = runCLI(t, "whatever123\n", "--data", data, "user", "passwd", "nobody")
+	if err == nil || !strings.Contains(err.Error(), "no such user") {
+		t.Errorf("passwd of unknown user: %v, want a 'no such user' error", err)
+	}
+	_, _, err = runCLI(t, "", "--data", data, "user", "add", "bob")
+	if err == nil || !strings.Contains(err.Error(), "no password") {
+		t.Errorf("add without a password on stdin: %v", err)
+	}
+	out, _, err := runCLI(t, "", "--data", data, "user", "list")
+	if err != nil || !strings.Contains(out, "alice") || strings.Contains(out, "bob") {
+		t.Errorf("list = %q, %v; want alice only", out, err)
+	}
+	if _, _, err := runCLI(t, "", "--data", data, "user", "delete", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCLI(t, "", "--data", data, "user", "frobnicate"); err == nil {
+		t.Error("unknown verb accepted")
+	}
+}
+
+func TestHelpListsEveryFlagWithItsEnvironmentVariable(t *testing.T) {
+	_, stderr, err := runCLI(t, "", "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"--addr", "HERENOW_ADDR", ":8080", "--data", "HERENOW_DATA", "--list-limit", "HERENOW_LIST_LIMIT", "100", "HERENOW_JWT_SECRET"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("--help lacks %q", want)
+		}
+	}
+}
+
+func TestEnvironmentConfiguresAndFlagsWin(t *testing.T) {
+	env := map[string]string{"HERENOW_LIST_LIMIT": "7", "HERENOW_ADDR": "127.0.0.1:1"}
+	cfg, _, err := parseConfig([]string{"herenow", "--addr", "127.0.0.1:2"}, func(k string) string { return env[k] }, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.listLimit != 7 || cfg.addr != "127.0.0.1:2" {
+		t.Errorf("list limit %d, addr %q; want 7 from the environment and the flag's address", cfg.listLimit, cfg.addr)
+	}
+	if _, _, err := parseConfig([]string{"herenow"}, func(k string) string { return map[string]string{"HERENOW_GRACE": "soon"}[k] }, &bytes.Buffer{}); err == nil {
+		t.Error("a malformed HERENOW_GRACE was accepted")
+	}
+}
+
+func TestShortJWTSecretIsRefused(t *testing.T) {
+	env := func(k string) string {
+		if k == "HERENOW_JWT_SECRET" {
+			return "short"
+		}
+		return ""
+	}
+	err := run(context.Background(), []string{"herenow", "--data", t.TempDir(), "--addr", "127.0.0.1:0"}, env, strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "HERENOW_JWT_SECRET") {
+		t.Errorf("err = %v, want a refusal naming HERENOW_JWT_SECRET", err)
+	}
+}
+
+// TestServesAndDrainsOnCancel runs the real program, connects a live client
+// and cancels the context as SIGTERM would: the client must see 1012 and run
+// must return cleanly.
+func TestServesAndDrainsOnCancel(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	data := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	var logs bytes.Buffer
+	go func() {
+		done <- run(ctx, []string{"herenow", "--addr", addr, "--data", data}, noEnv, strings.NewReader(""), &bytes.Buffer{}, &logs)
+	}()
+	base := "http://" + addr
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(base + "/")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server did not come up: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := filepath.Glob(filepath.Join(data, "jwt-secret")); err != nil {
+		t.Fatal(err)
+	}
+
+	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer dcancel()
+	conn, _, err := websocket.Dial(dctx, "ws://"+addr+"/live/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	if _, _, err := conn.Read(dctx); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	for {
+		if _, _, err := conn.Read(dctx); err != nil {
+			if got := websocket.CloseStatus(err); got != websocket.StatusServiceRestart {
+				t.Errorf("close status %v (%v), want 1012", got, err)
+			}
+			break
+		}
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run returned %v after a graceful shutdown", err)
+		}
+	case <-time.After(drainTimeout + 5*time.Second):
+		t.Fatal("run did not return after cancel")
+	}
+	if !strings.Contains(logs.String(), "shutting down") {
+		t.Errorf("no shutdown log line in:\n%s", logs.String())
+	}
+}
