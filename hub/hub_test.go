@@ -10,75 +10,8 @@ import (
 	"time"
 
 	"herenow/hub"
+	"herenow/hub/hubtest"
 )
-
-// fakeClock moves only when told to, and runs due timers in the caller's
-// goroutine, so tests see every effect as soon as Advance returns.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*fakeTimer
-}
-
-type fakeTimer struct {
-	clock *fakeClock
-	at    time.Time
-	f     func()
-	done  bool
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) AfterFunc(d time.Duration, f func()) hub.Timer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{clock: c, at: c.now.Add(d), f: f}
-	c.timers = append(c.timers, t)
-	return t
-}
-
-func (t *fakeTimer) Stop() bool {
-	t.clock.mu.Lock()
-	defer t.clock.mu.Unlock()
-	if t.done {
-		return false
-	}
-	t.done = true
-	return true
-}
-
-// Advance moves time forward by d, firing due timers in order.
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	target := c.now.Add(d)
-	c.mu.Unlock()
-	for {
-		c.mu.Lock()
-		var next *fakeTimer
-		for _, t := range c.timers {
-			if !t.done && !t.at.After(target) && (next == nil || t.at.Before(next.at)) {
-				next = t
-			}
-		}
-		if next == nil {
-			c.now = target
-			c.mu.Unlock()
-			return
-		}
-		next.done = true
-		c.now = next.at
-		c.mu.Unlock()
-		next.f()
-	}
-}
 
 // jsonRenderer renders frames as JSON so tests can read back exactly what
 // the hub decided to send, and counts how often it was asked to.
@@ -113,13 +46,13 @@ const tick = 50 * time.Millisecond
 
 type fixture struct {
 	hub    *hub.Hub
-	clock  *fakeClock
+	clock  *hubtest.Clock
 	render *jsonRenderer
 }
 
 func newFixture(t *testing.T, change func(*hub.Config)) *fixture {
 	t.Helper()
-	f := &fixture{clock: newFakeClock(), render: &jsonRenderer{}}
+	f := &fixture{clock: hubtest.NewClock(), render: &jsonRenderer{}}
 	cfg := hub.Config{Render: f.render, Clock: f.clock, Tick: tick, Grace: 5 * time.Second, ListLimit: 100, LogSize: 50, QueueSize: 8}
 	if change != nil {
 		change(&cfg)

@@ -1,0 +1,93 @@
+package handlers_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"herenow/handlers"
+	"herenow/hub"
+	"herenow/hub/hubtest"
+)
+
+// arrivalAndDepartureFrames returns the frames a viewer receives when one
+// user arrives and then leaves while online guests are already there.
+func arrivalAndDepartureFrames(t testing.TB, online int) (arrival, departure []byte) {
+	clock := hubtest.NewClock()
+	h, err := hub.New(hub.Config{Render: handlers.Renderer{}, Clock: clock, Tick: 50 * time.Millisecond,
+		Grace: time.Second, ListLimit: 100, LogSize: 50, QueueSize: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	for i := range online - 1 {
+		s := h.Connect(hub.Person{Key: fmt.Sprintf("g-%d", i), Guest: true})
+		defer s.Close()
+	}
+	viewer := h.Connect(hub.Person{Key: "g-viewer", Guest: true})
+	defer viewer.Close()
+	clock.Advance(time.Minute)
+	for len(viewer.Frames()) > 0 {
+		<-viewer.Frames()
+	}
+
+	probe := h.Connect(hub.Person{Key: "u-probe", Name: "probe"})
+	arrival = (<-viewer.Frames()).HTML
+	probe.Close()
+	clock.Advance(time.Minute)
+	departure = (<-viewer.Frames()).HTML
+	return arrival, departure
+}
+
+// TestDiffFrameSizeDoesNotGrowWithPeopleOnline checks the property that
+// makes fan-out cheap: one arrival or departure costs the same bytes whether
+// 10 or 10,000 people are online (give or take the digits of the count).
+func TestDiffFrameSizeDoesNotGrowWithPeopleOnline(t *testing.T) {
+	smallIn, smallOut := arrivalAndDepartureFrames(t, 10)
+	bigIn, bigOut := arrivalAndDepartureFrames(t, 10_000)
+	for _, c := range []struct {
+		name       string
+		small, big []byte
+	}{{"arrival", smallIn, bigIn}, {"departure", smallOut, bigOut}} {
+		// Two figures grow by 3 digits each: people online and "and N guests".
+		if d := len(c.big) - len(c.small); d != 2*3 {
+			t.Errorf("%s frame: %d bytes at 10 online, %d at 10,000", c.name, len(c.small), len(c.big))
+		}
+		if !strings.Contains(string(c.big), "probe") {
+			t.Errorf("%s frame does not name the probe:\n%s", c.name, c.big)
+		}
+	}
+}
+
+func BenchmarkRenderArrivalDiff(b *testing.B) {
+	d := hub.Diff{
+		Counts:  &hub.Counts{People: 10_001, Guests: 5_000, Unlisted: 4_900},
+		Added:   []hub.User{{Key: "u-42", Name: "alice", Tabs: 1}},
+		Logged:  []hub.Entry{{ID: 51, At: time.Now(), Arrived: true, Names: []string{"alice"}}},
+		Trimmed: []uint64{1},
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := (handlers.Renderer{}).Diff(d); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkRenderSnapshot(b *testing.B) {
+	var s hub.Snapshot
+	s.Counts = hub.Counts{People: 10_000, Guests: 5_000, Unlisted: 4_900}
+	for i := range 100 {
+		s.Users = append(s.Users, hub.User{Key: fmt.Sprintf("u-%d", i), Name: fmt.Sprintf("user%05d", i), Tabs: 1 + i%3})
+	}
+	for i := range 50 {
+		s.Log = append(s.Log, hub.Entry{ID: uint64(100 - i), At: time.Now(), Arrived: i%2 == 0, Names: []string{"a", "b", "c"}, Others: 7, Guests: 2})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := (handlers.Renderer{}).Snapshot(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

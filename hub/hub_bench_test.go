@@ -1,0 +1,99 @@
+package hub_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"herenow/hub"
+	"herenow/hub/hubtest"
+)
+
+// staticRenderer returns the same small frame for every change, so the
+// benchmarks below measure the hub and not the templates.
+type staticRenderer struct{ frame *hub.Frame }
+
+func (r staticRenderer) Snapshot(hub.Snapshot) (*hub.Frame, error) { return r.frame, nil }
+func (r staticRenderer) Diff(hub.Diff) (*hub.Frame, error)         { return r.frame, nil }
+
+func benchHub(b *testing.B, clock *hubtest.Clock) *hub.Hub {
+	b.Helper()
+	h, err := hub.New(hub.Config{Render: staticRenderer{&hub.Frame{HTML: make([]byte, 400)}}, Clock: clock,
+		Tick: 50 * time.Millisecond, Grace: 0, ListLimit: 100, LogSize: 50, QueueSize: 32})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(h.Close)
+	return h
+}
+
+// fill connects n guests whose frames are drained by one goroutine each, as
+// the transports' writers would.
+func fill(b *testing.B, h *hub.Hub, n int) {
+	b.Helper()
+	var wg sync.WaitGroup
+	subs := make([]*hub.Subscription, n)
+	for i := range subs {
+		subs[i] = h.Connect(hub.Person{Key: fmt.Sprintf("g-%d", i), Guest: true})
+		wg.Add(1)
+		go func(s *hub.Subscription) {
+			defer wg.Done()
+			for {
+				select {
+				case <-s.Frames():
+				case <-s.Done():
+					return
+				}
+			}
+		}(subs[i])
+	}
+	b.Cleanup(func() {
+		h.Close()
+		wg.Wait()
+	})
+}
+
+// BenchmarkArrivalAndDeparture is one person arriving and leaving, each
+// change flushed at once to 10,000 subscribers: apply, diff, fan-out.
+func BenchmarkArrivalAndDeparture(b *testing.B) {
+	for _, n := range []int{10, 10_000} {
+		b.Run(fmt.Sprintf("online=%d", n), func(b *testing.B) {
+			clock := hubtest.NewClock()
+			h := benchHub(b, clock)
+			fill(b, h, n)
+			probe := hub.Person{Key: "u-probe", Name: "probe"}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				clock.Advance(time.Second) // quiet spell: the next change goes out at once
+				s := h.Connect(probe)
+				clock.Advance(time.Second)
+				s.Close()
+			}
+		})
+	}
+}
+
+// BenchmarkCoalescedChanges is 100 arrivals inside one tick merged into one
+// frame, with nobody subscribed: the cost of applying changes and diffing.
+func BenchmarkCoalescedChanges(b *testing.B) {
+	clock := hubtest.NewClock()
+	h := benchHub(b, clock)
+	people := make([]hub.Person, 100)
+	for i := range people {
+		people[i] = hub.Person{Key: fmt.Sprintf("u-%d", i), Name: fmt.Sprintf("user %d", i)}
+	}
+	subs := make([]*hub.Subscription, len(people))
+	b.ReportAllocs()
+	for b.Loop() {
+		clock.Advance(time.Second)
+		for i, p := range people {
+			subs[i] = h.Connect(p)
+		}
+		clock.Advance(time.Second)
+		for _, s := range subs {
+			s.Close()
+		}
+	}
+}
