@@ -500,4 +500,3 @@ func TestStaticAssetsAreServedImmutable(t *testing.T) {
 		t.Errorf("unknown asset: %s, want 404", resp.Status)
 	}
 }
-
