@@ -27,6 +27,7 @@ type config struct {
 	sessionTTL time.Duration
 	logLevel   slog.Level
 	live       handlers.LiveOptions
+	login      handlers.LoginLimits
 }
 
 // envPrefix turns a flag name into its environment variable: --list-limit
@@ -54,6 +55,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.sessionTTL, "session-ttl", 12*time.Hour, "how long a login lasts")
 	fs.DurationVar(&c.live.PingInterval, "ping-interval", c.live.PingInterval, "how often WebSocket clients are pinged")
 	fs.DurationVar(&c.live.PingTimeout, "ping-timeout", c.live.PingTimeout, "how long a ping may go unanswered")
+	fs.IntVar(&c.login.PerIP, "login-limit-ip", 20, "login attempts allowed per minute from one address")
+	fs.IntVar(&c.login.PerName, "login-limit-name", 5, "login attempts allowed per minute against one username")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "least severe log level: debug, info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: herenow [flags]              serve the page\n")
@@ -80,8 +83,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if err != nil {
 		return c, nil, err
 	}
-	if c.listLimit < 0 || c.grace < 0 || c.tick <= 0 || c.sessionTTL <= 0 || c.live.PingInterval <= 0 || c.live.PingTimeout <= 0 {
-		return c, nil, errors.New("--list-limit and --grace must not be negative; --tick, --session-ttl and the ping settings must be positive")
+	if c.listLimit < 0 || c.grace < 0 || c.tick <= 0 || c.sessionTTL <= 0 || c.live.PingInterval <= 0 || c.live.PingTimeout <= 0 ||
+		c.login.PerIP <= 0 || c.login.PerName <= 0 {
+		return c, nil, errors.New("--list-limit and --grace must not be negative; --tick, --session-ttl, the ping settings and the login limits must be positive")
 	}
 	return c, fs.Args(), nil
 }

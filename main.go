@@ -69,7 +69,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	srv := &http.Server{
 		Handler: handlers.NewServer(logger, store, h, assets,
-			handlers.Options{Secret: secret, TokenTTL: cfg.sessionTTL, Live: cfg.live}),
+			handlers.Options{Secret: secret, TokenTTL: cfg.sessionTTL, Login: cfg.login, Live: cfg.live}),
 		// No read or write timeout for the whole request: live streams last
 		// for hours. Each stream sets its own write deadlines.
 		ReadHeaderTimeout: 10 * time.Second,

@@ -11,8 +11,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/go-chi/httprate"
 	"github.com/go-chi/jwtauth/v5"
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
@@ -35,12 +38,18 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, name, password string) (users.User, error)
 }
 
-// sessions issues and reads the two cookies that tell visitors apart: the
-// signed-in user's JWT and a guest browser's signed anonymous id.
+// sessions issues and reads the two cookies that tell visitors apart, the
+// signed-in user's JWT and a guest browser's signed anonymous id, and ends
+// sessions: on logout (revoking the token's jti) or at the token's expiry,
+// the live connections it opened stop speaking for the user.
 type sessions struct {
 	jwt      *jwtauth.JWTAuth
 	guestKey []byte
 	ttl      time.Duration
+
+	mu      sync.Mutex
+	revoked map[string]time.Time                 // jti → expiry; kept until the token would have expired
+	live    map[string]map[*liveSession]struct{} // jti → its open live connections
 }
 
 func newSessions(secret []byte, ttl time.Duration) *sessions {
@@ -48,17 +57,24 @@ func newSessions(secret []byte, ttl time.Duration) *sessions {
 	mac.Write([]byte("herenow guest cookie"))
 	return &sessions{
 		jwt: jwtauth.New("HS256", secret, nil,
-			jwt.WithIssuer(issuer), jwt.WithRequiredClaim("exp"), jwt.WithAcceptableSkew(30*time.Second)),
+			jwt.WithIssuer(issuer), jwt.WithRequiredClaim("exp"), jwt.WithAcceptableSkew(tokenSkew)),
 		guestKey: mac.Sum(nil),
 		ttl:      ttl,
+		revoked:  make(map[string]time.Time),
+		live:     make(map[string]map[*liveSession]struct{}),
 	}
 }
+
+// tokenSkew is how far the clocks of token issuer and verifier may differ.
+const tokenSkew = 30 * time.Second
 
 // visitor is who made a request.
 type visitor struct {
 	userID  string // set when signed in
 	name    string
-	guestID string // from a valid guest cookie, if any
+	jti     string    // the session token's id
+	expires time.Time // the session token's expiry
+	guestID string    // from a valid guest cookie, if any
 }
 
 func (v visitor) signedIn() bool { return v.userID != "" }
@@ -98,8 +114,8 @@ func (s *sessions) identify(next http.Handler) http.Handler {
 		var v visitor
 		if tok, claims, err := jwtauth.FromContext(r.Context()); err == nil && tok != nil {
 			name, _ := claims["name"].(string)
-			if id := tok.Subject(); isDigits(id) && name != "" {
-				v.userID, v.name = id, name
+			if id := tok.Subject(); isDigits(id) && name != "" && tok.JwtID() != "" && !s.isRevoked(tok.JwtID()) {
+				v.userID, v.name, v.jti, v.expires = id, name, tok.JwtID(), tok.Expiration()
 			}
 		}
 		if c, err := r.Cookie(guestCookie); err == nil {
@@ -164,10 +180,36 @@ func serveLoginForm(assets components.Assets) http.Handler {
 	})
 }
 
+// LoginLimits bound password guessing: attempts per minute from one client
+// address (an IPv6 /64 counts as one) and against one username.
+type LoginLimits struct {
+	PerIP   int
+	PerName int
+}
+
+// loginLimiter enforces LoginLimits with httprate's sliding-window counters.
+type loginLimiter struct {
+	perIP, perName *httprate.RateLimiter
+}
+
+func newLoginLimiter(l LoginLimits) *loginLimiter {
+	return &loginLimiter{
+		perIP:   httprate.NewRateLimiter(l.PerIP, time.Minute),
+		perName: httprate.NewRateLimiter(l.PerName, time.Minute),
+	}
+}
+
+// refuse counts an attempt and reports whether it is one too many; it sets
+// Retry-After when it is.
+func (l *loginLimiter) refuse(w http.ResponseWriter, r *http.Request, name string) bool {
+	ip := httprate.CanonicalizeIP(middleware.GetClientIP(r.Context()))
+	return l.perIP.OnLimit(w, r, ip) || l.perName.OnLimit(w, r, name)
+}
+
 // serveLogin checks the form's name and password, sets the session cookie
 // and sends the browser to the page. A failure says only that the pair was
 // wrong, never which half.
-func serveLogin(logger *slog.Logger, store Authenticator, s *sessions, assets components.Assets) http.Handler {
+func serveLogin(logger *slog.Logger, store Authenticator, s *sessions, limits *loginLimiter, assets components.Assets) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fail := func(status int, username, msg string) {
 			render(w, r, status, components.Login(components.LoginPage{Assets: assets, Username: username, Error: msg}))
@@ -188,6 +230,11 @@ func serveLogin(logger *slog.Logger, store Authenticator, s *sessions, assets co
 		}
 		if name == "" || password == "" {
 			fail(http.StatusBadRequest, name, "Enter your username and password.")
+			return
+		}
+		if limits.refuse(w, r, name) {
+			logger.Info("login refused", "reason", "rate limited")
+			fail(http.StatusTooManyRequests, name, "Too many attempts. Please wait a minute and try again.")
 			return
 		}
 		u, err := store.Authenticate(r.Context(), name, password)
@@ -216,13 +263,81 @@ func serveLogin(logger *slog.Logger, store Authenticator, s *sessions, assets co
 	})
 }
 
-// serveLogout clears the session cookie.
-func serveLogout() http.Handler {
+// serveLogout ends the session: its token is revoked, the live
+// connections it opened stop counting as the user, and the cookie is
+// cleared.
+func serveLogout(s *sessions) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if v := visitorFrom(r.Context()); v.signedIn() {
+			s.revoke(v.jti, v.expires)
+		}
 		http.SetCookie(w, &http.Cookie{
 			Name: tokenCookie, Value: "", Path: "/", MaxAge: -1,
 			HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
 		})
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})
+}
+
+// liveSession is one live connection opened with a session token.
+type liveSession struct {
+	ended chan struct{}
+	once  sync.Once
+	timer *time.Timer
+}
+
+func (l *liveSession) end() { l.once.Do(func() { close(l.ended) }) }
+
+// track returns a channel that is closed when v's session ends, by logout or
+// by the token's expiry, and a func to call when the connection closes. A
+// guest's session never ends: the channel is nil.
+func (s *sessions) track(v visitor) (ended <-chan struct{}, untrack func()) {
+	if !v.signedIn() {
+		return nil, func() {}
+	}
+	l := &liveSession{ended: make(chan struct{})}
+	l.timer = time.AfterFunc(time.Until(v.expires), l.end)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.revoked[v.jti]; ok {
+		l.end() // logged out between the handshake's check and now
+	}
+	conns := s.live[v.jti]
+	if conns == nil {
+		conns = make(map[*liveSession]struct{})
+		s.live[v.jti] = conns
+	}
+	conns[l] = struct{}{}
+	return l.ended, func() {
+		l.timer.Stop()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		delete(conns, l)
+		if len(s.live[v.jti]) == 0 {
+			delete(s.live, v.jti)
+		}
+	}
+}
+
+// revoke ends the session with token id jti, which expires at exp.
+func (s *sessions) revoke(jti string, exp time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	for id, e := range s.revoked {
+		if now.After(e.Add(tokenSkew)) {
+			delete(s.revoked, id) // expired anyway: verification refuses it
+		}
+	}
+	s.revoked[jti] = exp
+	for l := range s.live[jti] {
+		l.end()
+	}
+}
+
+func (s *sessions) isRevoked(jti string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.revoked[jti]
+	return ok
 }

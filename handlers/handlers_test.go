@@ -38,6 +38,13 @@ type app struct {
 
 func newApp(t *testing.T) *app {
 	t.Helper()
+	return newAppWith(t, nil)
+}
+
+// newAppWith is newApp with options changed by change before the server
+// starts.
+func newAppWith(t *testing.T, change func(*handlers.Options)) *app {
+	t.Helper()
 	ctx := context.Background()
 	store, err := users.Open(ctx, filepath.Join(t.TempDir(), "users.db"), bcrypt.MinCost)
 	if err != nil {
@@ -59,10 +66,14 @@ func newApp(t *testing.T) *app {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(handlers.NewServer(logger, store, h, assets, handlers.Options{
-		Secret: []byte(secret), TokenTTL: time.Hour,
+	opt := handlers.Options{
+		Secret: []byte(secret), TokenTTL: time.Hour, Login: handlers.LoginLimits{PerIP: 20, PerName: 5},
 		Live: handlers.LiveOptions{PingInterval: time.Second, PingTimeout: time.Second, WriteTimeout: time.Second, KeepAlive: time.Second},
-	}))
+	}
+	if change != nil {
+		change(&opt)
+	}
+	srv := httptest.NewServer(handlers.NewServer(logger, store, h, assets, opt))
 	t.Cleanup(srv.Close)
 	t.Cleanup(h.Close) // runs first: ends the live connections srv.Close would wait for
 	return &app{srv: srv, hub: h}

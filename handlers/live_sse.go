@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -8,15 +9,18 @@ import (
 	"herenow/hub"
 )
 
+var errSessionEnded = errors.New("session ended")
+
 // sseRetry tells EventSource how soon to reconnect after the stream ends.
 const sseRetry = "retry: 2000\n\n"
 
 // serveLiveSSE streams the same frames as serveLiveWS as server-sent events,
 // for browsers whose WebSocket fails. When the hub ends the subscription the
 // stream ends, and EventSource reconnects and resyncs from a snapshot.
-func serveLiveSSE(logger *slog.Logger, h *hub.Hub, opt LiveOptions) http.Handler {
+func serveLiveSSE(logger *slog.Logger, h *hub.Hub, s *sessions, opt LiveOptions) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		person := visitorFrom(r.Context()).person()
+		v := visitorFrom(r.Context())
+		person := v.person()
 		rc := http.NewResponseController(w)
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.Header().Set("Cache-Control", "no-store")
@@ -25,6 +29,8 @@ func serveLiveSSE(logger *slog.Logger, h *hub.Hub, opt LiveOptions) http.Handler
 
 		sub := h.Connect(person)
 		defer sub.Close()
+		sessionEnded, untrack := s.track(v)
+		defer untrack()
 		started := time.Now()
 		keepAlive := time.NewTicker(opt.KeepAlive)
 		defer keepAlive.Stop()
@@ -49,6 +55,10 @@ func serveLiveSSE(logger *slog.Logger, h *hub.Hub, opt LiveOptions) http.Handler
 				err = sub.Err()
 			case <-r.Context().Done():
 				err = r.Context().Err()
+			case <-sessionEnded:
+				// EventSource reconnects as whatever the cookie now says.
+				sub.Leave()
+				err = errSessionEnded
 			}
 		}
 		logger.Debug("event stream closed", "guest", person.Guest, "duration", time.Since(started), "err", err)

@@ -27,10 +27,12 @@ const wsReadLimit = 1 << 10
 // serveLiveWS streams frames over WebSocket. coder/websocket's default
 // origin check refuses cross-site handshakes. Every close the server
 // initiates uses a code htmx-ext-ws reconnects on: 1013 for a client that
-// fell behind, 1012 for a shutdown, 1011 for an internal error.
-func serveLiveWS(logger *slog.Logger, h *hub.Hub, opt LiveOptions) http.Handler {
+// fell behind, 1012 for a shutdown or the end of the session it was opened
+// with, 1011 for an internal error.
+func serveLiveWS(logger *slog.Logger, h *hub.Hub, s *sessions, opt LiveOptions) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		person := visitorFrom(r.Context()).person()
+		v := visitorFrom(r.Context())
+		person := v.person()
 		c, err := websocket.Accept(w, r, nil)
 		if err != nil {
 			logger.Info("websocket handshake refused", "err", err)
@@ -41,6 +43,8 @@ func serveLiveWS(logger *slog.Logger, h *hub.Hub, opt LiveOptions) http.Handler 
 
 		sub := h.Connect(person)
 		defer sub.Close()
+		sessionEnded, untrack := s.track(v)
+		defer untrack()
 		started := time.Now()
 
 		// The request's context must not be used once the connection is
@@ -51,14 +55,16 @@ func serveLiveWS(logger *slog.Logger, h *hub.Hub, opt LiveOptions) http.Handler 
 		go func() { readDone <- readUntilClosed(ctx, c) }()
 		go pingUntilDead(ctx, c, opt)
 
-		code, err := pumpFrames(ctx, c, sub, readDone, opt.WriteTimeout)
+		code, err := pumpFrames(ctx, c, sub, readDone, sessionEnded, opt.WriteTimeout)
 		logger.Debug("websocket closed", "guest", person.Guest, "duration", time.Since(started), "code", code, "err", err)
 	})
 }
 
-// pumpFrames writes the subscription's frames until either side ends it,
-// and reports the close code it sent (-1 if none).
-func pumpFrames(ctx context.Context, c *websocket.Conn, sub *hub.Subscription, readDone <-chan error, writeTimeout time.Duration) (websocket.StatusCode, error) {
+// pumpFrames writes the subscription's frames until either side ends it or
+// the session it was opened with ends, and reports the close code it sent
+// (-1 if none).
+func pumpFrames(ctx context.Context, c *websocket.Conn, sub *hub.Subscription, readDone <-chan error,
+	sessionEnded <-chan struct{}, writeTimeout time.Duration) (websocket.StatusCode, error) {
 	for {
 		select {
 		case f := <-sub.Frames():
@@ -73,6 +79,10 @@ func pumpFrames(ctx context.Context, c *websocket.Conn, sub *hub.Subscription, r
 			return code, c.Close(code, "")
 		case err := <-readDone:
 			return websocket.CloseStatus(err), err
+		case <-sessionEnded:
+			// The page reconnects and comes back as whatever its cookie now says.
+			sub.Leave()
+			return websocket.StatusServiceRestart, c.Close(websocket.StatusServiceRestart, "session ended")
 		}
 	}
 }

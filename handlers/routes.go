@@ -21,6 +21,7 @@ import (
 type Options struct {
 	Secret   []byte        // signs session tokens and guest cookies
 	TokenTTL time.Duration // how long a login lasts
+	Login    LoginLimits
 	Live     LiveOptions
 }
 
@@ -30,7 +31,9 @@ func NewServer(logger *slog.Logger, store Authenticator, h *hub.Hub, assets *sta
 	urls := components.Assets{HTMX: assets.HTMX, WS: assets.WS, SSE: assets.SSE, Bulma: assets.Bulma}
 
 	r := chi.NewRouter()
-	r.Use(middleware.Recoverer, securityHeaders, http.NewCrossOriginProtection().Handler)
+	// herenow faces clients directly: the TCP peer is the client. Behind a
+	// proxy, swap in one of chi's ClientIPFrom* middlewares.
+	r.Use(middleware.Recoverer, middleware.ClientIPFromRemoteAddr, securityHeaders, http.NewCrossOriginProtection().Handler)
 	r.Handle(static.Prefix+"*", assets)
 	r.Group(func(r chi.Router) {
 		// Only the cookie carries a session: a token in a header or the
@@ -38,10 +41,10 @@ func NewServer(logger *slog.Logger, store Authenticator, h *hub.Hub, assets *sta
 		r.Use(jwtauth.Verify(s.jwt, jwtauth.TokenFromCookie), s.identify)
 		r.Method(http.MethodGet, "/", serveIndex(h, s, urls))
 		r.Method(http.MethodGet, "/login", serveLoginForm(urls))
-		r.Method(http.MethodPost, "/login", serveLogin(logger, store, s, urls))
-		r.Method(http.MethodPost, "/logout", serveLogout())
-		r.Method(http.MethodGet, "/live/ws", serveLiveWS(logger, h, opt.Live))
-		r.Method(http.MethodGet, "/live/events", serveLiveSSE(logger, h, opt.Live))
+		r.Method(http.MethodPost, "/login", serveLogin(logger, store, s, newLoginLimiter(opt.Login), urls))
+		r.Method(http.MethodPost, "/logout", serveLogout(s))
+		r.Method(http.MethodGet, "/live/ws", serveLiveWS(logger, h, s, opt.Live))
+		r.Method(http.MethodGet, "/live/events", serveLiveSSE(logger, h, s, opt.Live))
 		r.Method(http.MethodGet, "/live/sse-box", serveSSEBox(h))
 	})
 	return r

@@ -191,7 +191,14 @@ func (h *Hub) Connect(person Person) *Subscription {
 // Close ends the connection: it stops receiving frames, and its person goes
 // offline after the grace period unless another connection holds them.
 // Close is idempotent.
-func (s *Subscription) Close() {
+func (s *Subscription) Close() { s.close(true) }
+
+// Leave is Close without the grace period: the connection no longer speaks
+// for its person (their session ended), so unless another connection holds
+// them they go offline with the next frame.
+func (s *Subscription) Leave() { s.close(false) }
+
+func (s *Subscription) close(withGrace bool) {
 	h := s.hub
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -213,7 +220,7 @@ func (s *Subscription) Close() {
 		h.markDirty(p)
 		return
 	}
-	if h.cfg.Grace == 0 {
+	if h.cfg.Grace == 0 || !withGrace {
 		h.markDirty(p)
 		return
 	}

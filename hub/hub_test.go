@@ -379,3 +379,21 @@ func TestShutdownEndsSubscriptionsAndWaitsForTheirOwners(t *testing.T) {
 		t.Errorf("connect after shutdown: Err() = %v, want ErrShutdown", late.Err())
 	}
 }
+
+func TestLeaveSkipsTheGracePeriod(t *testing.T) {
+	f := newFixture(t, nil)
+	viewer := f.connect(t, guest("viewer"))
+	alice := f.connect(t, user("1", "alice"))
+	f.settle(t, viewer)
+
+	alice.Leave()
+	got := f.settle(t, viewer)
+	if len(got) != 1 || !slices.Equal(got[0].Removed, []string{"u-1"}) {
+		t.Fatalf("after Leave: %+v, want alice removed within one tick", got)
+	}
+	alice.Close() // a no-op after Leave
+	f.clock.Advance(time.Minute)
+	if extra := drain(t, viewer); len(extra) != 0 {
+		t.Errorf("frames after Leave then Close: %+v", extra)
+	}
+}

@@ -1,0 +1,366 @@
+package handlers_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/go-chi/jwtauth/v5"
+
+	"herenow/handlers"
+)
+
+// token signs claims for alice (user 1) the way herenow does, with
+// overrides; a nil override value deletes the claim.
+func token(t *testing.T, key string, override map[string]any) string {
+	t.Helper()
+	claims := map[string]any{"sub": "1", "name": "alice", "iss": "herenow", "jti": "test-jti"}
+	jwtauth.SetIssuedNow(claims)
+	jwtauth.SetExpiryIn(claims, time.Hour)
+	for k, v := range override {
+		if v == nil {
+			delete(claims, k)
+		} else {
+			claims[k] = v
+		}
+	}
+	_, s, err := jwtauth.New("HS256", []byte(key), nil).Encode(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// unsignedToken is a token with "alg": "none", which must never verify.
+func unsignedToken() string {
+	enc := base64.RawURLEncoding.EncodeToString
+	header, _ := json.Marshal(map[string]any{"alg": "none", "typ": "JWT"})
+	claims, _ := json.Marshal(map[string]any{"sub": "1", "name": "alice", "iss": "herenow", "jti": "x",
+		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()})
+	return enc(header) + "." + enc(claims) + "."
+}
+
+func TestBadTokensMakeAGuestOnThePageAndTheLiveTransports(t *testing.T) {
+	a := newApp(t)
+	valid := token(t, secret, nil)
+	bad := map[string]string{
+		"bad signature":   valid[:len(valid)-4] + "AAAA",
+		"alg none":        unsignedToken(),
+		"expired":         token(t, secret, map[string]any{"exp": time.Now().Add(-time.Hour).Unix()}),
+		"no exp":          token(t, secret, map[string]any{"exp": nil}),
+		"wrong issuer":    token(t, secret, map[string]any{"iss": "someone-else"}),
+		"wrong secret":    token(t, "another secret, at least thirty-two bytes", nil),
+		"no jti":          token(t, secret, map[string]any{"jti": nil}),
+		"non-numeric sub": token(t, secret, map[string]any{"sub": `1" onclick="x`}),
+		"malformed":       "%%%not a token;;",
+	}
+	viewer := a.dialWS(t, a.login(t, evilName, "evil password"))
+	waitFor(t, viewer, "1</strong> person online")
+	for name, tok := range bad {
+		t.Run(name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, a.srv.URL+"/", nil)
+			req.Header.Set("Cookie", "jwt="+tok)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || strings.Contains(string(body), "Hello") {
+				t.Errorf("page: %s, greeted as a user", resp.Status)
+			}
+
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(a.srv.URL, "http")+"/live/ws",
+				&websocket.DialOptions{HTTPHeader: http.Header{"Cookie": {"jwt=" + tok}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := waitFor(t, viewer, "2</strong> people online")
+			if strings.Contains(f, "alice") || !strings.Contains(f, "and 1 guest") {
+				t.Errorf("connection counted as a user, not a guest:\n%s", f)
+			}
+			conn.Close(websocket.StatusGoingAway, "")
+			waitFor(t, viewer, "1</strong> person online")
+		})
+	}
+}
+
+func TestTokensOutsideTheCookieAreIgnored(t *testing.T) {
+	a := newApp(t)
+	valid := token(t, secret, nil)
+	for name, req := range map[string]*http.Request{
+		"query":  mustRequest(t, a.srv.URL+"/?jwt="+url.QueryEscape(valid)),
+		"header": withHeader(mustRequest(t, a.srv.URL+"/"), "Authorization", "Bearer "+valid),
+	} {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(body), "Hello") {
+			t.Errorf("a token in the %s signed the visitor in", name)
+		}
+	}
+}
+
+func mustRequest(t *testing.T, u string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+func withHeader(r *http.Request, k, v string) *http.Request {
+	r.Header.Set(k, v)
+	return r
+}
+
+func TestCrossSitePostsAreRefused(t *testing.T) {
+	a := newApp(t)
+	for _, path := range []string{"/login", "/logout"} {
+		for name, h := range map[string]http.Header{
+			"sec-fetch-site": {"Sec-Fetch-Site": {"cross-site"}},
+			"origin":         {"Origin": {"https://evil.example"}},
+		} {
+			req, _ := http.NewRequest(http.MethodPost, a.srv.URL+path, strings.NewReader("username=alice&password=correct+horse"))
+			req.Header = h
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			resp, err := a.client(t).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusForbidden {
+				t.Errorf("POST %s with a foreign %s: %s, want 403", path, name, resp.Status)
+			}
+			for _, c := range resp.Cookies() {
+				if c.Name == "jwt" && c.Value != "" {
+					t.Errorf("POST %s with a foreign %s set a session", path, name)
+				}
+			}
+		}
+	}
+}
+
+func TestUnexpectedWebSocketMessageClosesWith1008(t *testing.T) {
+	a := newApp(t)
+	ws := a.dialWS(t, nil)
+	ws.next(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := ws.conn.Write(ctx, websocket.MessageText, []byte(`{"hello":"server"}`)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, _, err := ws.conn.Read(ctx); err != nil {
+			if got := websocket.CloseStatus(err); got != websocket.StatusPolicyViolation {
+				t.Errorf("close status %v (%v), want 1008", got, err)
+			}
+			return
+		}
+	}
+}
+
+func TestMalformedLoginsGetClearAnswers(t *testing.T) {
+	a := newApp(t)
+	post := func(body string) (*http.Response, string) {
+		t.Helper()
+		resp, err := a.client(t).Post(a.srv.URL+"/login", "application/x-www-form-urlencoded", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	for _, c := range []struct {
+		name, body string
+		status     int
+		says       string
+	}{
+		{"oversized body", "username=alice&password=" + strings.Repeat("x", 8<<10), http.StatusRequestEntityTooLarge, "too large"},
+		{"no fields", "", http.StatusBadRequest, "Enter your username and password."},
+		{"bad encoding", "username=%zz", http.StatusBadRequest, "could not be read"},
+		{"SQL in the name", "username=" + url.QueryEscape("alice' OR '1'='1' --") + "&password=x", http.StatusUnauthorized, "Wrong username or password."},
+		{"very long name", "username=" + strings.Repeat("a", 2000) + "&password=x", http.StatusBadRequest, "Enter your username and password."},
+		{"invalid UTF-8", "username=%ff%fe&password=x", http.StatusBadRequest, "Enter your username and password."},
+	} {
+		resp, body := post(c.body)
+		if resp.StatusCode != c.status || !strings.Contains(body, c.says) {
+			t.Errorf("%s: %s, want %d saying %q", c.name, resp.Status, c.status, c.says)
+		}
+		if strings.Contains(body, "aaaaaaaaaa") {
+			t.Errorf("%s: an invalid name was echoed back", c.name)
+		}
+	}
+}
+
+func TestLoginIsRateLimitedPerNameAndPerAddress(t *testing.T) {
+	a := newAppWith(t, func(o *handlers.Options) { o.Login = handlers.LoginLimits{PerIP: 8, PerName: 3} })
+	attempt := func(name string) *http.Response {
+		t.Helper()
+		resp, _ := a.postLogin(t, a.client(t), name, "wrong password")
+		return resp
+	}
+	for i := range 3 {
+		if resp := attempt("alice"); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("attempt %d on alice: %s, want 401", i+1, resp.Status)
+		}
+	}
+	resp := attempt("alice")
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("4th attempt on alice: %s, Retry-After %q; want 429 with Retry-After", resp.Status, resp.Header.Get("Retry-After"))
+	}
+	// The right password is refused too while the name is limited.
+	if resp, _ := a.postLogin(t, a.client(t), "alice", "correct horse"); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("correct password during the limit: %s, want 429", resp.Status)
+	}
+	// Other names from the same address still get through until the
+	// address's own limit (8 in all) is reached.
+	for i, name := range []string{"bob", "carol", "dave"} {
+		if resp := attempt(name); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("attempt %d on %s: %s, want 401", i+1, name, resp.Status)
+		}
+	}
+	if resp := attempt("erin"); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("attempt beyond the address's limit: %s, want 429", resp.Status)
+	}
+}
+
+// closeStatusOf reads from conn until it closes and returns its close code.
+func closeStatusOf(t *testing.T, conn *websocket.Conn, within time.Duration) (websocket.StatusCode, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	for {
+		if _, _, err := conn.Read(ctx); err != nil {
+			var ce websocket.CloseError
+			if ok := asCloseError(err, &ce); ok {
+				return ce.Code, ce.Reason
+			}
+			t.Fatalf("connection ended without a close frame: %v", err)
+		}
+	}
+}
+
+func asCloseError(err error, target *websocket.CloseError) bool {
+	code := websocket.CloseStatus(err)
+	if code == -1 {
+		return false
+	}
+	*target = websocket.CloseError{Code: code}
+	if i := strings.Index(err.Error(), "reason = "); i >= 0 {
+		target.Reason = err.Error()[i+len("reason = "):]
+	}
+	return true
+}
+
+func TestLogoutEndsTheSessionsLiveConnectionsAtOnce(t *testing.T) {
+	a := newApp(t)
+	viewer := a.dialWS(t, nil)
+	browser := a.login(t, "alice", "correct horse")
+	tab1, tab2 := a.dialWS(t, browser), a.dialWS(t, browser)
+	waitFor(t, viewer, "2 tabs")
+	stolen := a.cookieHeader(browser).Get("Cookie")
+
+	resp, err := browser.PostForm(a.srv.URL+"/logout", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for i, tab := range []*wsLive{tab1, tab2} {
+		if code, _ := closeStatusOf(t, tab.conn, 5*time.Second); code != websocket.StatusServiceRestart {
+			t.Errorf("tab %d closed with %v, want 1012 so it reconnects as a guest", i+1, code)
+		}
+	}
+	// alice leaves without a grace period: her session, not her connection, ended.
+	f := waitFor(t, viewer, `<li id="u-1" hx-swap-oob="delete">`)
+	if !strings.Contains(f, "alice</strong> went offline") {
+		t.Errorf("departure not logged:\n%s", f)
+	}
+	// The revoked token no longer signs anyone in, on the page or live.
+	req := withHeader(mustRequest(t, a.srv.URL+"/"), "Cookie", stolen)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.Contains(string(body), "Hello") {
+		t.Error("a revoked token still signs alice in")
+	}
+}
+
+func TestLiveConnectionIsClosedWhenItsTokenExpires(t *testing.T) {
+	a := newAppWith(t, func(o *handlers.Options) { o.TokenTTL = time.Second })
+	ws := a.dialWS(t, a.login(t, "alice", "correct horse"))
+	code, reason := closeStatusOf(t, ws.conn, 10*time.Second)
+	if code != websocket.StatusServiceRestart || !strings.Contains(reason, "session ended") {
+		t.Errorf("closed with %v %q, want 1012 \"session ended\"", code, reason)
+	}
+}
+
+func TestSilentClientIsDroppedAfterPingTimeout(t *testing.T) {
+	a := newAppWith(t, func(o *handlers.Options) {
+		o.Live.PingInterval = 100 * time.Millisecond
+		o.Live.PingTimeout = 100 * time.Millisecond
+	})
+	viewer := a.dialWS(t, nil)
+	waitFor(t, viewer, "1</strong> person online")
+
+	// A raw TCP client that completes the handshake, then never reads or
+	// writes again, as a vanished laptop would.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(a.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /live/ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", strings.TrimPrefix(a.srv.URL, "http://"))
+	status, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.Contains(status, "101") {
+		t.Fatalf("handshake: %q, %v", status, err)
+	}
+
+	waitFor(t, viewer, "2</strong> people online")
+	// Ping interval + timeout + the grace period later, the ghost is gone.
+	waitFor(t, viewer, "1</strong> person online")
+}
+
+func TestSecurityHeadersOnEveryResponse(t *testing.T) {
+	a := newApp(t)
+	for _, path := range []string{"/", "/login", "/live/sse-box", "/no-such-page"} {
+		resp, err := http.Get(a.srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		csp := resp.Header.Get("Content-Security-Policy")
+		for _, want := range []string{"script-src 'self'", "style-src 'self'", "frame-ancestors 'none'"} {
+			if !strings.Contains(csp, want) {
+				t.Errorf("%s: CSP %q lacks %q", path, csp, want)
+			}
+		}
+		if strings.Contains(csp, "unsafe-") {
+			t.Errorf("%s: CSP allows unsafe sources: %q", path, csp)
+		}
+		if resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("Referrer-Policy") == "" {
+			t.Errorf("%s: missing nosniff or Referrer-Policy", path)
+		}
+	}
+}
