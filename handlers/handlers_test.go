@@ -36,14 +36,14 @@ type app struct {
 	hub *hub.Hub
 }
 
-func newApp(t *testing.T) *app {
+func newApp(t testing.TB) *app {
 	t.Helper()
 	return newAppWith(t, nil)
 }
 
 // newAppWith is newApp with options changed by change before the server
 // starts.
-func newAppWith(t *testing.T, change func(*handlers.Options)) *app {
+func newAppWith(t testing.TB, change func(*handlers.Options)) *app {
 	t.Helper()
 	ctx := context.Background()
 	store, err := users.Open(ctx, filepath.Join(t.TempDir(), "users.db"), bcrypt.MinCost)
