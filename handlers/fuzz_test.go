@@ -15,7 +15,9 @@ import (
 )
 
 // generousLimits keep the rate limiter out of the fuzzers' way.
-func generousLimits(o *handlers.Options) { o.Login = handlers.LoginLimits{PerIP: 1 << 30, PerName: 1 << 30} }
+func generousLimits(o *handlers.Options) {
+	o.Login = handlers.LoginLimits{PerIP: 1 << 30, PerName: 1 << 30}
+}
 
 // FuzzLoginForm posts arbitrary bodies to /login: every answer is a clear
 // refusal or, only for alice's real password, a session.
