@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -53,7 +54,7 @@ func serveLiveWS(logger *slog.Logger, h *hub.Hub, s *sessions, opt LiveOptions) 
 		defer cancel()
 		readDone := make(chan error, 1)
 		go func() { readDone <- readUntilClosed(ctx, c) }()
-		go pingUntilDead(ctx, c, opt)
+		defer keepAlive(c, opt)()
 
 		code, err := pumpFrames(ctx, c, sub, readDone, sessionEnded, opt.WriteTimeout)
 		logger.Debug("websocket closed", "guest", person.Guest, "duration", time.Since(started), "code", code, "err", err)
@@ -110,23 +111,35 @@ func readUntilClosed(ctx context.Context, c *websocket.Conn) error {
 	return err
 }
 
-// pingUntilDead pings the client and drops the connection when a pong does
-// not come back in time, so a vanished client does not linger as a ghost.
-func pingUntilDead(ctx context.Context, c *websocket.Conn, opt LiveOptions) {
-	t := time.NewTicker(opt.PingInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
+// keepAlive pings the client every PingInterval and drops the connection
+// when a pong does not come back within PingTimeout, so a vanished client
+// does not linger as a ghost. It runs from a timer rather than a goroutine
+// of its own: an idle connection carries no stack for it.
+func keepAlive(c *websocket.Conn, opt LiveOptions) (stop func()) {
+	var mu sync.Mutex
+	var timer *time.Timer
+	stopped := false
+	ping := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), opt.PingTimeout)
+		err := c.Ping(ctx)
+		cancel()
+		if err != nil {
+			c.CloseNow()
 			return
-		case <-t.C:
-			pctx, cancel := context.WithTimeout(ctx, opt.PingTimeout)
-			err := c.Ping(pctx)
-			cancel()
-			if err != nil {
-				c.CloseNow()
-				return
-			}
 		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			timer.Reset(opt.PingInterval)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	timer = time.AfterFunc(opt.PingInterval, ping)
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		timer.Stop()
 	}
 }
