@@ -19,15 +19,16 @@ import (
 
 // config is everything herenow can be told.
 type config struct {
-	addr       string
-	data       string
-	listLimit  int
-	grace      time.Duration
-	tick       time.Duration
-	sessionTTL time.Duration
-	logLevel   slog.Level
-	live       handlers.LiveOptions
-	login      handlers.LoginLimits
+	addr        string
+	metricsAddr string
+	data        string
+	listLimit   int
+	grace       time.Duration
+	tick        time.Duration
+	sessionTTL  time.Duration
+	logLevel    slog.Level
+	live        handlers.LiveOptions
+	login       handlers.LoginLimits
 }
 
 // envPrefix turns a flag name into its environment variable: --list-limit
@@ -41,32 +42,8 @@ func envName(flagName string) string {
 // parseConfig reads flags, falling back to environment variables, then to
 // defaults. It returns the arguments left after the flags (a subcommand).
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, []string, error) {
-	c := config{live: handlers.LiveOptions{
-		PingInterval: 30 * time.Second, PingTimeout: 10 * time.Second,
-		WriteTimeout: 10 * time.Second, KeepAlive: 25 * time.Second,
-	}}
-	fs := flag.NewFlagSet("herenow", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&c.addr, "addr", ":8080", "address to listen on")
-	fs.StringVar(&c.data, "data", "./data", "directory for the user database and the generated signing secret")
-	fs.IntVar(&c.listLimit, "list-limit", 100, "most users named in the online list; the rest are counted")
-	fs.DurationVar(&c.grace, "grace", 5*time.Second, "how long someone whose last tab closed still counts as online")
-	fs.DurationVar(&c.tick, "tick", 50*time.Millisecond, "shortest time between two live updates")
-	fs.DurationVar(&c.sessionTTL, "session-ttl", 12*time.Hour, "how long a login lasts")
-	fs.DurationVar(&c.live.PingInterval, "ping-interval", c.live.PingInterval, "how often WebSocket clients are pinged")
-	fs.DurationVar(&c.live.PingTimeout, "ping-timeout", c.live.PingTimeout, "how long a ping may go unanswered")
-	fs.IntVar(&c.login.PerIP, "login-limit-ip", 20, "login attempts allowed per minute from one address")
-	fs.IntVar(&c.login.PerName, "login-limit-name", 5, "login attempts allowed per minute against one username")
-	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "least severe log level: debug, info, warn or error")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: herenow [flags]              serve the page\n")
-		fmt.Fprintf(stderr, "       herenow [flags] user add|passwd|delete NAME\n")
-		fmt.Fprintf(stderr, "       herenow [flags] user list\n\nFlags (each also read from its environment variable):\n")
-		fs.VisitAll(func(f *flag.Flag) {
-			fmt.Fprintf(stderr, "  --%-14s %-22s %s (default %s)\n", f.Name, envName(f.Name), f.Usage, f.DefValue)
-		})
-		fmt.Fprintf(stderr, "\nHERENOW_JWT_SECRET (environment only) signs sessions; without it a secret is generated in the data directory.\n")
-	}
+	c := config{live: handlers.LiveOptions{WriteTimeout: 10 * time.Second, KeepAlive: 25 * time.Second}}
+	fs := newFlagSet(&c, stderr)
 	if err := fs.Parse(args[1:]); err != nil {
 		return c, nil, err
 	}
@@ -88,6 +65,34 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return c, nil, errors.New("--list-limit and --grace must not be negative; --tick, --session-ttl, the ping settings and the login limits must be positive")
 	}
 	return c, fs.Args(), nil
+}
+
+// newFlagSet defines every flag, bound to c's fields.
+func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("herenow", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.addr, "addr", ":8080", "address to listen on")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "address for /metrics and /debug/pprof/ (e.g. 127.0.0.1:9090); off when empty")
+	fs.StringVar(&c.data, "data", "./data", "directory for the user database and the generated signing secret")
+	fs.IntVar(&c.listLimit, "list-limit", 100, "most users named in the online list; the rest are counted")
+	fs.DurationVar(&c.grace, "grace", 5*time.Second, "how long someone whose last tab closed still counts as online")
+	fs.DurationVar(&c.tick, "tick", 50*time.Millisecond, "shortest time between two live updates")
+	fs.DurationVar(&c.sessionTTL, "session-ttl", 12*time.Hour, "how long a login lasts")
+	fs.DurationVar(&c.live.PingInterval, "ping-interval", 30*time.Second, "how often WebSocket clients are pinged")
+	fs.DurationVar(&c.live.PingTimeout, "ping-timeout", 10*time.Second, "how long a ping may go unanswered")
+	fs.IntVar(&c.login.PerIP, "login-limit-ip", 20, "login attempts allowed per minute from one address")
+	fs.IntVar(&c.login.PerName, "login-limit-name", 5, "login attempts allowed per minute against one username")
+	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "least severe log level: debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: herenow [flags]              serve the page\n")
+		fmt.Fprintf(stderr, "       herenow [flags] user add|passwd|delete NAME\n")
+		fmt.Fprintf(stderr, "       herenow [flags] user list\n\nFlags (each also read from its environment variable):\n")
+		fs.VisitAll(func(f *flag.Flag) {
+			fmt.Fprintf(stderr, "  --%-14s %-22s %s (default %s)\n", f.Name, envName(f.Name), f.Usage, f.DefValue)
+		})
+		fmt.Fprintf(stderr, "\nHERENOW_JWT_SECRET (environment only) signs sessions; without it a secret is generated in the data directory.\n")
+	}
+	return fs
 }
 
 // minSecretLen is the shortest signing secret accepted: HS256 wants at

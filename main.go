@@ -8,12 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
-	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -62,19 +60,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
-	h, err := hub.New(hub.Config{Render: handlers.Renderer{}, Logger: logger, Tick: cfg.tick, Grace: cfg.grace,
-		ListLimit: cfg.listLimit, LogSize: 50, QueueSize: 32})
+	metrics := handlers.NewMetrics()
+	h, err := hub.New(hub.Config{Render: handlers.Renderer{Metrics: metrics}, Logger: logger, Tick: cfg.tick,
+		Grace: cfg.grace, ListLimit: cfg.listLimit, LogSize: 50, QueueSize: 32})
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler: handlers.NewServer(logger, store, h, assets,
-			handlers.Options{Secret: secret, TokenTTL: cfg.sessionTTL, Login: cfg.login, Live: cfg.live}),
-		// No read or write timeout for the whole request: live streams last
-		// for hours. Each stream sets its own write deadlines.
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-	return serve(ctx, logger, srv, cfg.addr, h)
+	metrics.WatchHub(h)
+	app := handlers.NewServer(logger, store, h, assets, handlers.Options{
+		Secret: secret, TokenTTL: cfg.sessionTTL, Login: cfg.login, Live: cfg.live, Metrics: metrics})
+	return serve(ctx, logger, cfg, h, app, metrics.OpsHandler())
 }

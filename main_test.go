@@ -3,8 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
+	"io"
 	"net/http"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -94,14 +98,14 @@ func TestShortJWTSecretIsRefused(t *testing.T) {
 // and cancels the context as SIGTERM would: the client must see 1012 and run
 // must return cleanly.
 func TestServesAndDrainsOnCancel(t *testing.T) {
-	addr := freeLoopbackAddr(t)
+	addr, metricsAddr := freeLoopbackAddr(t), freeLoopbackAddr(t)
 	data := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
 	var logs bytes.Buffer
 	go func() {
-		done <- run(ctx, []string{"herenow", "--addr", addr, "--data", data}, noEnv, strings.NewReader(""), &bytes.Buffer{}, &logs)
+		done <- run(ctx, []string{"herenow", "--addr", addr, "--metrics-addr", metricsAddr, "--data", data}, noEnv, strings.NewReader(""), &bytes.Buffer{}, &logs)
 	}()
 	base := "http://" + addr
 	deadline := time.Now().Add(10 * time.Second)
@@ -130,6 +134,19 @@ func TestServesAndDrainsOnCancel(t *testing.T) {
 	if _, _, err := conn.Read(dctx); err != nil {
 		t.Fatal(err)
 	}
+	for path, want := range map[string]string{
+		"http://" + addr + "/healthz":             "ok",
+		"http://" + addr + "/readyz":              "ready",
+		"http://" + metricsAddr + "/metrics":      `herenow_live_connections{transport="websocket"} 1`,
+		"http://" + metricsAddr + "/debug/pprof/": "goroutine",
+	} {
+		if body := httpGet(t, path); !strings.Contains(body, want) {
+			t.Errorf("GET %s lacks %q", path, want)
+		}
+	}
+	if body := httpGet(t, base+"/metrics"); strings.Contains(body, "herenow_") {
+		t.Error("metrics are served on the public port")
+	}
 	cancel()
 	for {
 		if _, _, err := conn.Read(dctx); err != nil {
@@ -150,4 +167,62 @@ func TestServesAndDrainsOnCancel(t *testing.T) {
 	if !strings.Contains(logs.String(), "shutting down") {
 		t.Errorf("no shutdown log line in:\n%s", logs.String())
 	}
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestREADMEConfigurationTableMatchesTheFlags keeps the README's table and
+// the program's flags in step: same flags, same variables, same defaults.
+func TestREADMEConfigurationTableMatchesTheFlags(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// | `--addr` | `HERENOW_ADDR` | `:8080` | what it does |
+	row := regexp.MustCompile("(?m)^\\| `--([a-z-]+)` \\| `([A-Z_]+)` \\| `([^`]*)` \\|")
+	documented := map[string][2]string{}
+	for _, m := range row.FindAllStringSubmatch(string(readme), -1) {
+		documented[m[1]] = [2]string{m[2], m[3]}
+	}
+	var c config
+	fs := newFlagSet(&c, io.Discard)
+	fs.VisitAll(func(f *flag.Flag) {
+		doc, ok := documented[f.Name]
+		if !ok {
+			t.Errorf("README's configuration table lacks --%s", f.Name)
+			return
+		}
+		delete(documented, f.Name)
+		if doc[0] != envName(f.Name) {
+			t.Errorf("README names %s for --%s, the program reads %s", doc[0], f.Name, envName(f.Name))
+		}
+		if !sameDefault(doc[1], f.DefValue) {
+			t.Errorf("README gives --%s a default of %q, the program %q", f.Name, doc[1], f.DefValue)
+		}
+	})
+	for name := range documented {
+		t.Errorf("README documents --%s, which the program does not have", name)
+	}
+}
+
+// sameDefault compares defaults as the flag package would parse them, so
+// "12h" matches "12h0m0s" and "info" matches "INFO".
+func sameDefault(doc, def string) bool {
+	if a, err := time.ParseDuration(doc); err == nil {
+		b, err := time.ParseDuration(def)
+		return err == nil && a == b
+	}
+	return strings.EqualFold(doc, def)
 }

@@ -15,27 +15,58 @@ import (
 // drainTimeout bounds a graceful shutdown.
 const drainTimeout = 10 * time.Second
 
-// serve listens on addr until ctx ends, then drains: it stops accepting,
-// ends every live connection (WebSocket with 1012), lets requests in flight
-// finish and waits for the live connections to close, within a deadline.
-func serve(ctx context.Context, logger *slog.Logger, srv *http.Server, addr string, h *hub.Hub) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+// serve serves app on cfg.addr, and ops (metrics, pprof) on
+// cfg.metricsAddr if set, until ctx ends; then it drains: it stops
+// accepting, ends every live connection (WebSocket with 1012), lets requests
+// in flight finish and waits for the live connections to close, within a
+// deadline.
+func serve(ctx context.Context, logger *slog.Logger, cfg config, h *hub.Hub, app, ops http.Handler) error {
+	errorLog := slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
+	public := &http.Server{
+		Handler: app,
+		// No read or write timeout for the whole request: live streams last
+		// for hours. Each stream sets its own write deadlines.
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          errorLog,
 	}
-	logger.Info("listening", "addr", ln.Addr().String())
-	srv.RegisterOnShutdown(h.Close)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	public.RegisterOnShutdown(h.Close)
+	servers, addrs, names := []*http.Server{public}, []string{cfg.addr}, []string{"app"}
+	if cfg.metricsAddr != "" {
+		servers = append(servers, &http.Server{Handler: ops, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errorLog})
+		addrs, names = append(addrs, cfg.metricsAddr), append(names, "metrics and pprof")
+	}
+	served := make(chan error, len(servers))
+	for i, srv := range servers {
+		ln, err := net.Listen("tcp", addrs[i])
+		if err != nil {
+			for _, started := range servers[:i] {
+				started.Close()
+			}
+			return fmt.Errorf("listen: %w", err)
+		}
+		logger.Info("listening", "addr", ln.Addr().String(), "serves", names[i])
+		go func() { served <- srv.Serve(ln) }()
+	}
 	select {
 	case err := <-served:
+		for _, srv := range servers {
+			srv.Close()
+		}
+		h.Close()
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down")
 	drainCtx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
-	err = errors.Join(srv.Shutdown(drainCtx), h.Shutdown(drainCtx))
-	<-served
-	return err
+	var errs []error
+	for _, srv := range servers {
+		errs = append(errs, srv.Shutdown(drainCtx))
+	}
+	errs = append(errs, h.Shutdown(drainCtx))
+	for range servers {
+		<-served
+	}
+	return errors.Join(errs...)
 }

@@ -33,9 +33,10 @@ const (
 	maxLoginForm = 4 << 10
 )
 
-// Authenticator checks a name and password; *users.Store is one.
-type Authenticator interface {
+// UserStore checks names and passwords; *users.Store is one.
+type UserStore interface {
 	Authenticate(ctx context.Context, name, password string) (users.User, error)
+	Ping(ctx context.Context) error
 }
 
 // sessions issues and reads the two cookies that tell visitors apart, the
@@ -209,9 +210,17 @@ func (l *loginLimiter) refuse(w http.ResponseWriter, r *http.Request, name strin
 // serveLogin checks the form's name and password, sets the session cookie
 // and sends the browser to the page. A failure says only that the pair was
 // wrong, never which half.
-func serveLogin(logger *slog.Logger, store Authenticator, s *sessions, limits *loginLimiter, assets components.Assets) http.Handler {
+func serveLogin(logger *slog.Logger, store UserStore, s *sessions, limits *loginLimiter, m *Metrics, assets components.Assets) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fail := func(status int, username, msg string) {
+			switch status {
+			case http.StatusUnauthorized:
+				m.logins.WithLabelValues(loginBadCredentials).Inc()
+			case http.StatusTooManyRequests:
+				m.logins.WithLabelValues(loginRateLimited).Inc()
+			case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+				m.logins.WithLabelValues(loginInvalid).Inc()
+			}
 			render(w, r, status, components.Login(components.LoginPage{Assets: assets, Username: username, Error: msg}))
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxLoginForm)
@@ -258,6 +267,7 @@ func serveLogin(logger *slog.Logger, store Authenticator, s *sessions, limits *l
 			Name: tokenCookie, Value: token, Path: "/", MaxAge: int(s.ttl.Seconds()),
 			HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
 		})
+		m.logins.WithLabelValues(loginSuccess).Inc()
 		logger.Info("login", "user_id", u.ID)
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})

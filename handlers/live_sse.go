@@ -1,15 +1,9 @@
 package handlers
 
 import (
-	"errors"
-	"log/slog"
 	"net/http"
 	"time"
-
-	"herenow/hub"
 )
-
-var errSessionEnded = errors.New("session ended")
 
 // sseRetry tells EventSource how soon to reconnect after the stream ends.
 const sseRetry = "retry: 2000\n\n"
@@ -17,7 +11,7 @@ const sseRetry = "retry: 2000\n\n"
 // serveLiveSSE streams the same frames as serveLiveWS as server-sent events,
 // for browsers whose WebSocket fails. When the hub ends the subscription the
 // stream ends, and EventSource reconnects and resyncs from a snapshot.
-func serveLiveSSE(logger *slog.Logger, h *hub.Hub, s *sessions, opt LiveOptions) http.Handler {
+func serveLiveSSE(l *live) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := visitorFrom(r.Context())
 		person := v.person()
@@ -27,16 +21,16 @@ func serveLiveSSE(logger *slog.Logger, h *hub.Hub, s *sessions, opt LiveOptions)
 		w.Header().Set("X-Accel-Buffering", "no")
 		w.WriteHeader(http.StatusOK)
 
-		sub := h.Connect(person)
+		sub := l.hub.Connect(person)
 		defer sub.Close()
-		sessionEnded, untrack := s.track(v)
+		sessionEnded, untrack := l.sessions.track(v)
 		defer untrack()
-		started := time.Now()
-		keepAlive := time.NewTicker(opt.KeepAlive)
+		closed := l.opened(transportSSE, person)
+		keepAlive := time.NewTicker(l.opt.KeepAlive)
 		defer keepAlive.Stop()
 
 		write := func(b []byte) error {
-			if err := rc.SetWriteDeadline(time.Now().Add(opt.WriteTimeout)); err != nil {
+			if err := rc.SetWriteDeadline(time.Now().Add(l.opt.WriteTimeout)); err != nil {
 				return err
 			}
 			if _, err := w.Write(b); err != nil {
@@ -48,7 +42,9 @@ func serveLiveSSE(logger *slog.Logger, h *hub.Hub, s *sessions, opt LiveOptions)
 		for err == nil {
 			select {
 			case f := <-sub.Frames():
-				err = write(f.Event)
+				if err = write(f.Event); err == nil {
+					l.metrics.wrote(transportSSE, f, len(f.Event))
+				}
 			case <-keepAlive.C:
 				err = write([]byte(": keep-alive\n\n"))
 			case <-sub.Done():
@@ -61,6 +57,6 @@ func serveLiveSSE(logger *slog.Logger, h *hub.Hub, s *sessions, opt LiveOptions)
 				err = errSessionEnded
 			}
 		}
-		logger.Debug("event stream closed", "guest", person.Guest, "duration", time.Since(started), "err", err)
+		closed(-1, err)
 	})
 }

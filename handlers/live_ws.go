@@ -21,6 +21,41 @@ type LiveOptions struct {
 	KeepAlive    time.Duration // how often an idle SSE stream gets a comment
 }
 
+// live is what both live transports need.
+type live struct {
+	logger   *slog.Logger
+	hub      *hub.Hub
+	sessions *sessions
+	metrics  *Metrics
+	opt      LiveOptions
+}
+
+// opened counts and logs a new live connection; the func it returns does the
+// same for its end.
+func (l *live) opened(transport string, person hub.Person) (closed func(code int, err error)) {
+	kind := "user"
+	if person.Guest {
+		kind = "guest"
+	}
+	l.metrics.connections.WithLabelValues(transport).Inc()
+	l.logger.Info("live connection opened", "transport", transport, "person", kind)
+	started := time.Now()
+	return func(code int, err error) {
+		l.metrics.connections.WithLabelValues(transport).Dec()
+		if errors.Is(err, hub.ErrSlow) {
+			l.metrics.drops.WithLabelValues(transport).Inc()
+		}
+		attrs := []any{"transport", transport, "person", kind, "duration", time.Since(started).Round(time.Millisecond)}
+		if code >= 0 {
+			attrs = append(attrs, "code", code)
+		}
+		if err != nil {
+			attrs = append(attrs, "reason", err.Error())
+		}
+		l.logger.Info("live connection closed", attrs...)
+	}
+}
+
 // wsReadLimit bounds a message from the browser. The page never sends one;
 // anything larger is closed with 1009.
 const wsReadLimit = 1 << 10
@@ -30,23 +65,23 @@ const wsReadLimit = 1 << 10
 // initiates uses a code htmx-ext-ws reconnects on: 1013 for a client that
 // fell behind, 1012 for a shutdown or the end of the session it was opened
 // with, 1011 for an internal error.
-func serveLiveWS(logger *slog.Logger, h *hub.Hub, s *sessions, opt LiveOptions) http.Handler {
+func serveLiveWS(l *live) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := visitorFrom(r.Context())
 		person := v.person()
 		c, err := websocket.Accept(w, r, nil)
 		if err != nil {
-			logger.Info("websocket handshake refused", "err", err)
+			l.logger.Info("websocket handshake refused", "err", err)
 			return // Accept has written the response
 		}
 		defer c.CloseNow()
 		c.SetReadLimit(wsReadLimit)
 
-		sub := h.Connect(person)
+		sub := l.hub.Connect(person)
 		defer sub.Close()
-		sessionEnded, untrack := s.track(v)
+		sessionEnded, untrack := l.sessions.track(v)
 		defer untrack()
-		started := time.Now()
+		closed := l.opened(transportWS, person)
 
 		// The request's context must not be used once the connection is
 		// hijacked; this one lives as long as the handler.
@@ -54,39 +89,44 @@ func serveLiveWS(logger *slog.Logger, h *hub.Hub, s *sessions, opt LiveOptions) 
 		defer cancel()
 		readDone := make(chan error, 1)
 		go func() { readDone <- readUntilClosed(ctx, c) }()
-		defer keepAlive(c, opt)()
+		defer keepAlive(c, l.opt, l.metrics)()
 
-		code, err := pumpFrames(ctx, c, sub, readDone, sessionEnded, opt.WriteTimeout)
-		logger.Debug("websocket closed", "guest", person.Guest, "duration", time.Since(started), "code", code, "err", err)
+		code, err := l.pumpFrames(ctx, c, sub, readDone, sessionEnded)
+		closed(int(code), err)
 	})
 }
 
 // pumpFrames writes the subscription's frames until either side ends it or
-// the session it was opened with ends, and reports the close code it sent
-// (-1 if none).
-func pumpFrames(ctx context.Context, c *websocket.Conn, sub *hub.Subscription, readDone <-chan error,
-	sessionEnded <-chan struct{}, writeTimeout time.Duration) (websocket.StatusCode, error) {
+// the session it was opened with ends, and reports the close code (-1 if
+// none) and why.
+func (l *live) pumpFrames(ctx context.Context, c *websocket.Conn, sub *hub.Subscription, readDone <-chan error,
+	sessionEnded <-chan struct{}) (websocket.StatusCode, error) {
 	for {
 		select {
 		case f := <-sub.Frames():
-			wctx, cancel := context.WithTimeout(ctx, writeTimeout)
+			wctx, cancel := context.WithTimeout(ctx, l.opt.WriteTimeout)
 			err := c.Write(wctx, websocket.MessageText, f.HTML)
 			cancel()
 			if err != nil {
 				return -1, err
 			}
+			l.metrics.wrote(transportWS, f, len(f.HTML))
 		case <-sub.Done():
 			code := closeCode(sub.Err())
-			return code, c.Close(code, "")
+			c.Close(code, "")
+			return code, sub.Err()
 		case err := <-readDone:
 			return websocket.CloseStatus(err), err
 		case <-sessionEnded:
 			// The page reconnects and comes back as whatever its cookie now says.
 			sub.Leave()
-			return websocket.StatusServiceRestart, c.Close(websocket.StatusServiceRestart, "session ended")
+			c.Close(websocket.StatusServiceRestart, "session ended")
+			return websocket.StatusServiceRestart, errSessionEnded
 		}
 	}
 }
+
+var errSessionEnded = errors.New("session ended")
 
 func closeCode(err error) websocket.StatusCode {
 	switch {
@@ -115,7 +155,7 @@ func readUntilClosed(ctx context.Context, c *websocket.Conn) error {
 // when a pong does not come back within PingTimeout, so a vanished client
 // does not linger as a ghost. It runs from a timer rather than a goroutine
 // of its own: an idle connection carries no stack for it.
-func keepAlive(c *websocket.Conn, opt LiveOptions) (stop func()) {
+func keepAlive(c *websocket.Conn, opt LiveOptions, m *Metrics) (stop func()) {
 	var mu sync.Mutex
 	var timer *time.Timer
 	stopped := false
@@ -123,15 +163,17 @@ func keepAlive(c *websocket.Conn, opt LiveOptions) (stop func()) {
 		ctx, cancel := context.WithTimeout(context.Background(), opt.PingTimeout)
 		err := c.Ping(ctx)
 		cancel()
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
+		}
 		if err != nil {
+			m.pingsMissed.Inc()
 			c.CloseNow()
 			return
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		if !stopped {
-			timer.Reset(opt.PingInterval)
-		}
+		timer.Reset(opt.PingInterval)
 	}
 	mu.Lock()
 	defer mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/a-h/templ"
 
@@ -13,17 +14,24 @@ import (
 
 // Renderer renders the hub's frames with the templ components: once per
 // change, as HTML for WebSocket and as the same HTML framed as an SSE event.
-type Renderer struct{}
+type Renderer struct {
+	Metrics *Metrics // optional: times each render
+}
 
 var _ hub.Renderer = Renderer{}
 
 // Snapshot renders the whole live region.
-func (Renderer) Snapshot(s hub.Snapshot) (*hub.Frame, error) {
-	return renderFrame(components.Snapshot(liveView(s)))
+func (r Renderer) Snapshot(s hub.Snapshot) (*hub.Frame, error) {
+	start := time.Now()
+	f, err := renderFrame(components.Snapshot(liveView(s)))
+	r.observe("snapshot", start)
+	return f, err
 }
 
 // Diff renders one change.
-func (Renderer) Diff(d hub.Diff) (*hub.Frame, error) {
+func (r Renderer) Diff(d hub.Diff) (*hub.Frame, error) {
+	start := time.Now()
+	defer r.observe("diff", start)
 	v := components.Diff{
 		Removed: d.Removed,
 		Updated: userItems(d.Updated),
@@ -35,7 +43,17 @@ func (Renderer) Diff(d hub.Diff) (*hub.Frame, error) {
 		c := components.Count(*d.Counts)
 		v.Count = &c
 	}
-	return renderFrame(components.DiffFrame(v))
+	f, err := renderFrame(components.DiffFrame(v))
+	if err == nil {
+		f.Rendered = start
+	}
+	return f, err
+}
+
+func (r Renderer) observe(kind string, start time.Time) {
+	if r.Metrics != nil {
+		r.Metrics.render.WithLabelValues(kind).Observe(time.Since(start).Seconds())
+	}
 }
 
 func renderFrame(c templ.Component) (*hub.Frame, error) {

@@ -23,28 +23,36 @@ type Options struct {
 	TokenTTL time.Duration // how long a login lasts
 	Login    LoginLimits
 	Live     LiveOptions
+	Metrics  *Metrics // NewMetrics() when nil
 }
 
 // NewServer returns herenow's whole URL surface.
-func NewServer(logger *slog.Logger, store Authenticator, h *hub.Hub, assets *static.Assets, opt Options) http.Handler {
+func NewServer(logger *slog.Logger, store UserStore, h *hub.Hub, assets *static.Assets, opt Options) http.Handler {
 	s := newSessions(opt.Secret, opt.TokenTTL)
+	if opt.Metrics == nil {
+		opt.Metrics = NewMetrics()
+	}
+	l := &live{logger: logger, hub: h, sessions: s, metrics: opt.Metrics, opt: opt.Live}
 	urls := components.Assets{HTMX: assets.HTMX, WS: assets.WS, SSE: assets.SSE, Bulma: assets.Bulma}
 
 	r := chi.NewRouter()
 	// herenow faces clients directly: the TCP peer is the client. Behind a
 	// proxy, swap in one of chi's ClientIPFrom* middlewares.
-	r.Use(middleware.Recoverer, middleware.ClientIPFromRemoteAddr, securityHeaders, http.NewCrossOriginProtection().Handler)
+	r.Use(middleware.RequestID, accessLog(logger), middleware.Recoverer, middleware.ClientIPFromRemoteAddr,
+		securityHeaders, http.NewCrossOriginProtection().Handler)
 	r.Handle(static.Prefix+"*", assets)
+	r.Method(http.MethodGet, "/healthz", serveHealthz())
+	r.Method(http.MethodGet, "/readyz", serveReadyz(logger, store, h))
 	r.Group(func(r chi.Router) {
 		// Only the cookie carries a session: a token in a header or the
 		// query string is ignored.
 		r.Use(jwtauth.Verify(s.jwt, jwtauth.TokenFromCookie), s.identify)
 		r.Method(http.MethodGet, "/", serveIndex(h, s, urls))
 		r.Method(http.MethodGet, "/login", serveLoginForm(urls))
-		r.Method(http.MethodPost, "/login", serveLogin(logger, store, s, newLoginLimiter(opt.Login), urls))
+		r.Method(http.MethodPost, "/login", serveLogin(logger, store, s, newLoginLimiter(opt.Login), opt.Metrics, urls))
 		r.Method(http.MethodPost, "/logout", serveLogout(s))
-		r.Method(http.MethodGet, "/live/ws", serveLiveWS(logger, h, s, opt.Live))
-		r.Method(http.MethodGet, "/live/events", serveLiveSSE(logger, h, s, opt.Live))
+		r.Method(http.MethodGet, "/live/ws", serveLiveWS(l))
+		r.Method(http.MethodGet, "/live/events", serveLiveSSE(l))
 		r.Method(http.MethodGet, "/live/sse-box", serveSSEBox(h))
 	})
 	return r

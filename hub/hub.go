@@ -248,6 +248,21 @@ func (h *Hub) Snapshot() Snapshot {
 	return h.snapshotLocked()
 }
 
+// Counts returns the figures subscribers are currently shown.
+func (h *Hub) Counts() Counts {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.counts
+}
+
+// Closed reports whether the hub has been closed, i.e. the server is
+// draining.
+func (h *Hub) Closed() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.closed
+}
+
 // Close ends every subscription with ErrShutdown and refuses new ones.
 func (h *Hub) Close() {
 	h.mu.Lock()

@@ -56,8 +56,9 @@ type Diff struct {
 
 // Frame is one rendered message, shared by every subscriber that gets it.
 type Frame struct {
-	HTML  []byte // the payload as sent over WebSocket
-	Event []byte // the same payload framed as a server-sent event
+	HTML     []byte    // the payload as sent over WebSocket
+	Event    []byte    // the same payload framed as a server-sent event
+	Rendered time.Time // when a diff was rendered, to measure fan-out; zero for snapshots
 }
 
 // Renderer turns the hub's state into frames. The hub calls it once per
