@@ -1,0 +1,473 @@
+package main
+
+// Real-browser checks of what a visitor meets (issue 7, "Visitor"): an
+// automated accessibility audit with axe-core, and the page on a 390 px
+// phone in light and in dark mode. They reuse the helpers of
+// browser_test.go (startApp, newBrowser, navigate, login, waitJS,
+// assertConsole) and, like those tests, fail rather than skip without
+// Chromium.
+//
+// axe-core is a devDependency of static/package.json: `npm ci --prefix
+// static` installs it next to the libraries the binary embeds, but the app
+// never serves it. The tests read it from disk and evaluate it in the page
+// over the DevTools protocol, which the page's Content-Security-Policy does
+// not govern; assertConsole then proves that no CSP violation was logged.
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+)
+
+// axePath is axe-core's browser bundle, installed by npm ci --prefix static.
+const axePath = "static/node_modules/axe-core/axe.min.js"
+
+// TestBrowserAccessibilityAudit runs axe-core in the real page on the index
+// page as a guest and as alice, and on the login page before and after a
+// failed attempt. Serious and critical violations fail the test; moderate
+// and minor ones are logged.
+func TestBrowserAccessibilityAudit(t *testing.T) {
+	requireChromium(t)
+	axe := readAxe(t)
+	base := startApp(t)
+	g := newBrowser(t, "guest")
+	a := newBrowser(t, "alice")
+
+	// The guest's page renders before its own connection counts, so "1
+	// person online" means the first WebSocket frame has been swapped in.
+	g.navigate(t, base+"/")
+	g.waitJS(t, "the guest's page runs the WebSocket transport", liveOverWebSocket)
+	g.waitJS(t, "the guest's page counts 1 person online, from its first frame",
+		`document.querySelector('#online-count')?.textContent.replace(/\s+/g, ' ').trim() === '1 person online'`)
+	// Audit a page at rest: nothing more will change until alice arrives.
+	g.waitJS(t, "the guest's activity log says a guest came online", activityLogSays("a guest came online"))
+	g.audit(t, axe, "the index page as a guest")
+
+	a.navigate(t, base+"/login")
+	a.audit(t, axe, "the login page")
+
+	a.failLogin(t, base)
+	a.audit(t, axe, "the login page after a failed login")
+
+	a.login(t, base)
+	a.waitJS(t, "alice's page runs the WebSocket transport", liveOverWebSocket)
+	// alice's page rendered before her connection counted, so her name in
+	// the list comes from a frame.
+	a.waitJS(t, "alice's list names alice, so it has items", onlineUsersHasAlice)
+	a.waitJS(t, "alice's page counts 2 people online",
+		`document.querySelector('#online-count')?.textContent.replace(/\s+/g, ' ').trim() === '2 people online'`)
+	a.waitJS(t, "alice's activity log says alice came online", activityLogSays("alice came online"))
+	a.audit(t, axe, "the index page as alice")
+
+	g.assertConsole(t, nil)
+	a.assertConsole(t, []consoleRule{failedLoginStatus})
+}
+
+// failedLoginStatus allows the one console message a failed login brings:
+// Chromium logs the 401 with which the login page answers a wrong password.
+var failedLoginStatus = consoleRule{
+	why:    "Chromium logs the 401 of the failed login",
+	typ:    chromedp.ConsoleError,
+	source: "network",
+	text:   regexp.MustCompile(`^Failed to load resource: the server responded with a status of 401 \(Unauthorized\)$`),
+	url:    regexp.MustCompile(`^http://127\.0\.0\.1:\d+/login$`),
+}
+
+// TestBrowserMobileAndDarkMode shows alice's page, with a guest online and
+// some activity, on a 390×844 phone, in light and in dark mode: nothing may
+// scroll or stick out sideways, the live region and "Log out" must be on
+// screen, and the colours must follow the system setting and stay readable.
+// It saves full-page screenshots to $HERENOW_SCREENSHOTS (else a temporary
+// directory) as mobile-light.png and mobile-dark.png, to be checked by eye.
+func TestBrowserMobileAndDarkMode(t *testing.T) {
+	requireChromium(t)
+	axe := readAxe(t)
+	dir := os.Getenv("HERENOW_SCREENSHOTS")
+	if dir == "" {
+		dir = t.TempDir()
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatalf("create the screenshot directory: %v", err)
+	}
+	base := startApp(t)
+	g := newBrowser(t, "guest")
+	a := newBrowser(t, "alice")
+
+	g.navigate(t, base+"/")
+	g.waitJS(t, "the guest's page counts 1 person online",
+		`document.querySelector('#online-count')?.textContent.replace(/\s+/g, ' ').trim() === '1 person online'`)
+
+	// The emulation belongs to the tab and outlives navigations.
+	a.run(t, "emulate a 390×844 phone", func(ctx context.Context) error {
+		return chromedp.Do(ctx, chromedp.EmulateViewport(phoneWidth, phoneHeight,
+			chromedp.EmulateScale(1), chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait))
+	})
+	a.run(t, "emulate prefers-color-scheme: light", func(ctx context.Context) error {
+		return chromedp.Do(ctx, emulateColorScheme("light"))
+	})
+	a.login(t, base)
+	a.waitJS(t, "alice's page runs the WebSocket transport", liveOverWebSocket)
+	// The page rendered before alice's connection counted, so these come
+	// from frames; after them the page is at rest.
+	a.waitJS(t, "alice's list names alice", onlineUsersHasAlice)
+	a.waitJS(t, "alice's page counts 2 people online",
+		`document.querySelector('#online-count')?.textContent.replace(/\s+/g, ' ').trim() === '2 people online'`)
+	a.waitJS(t, "alice's activity log says alice came online", activityLogSays("alice came online"))
+
+	for _, scheme := range []string{"light", "dark"} {
+		t.Run(scheme, func(t *testing.T) {
+			// The phone switches mode under the open page, as when the
+			// system goes dark at sunset. (Reloading instead would race
+			// the new connection's first frame against the checks.)
+			a.run(t, "emulate prefers-color-scheme: "+scheme, func(ctx context.Context) error {
+				return chromedp.Do(ctx, emulateColorScheme(scheme))
+			})
+			a.waitJS(t, "the page sees prefers-color-scheme: "+scheme,
+				fmt.Sprintf(`matchMedia('(prefers-color-scheme: %s)').matches`, scheme))
+			// Bulma fades colours (transition-duration 294ms); measure
+			// them once they have settled.
+			a.waitJS(t, "no CSS transition or animation is running",
+				`document.getAnimations().every(a => a.playState !== 'running')`)
+
+			var png []byte
+			a.run(t, "take a full-page screenshot", func(ctx context.Context) (err error) {
+				png, err = chromedp.Run(ctx, chromedp.FullScreenshot(100))
+				return err
+			})
+			path := filepath.Join(dir, "mobile-"+scheme+".png")
+			if err := os.WriteFile(path, png, 0o644); err != nil {
+				t.Fatalf("save the screenshot: %v", err)
+			}
+			t.Logf("screenshot at 390 px, %s mode: %s", scheme, path)
+
+			var l mobileLayout
+			a.run(t, "measure the page", func(ctx context.Context) (err error) {
+				l, err = chromedp.Run(ctx, chromedp.Evaluate[mobileLayout](measureMobileLayout))
+				return err
+			})
+			l.check(t, scheme)
+
+			// Every piece of text, not only the body's, must stay readable
+			// in both schemes: axe's colour-contrast rule checks them all.
+			a.auditRules(t, axe, "alice's page at 390 px in "+scheme+" mode", []string{"color-contrast"})
+		})
+	}
+
+	g.assertConsole(t, nil)
+	a.assertConsole(t, nil)
+}
+
+// emulateColorScheme makes the tab's pages see the given
+// prefers-color-scheme, as a phone set to light or dark mode would.
+func emulateColorScheme(scheme string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}},
+		})
+		return err
+	})
+}
+
+// readAxe returns axe-core's source, or fails the test with how to install it.
+func readAxe(t *testing.T) string {
+	t.Helper()
+	src, err := os.ReadFile(axePath)
+	if err != nil {
+		t.Fatalf("the accessibility audit needs axe-core at %s (%v); install it with `npm ci --prefix static`", axePath, err)
+	}
+	return string(src)
+}
+
+// axeViolation is one rule axe-core found broken, with the elements that
+// break it.
+type axeViolation struct {
+	ID     string    `json:"id"`
+	Impact string    `json:"impact"`
+	Help   string    `json:"help"`
+	URL    string    `json:"helpUrl"`
+	Nodes  []axeNode `json:"nodes"`
+}
+
+type axeNode struct {
+	Target  string `json:"target"`
+	HTML    string `json:"html"`
+	Summary string `json:"summary"`
+}
+
+// audit runs every axe-core rule on the page as it is now.
+func (b *browser) audit(t *testing.T, axe, what string) {
+	t.Helper()
+	b.auditRules(t, axe, what, nil)
+}
+
+// auditRules runs axe-core on the page as it is now, limited to the given
+// rules unless rules is nil. It fails the test, without stopping it, for
+// each serious or critical violation and logs the others.
+func (b *browser) auditRules(t *testing.T, axe, what string, rules []string) {
+	t.Helper()
+	b.run(t, "load axe-core into "+what, func(ctx context.Context) error {
+		typ, err := chromedp.Run(ctx, chromedp.Evaluate[string](
+			`typeof window.axe === 'object' ? 'object' : (() => { `+axe+"\n; return typeof window.axe; })()"))
+		if err == nil && typ != "object" {
+			err = fmt.Errorf("after evaluating %s, typeof axe is %q", axePath, typ)
+		}
+		return err
+	})
+	options := `{resultTypes: ['violations']}`
+	if rules != nil {
+		options = fmt.Sprintf(`{resultTypes: ['violations'], runOnly: {type: 'rule', values: %s}}`, jsStrings(rules))
+	}
+	var violations []axeViolation
+	b.run(t, "audit "+what+" with axe-core", func(ctx context.Context) (err error) {
+		violations, err = chromedp.Run(ctx, chromedp.Evaluate[[]axeViolation](`axe.run(document, `+options+`).then(r =>
+			r.violations.map(v => ({
+				id: v.id, impact: v.impact || '', help: v.help, helpUrl: v.helpUrl,
+				nodes: v.nodes.map(n => ({
+					target: n.target.map(s => [].concat(s).join(' >>> ')).join(', '),
+					html: n.html,
+					summary: n.failureSummary || '',
+				})),
+			})))`, chromedp.EvalAwaitPromise))
+		return err
+	})
+
+	var bad, other strings.Builder
+	for _, v := range violations {
+		s := &other
+		if v.Impact == "serious" || v.Impact == "critical" {
+			s = &bad
+		}
+		fmt.Fprintf(s, "\n  %s (%s): %s\n    %s", v.ID, v.Impact, v.Help, v.URL)
+		for _, n := range v.Nodes {
+			fmt.Fprintf(s, "\n    - %s\n      %s", n.Target, n.HTML)
+			if n.Summary != "" {
+				fmt.Fprintf(s, "\n      %s", strings.ReplaceAll(n.Summary, "\n", "\n      "))
+			}
+		}
+	}
+	if other.Len() > 0 {
+		t.Logf("%s: axe-core reports moderate or minor problems on %s:%s", b.name, what, other.String())
+	}
+	if bad.Len() > 0 {
+		t.Errorf("%s: axe-core finds serious or critical violations on %s:%s", b.name, what, bad.String())
+	}
+}
+
+func jsStrings(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = strconv.Quote(s)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
+// failLogin submits the login form with alice's name and a wrong password and
+// waits for the page to say so.
+func (b *browser) failLogin(t *testing.T, base string) {
+	t.Helper()
+	b.run(t, "log in as alice with a wrong password", func(ctx context.Context) error {
+		if err := chromedp.Do(ctx,
+			chromedp.SendKeys(chromedp.CSS("input#username"), "alice"),
+			chromedp.SendKeys(chromedp.CSS("input#password"), "not "+alicePassword),
+		); err != nil {
+			return err
+		}
+		resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(`form[action="/login"] button[type=submit]`)))
+		if err != nil {
+			return err
+		}
+		if resp.Status != http.StatusUnauthorized || resp.URL != base+"/login" {
+			return fmt.Errorf("the failed login landed on %s with status %d, want %s/login with 401", resp.URL, resp.Status, base)
+		}
+		return nil
+	})
+	b.waitJS(t, "the login page shows an error", `(() => {
+		const alert = document.querySelector('main [role=alert]');
+		return !!alert && alert.checkVisibility() && alert.textContent.trim() !== '';
+	})()`)
+}
+
+// phoneWidth and phoneHeight are the emulated phone's screen, in CSS pixels.
+const (
+	phoneWidth  = 390
+	phoneHeight = 844
+)
+
+// measureMobileLayout collects what the phone checks need, in CSS pixels.
+// Elements are measured against the phone's width, not innerWidth: a page
+// too wide for a phone makes the mobile browser zoom out, and innerWidth
+// grows with it.
+var measureMobileLayout = fmt.Sprintf(`(() => {
+	const W = %d;
+	const box = el => {
+		if (!el) return null;
+		const r = el.getBoundingClientRect();
+		const x = Math.min(Math.max(r.left + r.width / 2, 0), W - 1);
+		const y = Math.min(Math.max(r.top + r.height / 2, 0), innerHeight - 1);
+		const hit = document.elementFromPoint(x, y);
+		return {
+			left: r.left, right: r.right, top: r.top, bottom: r.bottom, width: r.width, height: r.height,
+			visible: el.checkVisibility({opacityProperty: true, visibilityProperty: true}),
+			onTop: !!hit && (hit === el || el.contains(hit)),
+		};
+	};
+	const describe = el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+		[...el.classList].map(c => '.' + c).join('');
+	const sticking = [];
+	for (const el of document.body.querySelectorAll('*')) {
+		if (!el.checkVisibility()) continue;
+		const r = el.getBoundingClientRect();
+		if (r.width === 0 || r.height === 0) continue;
+		if (r.left < -0.5 || r.right > W + 0.5) {
+			sticking.push(describe(el) + ' spans x ' + Math.round(r.left) + '..' + Math.round(r.right));
+		}
+	}
+	const background = () => {
+		for (const el of [document.body, document.documentElement]) {
+			const c = getComputedStyle(el).backgroundColor;
+			if (!/^rgba\(.*,\s*0\)$/.test(c) && c !== 'transparent') return c;
+		}
+		return 'rgb(255, 255, 255)'; // the canvas
+	};
+	return {
+		innerWidth: innerWidth,
+		innerHeight: innerHeight,
+		scrollWidth: document.documentElement.scrollWidth,
+		sticking: sticking,
+		live: box(document.getElementById('live')),
+		logout: box(document.querySelector('form[action="/logout"] button[type=submit]')),
+		background: background(),
+		color: getComputedStyle(document.body).color,
+	};
+})()`, phoneWidth)
+
+type mobileLayout struct {
+	InnerWidth  float64  `json:"innerWidth"`
+	InnerHeight float64  `json:"innerHeight"`
+	ScrollWidth float64  `json:"scrollWidth"`
+	Sticking    []string `json:"sticking"`
+	Live        *elemBox `json:"live"`
+	Logout      *elemBox `json:"logout"`
+	Background  string   `json:"background"`
+	Color       string   `json:"color"`
+}
+
+type elemBox struct {
+	Left, Right, Top, Bottom, Width, Height float64
+	Visible                                 bool
+	OnTop                                   bool `json:"onTop"`
+}
+
+func (l mobileLayout) check(t *testing.T, scheme string) {
+	t.Helper()
+	if l.InnerWidth != phoneWidth || l.InnerHeight != phoneHeight {
+		t.Errorf("the viewport is %v×%v CSS px, want %d×%d: the phone emulation did not take, or the page was too wide and "+
+			"the browser zoomed out to fit it", l.InnerWidth, l.InnerHeight, phoneWidth, phoneHeight)
+	}
+	if l.ScrollWidth > phoneWidth {
+		t.Errorf("the page scrolls sideways: its scrollWidth is %v px on a %d px wide phone", l.ScrollWidth, phoneWidth)
+	}
+	if len(l.Sticking) > 0 {
+		t.Errorf("elements stick out of the %d px wide phone screen, so they are cut off or scroll sideways:\n  %s",
+			phoneWidth, strings.Join(l.Sticking, "\n  "))
+	}
+	for _, e := range []struct {
+		what string
+		box  *elemBox
+		top  bool // must be on the first screen, without scrolling
+	}{
+		{"the live region #live", l.Live, false},
+		{`the "Log out" button`, l.Logout, true},
+	} {
+		switch b := e.box; {
+		case b == nil:
+			t.Errorf("%s is missing", e.what)
+		case !b.Visible || b.Width == 0 || b.Height == 0:
+			t.Errorf("%s is not visible (%+v)", e.what, *b)
+		case b.Left < 0 || b.Right > phoneWidth:
+			t.Errorf("%s spans x %v..%v, outside the %d px wide screen", e.what, b.Left, b.Right, phoneWidth)
+		case e.top && (b.Top < 0 || b.Bottom > phoneHeight):
+			t.Errorf("%s spans y %v..%v, off the first %d px high screen", e.what, b.Top, b.Bottom, phoneHeight)
+		case e.top && !b.OnTop:
+			t.Errorf("%s is covered by another element", e.what)
+		}
+	}
+
+	bg, err := parseRGB(l.Background)
+	if err != nil {
+		t.Fatalf("the page's background colour: %v", err)
+	}
+	fg, err := parseRGB(l.Color)
+	if err != nil {
+		t.Fatalf("the body's text colour: %v", err)
+	}
+	lum := relativeLuminance(bg)
+	switch scheme {
+	case "dark":
+		if lum >= 0.2 {
+			t.Errorf("in dark mode the page's background is %s (luminance %.2f), want a dark one (below 0.2): "+
+				"the page does not follow the system's dark setting", l.Background, lum)
+		}
+	case "light":
+		if lum <= 0.5 {
+			t.Errorf("in light mode the page's background is %s (luminance %.2f), want a light one (above 0.5)", l.Background, lum)
+		}
+	}
+	if ratio := contrastRatio(fg, bg); ratio < 4.5 {
+		t.Errorf("in %s mode the body text %s on the background %s has a contrast of %.2f:1, want at least 4.5:1",
+			scheme, l.Color, l.Background, ratio)
+	} else {
+		t.Logf("%s mode: body text %s on %s, contrast %.1f:1", scheme, l.Color, l.Background, ratio)
+	}
+}
+
+var rgbPattern = regexp.MustCompile(`^rgba?\(\s*([\d.]+),\s*([\d.]+),\s*([\d.]+)(?:,\s*([\d.]+))?\s*\)$`)
+
+// parseRGB reads a computed colour, "rgb(r, g, b)" or "rgba(r, g, b, a)";
+// it requires an opaque one.
+func parseRGB(s string) ([3]float64, error) {
+	m := rgbPattern.FindStringSubmatch(s)
+	if m == nil {
+		return [3]float64{}, fmt.Errorf("cannot read the colour %q", s)
+	}
+	if m[4] != "" {
+		if a, _ := strconv.ParseFloat(m[4], 64); a < 1 {
+			return [3]float64{}, fmt.Errorf("the colour %q is not opaque", s)
+		}
+	}
+	var c [3]float64
+	for i := range c {
+		c[i], _ = strconv.ParseFloat(m[i+1], 64)
+	}
+	return c, nil
+}
+
+// relativeLuminance is WCAG 2's relative luminance of an sRGB colour.
+func relativeLuminance(c [3]float64) float64 {
+	var l [3]float64
+	for i, v := range c {
+		v /= 255
+		if v <= 0.04045 {
+			l[i] = v / 12.92
+		} else {
+			l[i] = math.Pow((v+0.055)/1.055, 2.4)
+		}
+	}
+	return 0.2126*l[0] + 0.7152*l[1] + 0.0722*l[2]
+}
+
+// contrastRatio is WCAG 2's contrast ratio of two colours.
+func contrastRatio(a, b [3]float64) float64 {
+	la, lb := relativeLuminance(a), relativeLuminance(b)
+	return (max(la, lb) + 0.05) / (min(la, lb) + 0.05)
+}
