@@ -1,0 +1,149 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// minRepeats is the fewest isolated arrivals a run measures: fewer would
+// make p95 and p99 meaningless.
+const minRepeats = 20
+
+// config is one run's settings, from the command line.
+type config struct {
+	URL         string
+	N           int
+	Inflight    int
+	Procs       int
+	Cookie      string
+	PID         int
+	Repeats     int
+	Quiet       time.Duration
+	Settle      time.Duration
+	Timeout     time.Duration
+	DialTimeout time.Duration
+	FanoutWait  time.Duration
+	CPUProfile  string
+	GoMaxProcs  int
+}
+
+// transport is how clients talk to the server, decided by the URL's scheme.
+type transport string
+
+const (
+	transportWS  transport = "ws"  // ws:// or wss://: WebSocket, every text or binary message is a frame
+	transportSSE transport = "sse" // http:// or https://: server-sent events, every dispatched event is a frame
+)
+
+func (c config) transport() transport {
+	if strings.HasPrefix(c.URL, "ws") {
+		return transportWS
+	}
+	return transportSSE
+}
+
+// parseConfig reads the command line (args without the program name).
+func parseConfig(args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.URL, "url", "", "server endpoint on loopback: ws://HOST:PORT/PATH (WebSocket) or http://HOST:PORT/PATH (SSE)")
+	fs.IntVar(&c.N, "n", 1000, "clients to hold")
+	fs.IntVar(&c.Inflight, "inflight", 50, "most handshakes in flight at once during the join storm (over all processes)")
+	fs.IntVar(&c.Procs, "procs", 1, "processes that together hold the clients (each may open about 20,000 files)")
+	fs.StringVar(&c.Cookie, "cookie", "", "Cookie header sent on every handshake, e.g. 'jwt=...' (default: none, each client is a guest of its own)")
+	fs.IntVar(&c.PID, "pid", 0, "server process id, for RSS and CPU from /proc (0: not measured)")
+	fs.IntVar(&c.Repeats, "repeats", minRepeats, fmt.Sprintf("isolated arrivals to measure (at least %d)", minRepeats))
+	fs.DurationVar(&c.Quiet, "quiet", 300*time.Millisecond, "no frame for this long means the server has settled")
+	fs.DurationVar(&c.Settle, "settle", 0, "extra wait after each probe leaves, before waiting for quiet (cover the server's departure grace period)")
+	fs.DurationVar(&c.Timeout, "timeout", 5*time.Minute, "the whole run; when it passes, report what was measured and exit 1")
+	fs.DurationVar(&c.DialTimeout, "dial-timeout", 30*time.Second, "longest one handshake may take")
+	fs.DurationVar(&c.FanoutWait, "fanout-timeout", 10*time.Second, "longest one arrival may take to reach every client")
+	fs.IntVar(&c.GoMaxProcs, "gomaxprocs", 1, "GOMAXPROCS of each of the tool's processes (0: Go's default); one leaves the other cores to the server and spends less CPU per frame")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the tool's own CPU profile to this file (FILE.1, FILE.2... for the workers of -procs)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: go run ./loadtest -url URL [flags]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return c, c.validate()
+}
+
+func (c config) validate() error {
+	if c.URL == "" {
+		return errors.New("-url is required")
+	}
+	if err := checkLoopbackURL(c.URL); err != nil {
+		return err
+	}
+	switch {
+	case c.N < 1:
+		return fmt.Errorf("-n %d: need at least one client", c.N)
+	case c.Procs < 1:
+		return fmt.Errorf("-procs %d: need at least one process", c.Procs)
+	case c.Inflight < c.Procs:
+		return fmt.Errorf("-inflight %d: need at least one handshake in flight per process (-procs %d)", c.Inflight, c.Procs)
+	case c.Repeats < minRepeats:
+		return fmt.Errorf("-repeats %d: need at least %d for a p99", c.Repeats, minRepeats)
+	case c.Quiet <= 0 || c.Settle < 0 || c.Timeout <= 0 || c.DialTimeout <= 0 || c.FanoutWait <= 0:
+		return errors.New("-quiet, -timeout, -dial-timeout and -fanout-timeout must be positive, -settle not negative")
+	case c.GoMaxProcs < 0:
+		return fmt.Errorf("-gomaxprocs %d: not a thread count", c.GoMaxProcs)
+	case c.PID < 0:
+		return fmt.Errorf("-pid %d: not a process id", c.PID)
+	case strings.ContainsAny(c.Cookie, "\r\n"):
+		return errors.New("-cookie: must be one line")
+	}
+	return nil
+}
+
+// checkLoopbackURL refuses any URL whose host is not this machine's
+// loopback: 127.0.0.0/8, ::1 or localhost. The dialer checks the address it
+// actually connects to as well (see loopbackOnly).
+func checkLoopbackURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("-url: %w", err)
+	}
+	switch u.Scheme {
+	case "ws", "wss", "http", "https":
+	default:
+		return fmt.Errorf("-url %q: scheme must be ws, wss (WebSocket), http or https (SSE)", raw)
+	}
+	host := u.Hostname()
+	if host == "" {
+		return fmt.Errorf("-url %q: no host", raw)
+	}
+	if !isLoopbackHost(host) {
+		return fmt.Errorf("-url %q: host %q is not loopback (127.0.0.0/8, ::1 or localhost); this tool only loads this machine", raw, host)
+	}
+	return nil
+}
+
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// share splits total into parts as equal as can be, the larger ones first.
+func share(total, parts, i int) int {
+	n := total / parts
+	if i < total%parts {
+		n++
+	}
+	return n
+}

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"text/tabwriter"
+)
+
+// result is every figure of one run; it is printed as a table and as one
+// JSON line. Times are in milliseconds unless a name says otherwise.
+type result struct {
+	URL       string    `json:"url"`
+	Transport transport `json:"transport"`
+	N         int       `json:"n"`
+	Procs     int       `json:"procs"`
+	Inflight  int       `json:"inflight"`
+	Repeats   int       `json:"repeats"`
+	Cookie    bool      `json:"cookie"`
+	QuietMS   float64   `json:"quiet_ms"`
+	SettleMS  float64   `json:"settle_ms"`
+
+	Connected        int            `json:"connected"`
+	FailedHandshakes int            `json:"failed_handshakes"`
+	ReadErrors       int            `json:"read_errors"`
+	Drops            map[string]int `json:"drops"` // connections the server closed, by close code ("abnormal": no close frame; "eof": event stream ended)
+	DropsTotal       int            `json:"drops_total"`
+	ErrorSamples     []string       `json:"error_samples,omitempty"`
+
+	StormMS              float64 `json:"storm_ms"`           // first dial until every client connected
+	StormHandshake       latency `json:"storm_handshake_ms"` // each handshake of the storm, dial to connected
+	StormSettleMS        float64 `json:"storm_settle_ms"`    // last connect until the storm's last frame
+	StormFramesPerClient float64 `json:"storm_frames_per_client"`
+	StormBytesPerClient  float64 `json:"storm_bytes_per_client"`
+	FramesPerClient      float64 `json:"frames_per_client"` // the whole run
+	BytesPerClient       float64 `json:"bytes_per_client"`
+
+	Arrivals         int       `json:"arrivals"`        // probe arrivals attempted
+	Fanout           latency   `json:"fanout_ms"`       // probe connect until every held client had a frame
+	FanoutFirst      latency   `json:"fanout_first_ms"` // probe connect until the first held client had one
+	ProbeConnect     latency   `json:"probe_handshake_ms"`
+	FanoutSamplesMS  []float64 `json:"fanout_samples_ms"` // in arrival order
+	FanoutIncomplete int       `json:"fanout_incomplete"` // arrivals some client never received (left out of the percentiles)
+	ProbeFailures    int       `json:"probe_failures"`
+
+	Server *serverFigures `json:"server,omitempty"`
+	Tool   toolFigures    `json:"tool"`
+
+	ElapsedMS float64 `json:"elapsed_ms"`
+	TimedOut  bool    `json:"timed_out"`
+	Error     string  `json:"error,omitempty"`
+}
+
+func newResult(cfg config) *result {
+	return &result{
+		URL: cfg.URL, Transport: cfg.transport(), N: cfg.N, Procs: cfg.Procs, Inflight: cfg.Inflight,
+		Repeats: cfg.Repeats, Cookie: cfg.Cookie != "", QuietMS: ms(cfg.Quiet), SettleMS: ms(cfg.Settle),
+		Drops: map[string]int{}, FanoutSamplesMS: []float64{},
+	}
+}
+
+// latency summarises samples in milliseconds.
+type latency struct {
+	N   int     `json:"n"`
+	P50 float64 `json:"p50"`
+	P95 float64 `json:"p95"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+// serverFigures come from /proc of the server's pid: before the storm, at
+// full load (once the storm settled) and a second after every client closed.
+type serverFigures struct {
+	PID             int     `json:"pid"`
+	RSSBeforeKiB    int64   `json:"rss_before_kib"`
+	RSSFullKiB      int64   `json:"rss_full_kib"`
+	RSSAfterKiB     int64   `json:"rss_after_kib"`
+	RSSPerConnKiB   float64 `json:"rss_per_conn_kib"` // (full - before) / connected
+	CPUStormMS      float64 `json:"cpu_storm_ms"`
+	CPUPerJoinUS    float64 `json:"cpu_per_join_us"`
+	CPUFanoutMS     float64 `json:"cpu_fanout_ms"`      // over every arrival, its departure and the waits between
+	CPUPerArrivalMS float64 `json:"cpu_per_arrival_ms"` // cpu_fanout_ms / arrivals
+	CPUTotalMS      float64 `json:"cpu_total_ms"`       // before the storm until after the close
+}
+
+// toolFigures are this tool's own costs, over all its processes.
+type toolFigures struct {
+	CPUMS           float64 `json:"cpu_ms"`
+	CPUFanoutMS     float64 `json:"cpu_fanout_ms"`
+	CPUPerArrivalMS float64 `json:"cpu_per_arrival_ms"`
+	RSSFullKiB      int64   `json:"rss_full_kib"`
+	RSSPerClientKiB float64 `json:"rss_per_client_kib"`
+}
+
+// summarize returns nearest-rank percentiles of samples: the p-th
+// percentile is the smallest sample with at least p% of them at or below it.
+func summarize(samples []float64) latency {
+	if len(samples) == 0 {
+		return latency{}
+	}
+	s := slices.Clone(samples)
+	sort.Float64s(s)
+	return latency{N: len(s), P50: percentile(s, 50), P95: percentile(s, 95), P99: percentile(s, 99), Max: s[len(s)-1]}
+}
+
+// percentile returns the nearest-rank p-th percentile of sorted.
+func percentile(sorted []float64, p float64) float64 {
+	rank := int(math.Ceil(p / 100 * float64(len(sorted))))
+	return sorted[min(max(rank, 1), len(sorted))-1]
+}
+
+// writeTable prints r for a person.
+func writeTable(w io.Writer, r *result) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(name, format string, args ...any) {
+		fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{name}, args...)...)
+	}
+	fmt.Fprintf(tw, "\n%s: %d %s clients, %d in flight, %d process(es)\n", r.URL, r.N, r.Transport, r.Inflight, r.Procs)
+	status := "complete"
+	switch {
+	case r.TimedOut:
+		status = "TIMED OUT: figures are partial"
+	case r.Error != "":
+		status = "FAILED: " + r.Error
+	}
+	row("run", "%s in %.1f s", status, r.ElapsedMS/1000)
+	lat := func(l latency) string {
+		return fmt.Sprintf("p50 %.1f  p95 %.1f  p99 %.1f  max %.1f ms", l.P50, l.P95, l.P99, l.Max)
+	}
+	row("connected", "%d of %d (%d failed handshakes)", r.Connected, r.N, r.FailedHandshakes)
+	row("join storm", "%.0f ms; last frame %.0f ms after the last connect", r.StormMS, r.StormSettleMS)
+	row("  handshakes", "%s", lat(r.StormHandshake))
+	row("received per client", "storm %.1f frames, %s; whole run %.1f frames, %s",
+		r.StormFramesPerClient, kib(r.StormBytesPerClient), r.FramesPerClient, kib(r.BytesPerClient))
+	row(fmt.Sprintf("fan-out (%d of %d)", r.Fanout.N, r.Arrivals), "%s", lat(r.Fanout))
+	row("  to the first client", "%s", lat(r.FanoutFirst))
+	row("  probe handshake", "%s", lat(r.ProbeConnect))
+	if r.FanoutIncomplete+r.ProbeFailures > 0 {
+		row("  not measured", "%d arrivals some client missed, %d probe failures", r.FanoutIncomplete, r.ProbeFailures)
+	}
+	if s := r.Server; s != nil {
+		row("server RSS", "before %s, full %s, after %s: %.1f KiB per connection",
+			kib(float64(s.RSSBeforeKiB)*1024), kib(float64(s.RSSFullKiB)*1024), kib(float64(s.RSSAfterKiB)*1024), s.RSSPerConnKiB)
+		row("server CPU", "storm %.0f ms (%.0f µs per join), fan-out %.0f ms (%.2f ms per arrival), total %.0f ms",
+			s.CPUStormMS, s.CPUPerJoinUS, s.CPUFanoutMS, s.CPUPerArrivalMS, s.CPUTotalMS)
+	} else {
+		row("server", "not measured (no -pid)")
+	}
+	t := r.Tool
+	row("tool CPU", "total %.0f ms, fan-out %.0f ms (%.2f ms per arrival)", t.CPUMS, t.CPUFanoutMS, t.CPUPerArrivalMS)
+	row("tool RSS", "%s at full load (%.1f KiB per client)", kib(float64(t.RSSFullKiB)*1024), t.RSSPerClientKiB)
+	row("read errors", "%d", r.ReadErrors)
+	row("drops", "%d %s", r.DropsTotal, formatDrops(r.Drops))
+	for _, e := range r.ErrorSamples {
+		row("  error", "%s", e)
+	}
+	tw.Flush()
+}
+
+func formatDrops(d map[string]int) string {
+	if len(d) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(d)) {
+		parts = append(parts, fmt.Sprintf("%s×%d", k, d[k]))
+	}
+	return "(" + strings.Join(parts, ", ") + ")"
+}
+
+// kib formats a byte count for a person.
+func kib(bytes float64) string {
+	switch {
+	case bytes >= 100<<20:
+		return fmt.Sprintf("%.0f MiB", bytes/(1<<20))
+	case bytes >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", bytes/(1<<20))
+	case bytes >= 10<<10:
+		return fmt.Sprintf("%.1f KiB", bytes/(1<<10))
+	}
+	return fmt.Sprintf("%.0f B", bytes)
+}
