@@ -103,7 +103,7 @@ func TestServesAndDrainsOnCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	var logs bytes.Buffer
+	var logs lockedBuffer
 	go func() {
 		done <- run(ctx, []string{"herenow", "--addr", addr, "--metrics-addr", metricsAddr, "--data", data}, noEnv, strings.NewReader(""), &bytes.Buffer{}, &logs)
 	}()

@@ -291,26 +291,26 @@ func serveLogout(s *sessions) http.Handler {
 
 // liveSession is one live connection opened with a session token.
 type liveSession struct {
-	ended chan struct{}
 	once  sync.Once
+	onEnd func()
 	timer *time.Timer
 }
 
-func (l *liveSession) end() { l.once.Do(func() { close(l.ended) }) }
+func (l *liveSession) end() { l.once.Do(l.onEnd) }
 
-// track returns a channel that is closed when v's session ends, by logout or
-// by the token's expiry, and a func to call when the connection closes. A
-// guest's session never ends: the channel is nil.
-func (s *sessions) track(v visitor) (ended <-chan struct{}, untrack func()) {
+// track calls onEnd, once, in a goroutine of its own, when v's session
+// ends: by logout or by the token's expiry. It returns a func to call when
+// the connection closes. A guest's session never ends.
+func (s *sessions) track(v visitor, onEnd func()) (untrack func()) {
 	if !v.signedIn() {
-		return nil, func() {}
+		return func() {}
 	}
-	l := &liveSession{ended: make(chan struct{})}
+	l := &liveSession{onEnd: onEnd}
 	l.timer = time.AfterFunc(time.Until(v.expires), l.end)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.revoked[v.jti]; ok {
-		l.end() // logged out between the handshake's check and now
+		go l.end() // logged out between the handshake's check and now
 	}
 	conns := s.live[v.jti]
 	if conns == nil {
@@ -318,7 +318,7 @@ func (s *sessions) track(v visitor) (ended <-chan struct{}, untrack func()) {
 		s.live[v.jti] = conns
 	}
 	conns[l] = struct{}{}
-	return l.ended, func() {
+	return func() {
 		l.timer.Stop()
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -341,7 +341,7 @@ func (s *sessions) revoke(jti string, exp time.Time) {
 	}
 	s.revoked[jti] = exp
 	for l := range s.live[jti] {
-		l.end()
+		go l.end()
 	}
 }
 

@@ -20,15 +20,6 @@ func serveLiveSSE(l *live) http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("X-Accel-Buffering", "no")
 		w.WriteHeader(http.StatusOK)
-
-		sub := l.hub.Connect(person)
-		defer sub.Close()
-		sessionEnded, untrack := l.sessions.track(v)
-		defer untrack()
-		closed := l.opened(transportSSE, person)
-		keepAlive := time.NewTicker(l.opt.KeepAlive)
-		defer keepAlive.Stop()
-
 		write := func(b []byte) error {
 			if err := rc.SetWriteDeadline(time.Now().Add(l.opt.WriteTimeout)); err != nil {
 				return err
@@ -38,7 +29,21 @@ func serveLiveSSE(l *live) http.Handler {
 			}
 			return rc.Flush()
 		}
-		err := write([]byte(sseRetry))
+		// The stream is open for the browser before its arrival is fanned
+		// out to everyone else.
+		if err := write([]byte(sseRetry)); err != nil {
+			return
+		}
+
+		sub := l.hub.Connect(person)
+		defer sub.Close()
+		sessionEnded := make(chan struct{})
+		defer l.sessions.track(v, func() { close(sessionEnded) })()
+		closed := l.opened(transportSSE, person)
+		keepAlive := time.NewTicker(l.opt.KeepAlive)
+		defer keepAlive.Stop()
+
+		var err error
 		for err == nil {
 			select {
 			case f := <-sub.Frames():

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -65,6 +66,11 @@ const wsReadLimit = 1 << 10
 // initiates uses a code htmx-ext-ws reconnects on: 1013 for a client that
 // fell behind, 1012 for a shutdown or the end of the session it was opened
 // with, 1011 for an internal error.
+//
+// An idle connection costs one goroutine, its reader, started fresh so that
+// it does not keep the deep stack of the handler that accepted it. Frames
+// are written by a goroutine started when the hub queues one and gone once
+// the queue is empty; pings run from a timer.
 func serveLiveWS(l *live) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := visitorFrom(r.Context())
@@ -74,56 +80,104 @@ func serveLiveWS(l *live) http.Handler {
 			l.logger.Info("websocket handshake refused", "err", err)
 			return // Accept has written the response
 		}
-		defer c.CloseNow()
 		c.SetReadLimit(wsReadLimit)
-
-		sub := l.hub.Connect(person)
-		defer sub.Close()
-		sessionEnded, untrack := l.sessions.track(v)
-		defer untrack()
-		closed := l.opened(transportWS, person)
-
-		// The request's context must not be used once the connection is
-		// hijacked; this one lives as long as the handler.
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		readDone := make(chan error, 1)
-		go func() { readDone <- readUntilClosed(ctx, c) }()
-		defer keepAlive(c, l.opt, l.metrics)()
-
-		code, err := l.pumpFrames(ctx, c, sub, readDone, sessionEnded)
-		closed(int(code), err)
+		ws := &wsConn{live: l, conn: c, closed: l.opened(transportWS, person)}
+		ws.writing.Store(true) // no writer until ws is complete
+		ws.sub = l.hub.ConnectWake(person, ws.wake)
+		ws.untrack = l.sessions.track(v, ws.endSession)
+		ws.stopPings = keepAlive(c, l.opt, l.metrics)
+		go ws.readUntilClosed()
+		ws.writing.Store(false)
+		ws.wake() // for the snapshot queued by ConnectWake
 	})
 }
 
-// pumpFrames writes the subscription's frames until either side ends it or
-// the session it was opened with ends, and reports the close code (-1 if
-// none) and why.
-func (l *live) pumpFrames(ctx context.Context, c *websocket.Conn, sub *hub.Subscription, readDone <-chan error,
-	sessionEnded <-chan struct{}) (websocket.StatusCode, error) {
+// wsConn is one live WebSocket connection.
+type wsConn struct {
+	live      *live
+	conn      *websocket.Conn
+	sub       *hub.Subscription
+	untrack   func()
+	stopPings func()
+	closed    func(code int, err error)
+
+	writing atomic.Bool // a writer goroutine is running or about to
+	closing sync.Once
+	code    websocket.StatusCode // the close code the server sent, set once in closing
+	reason  error
+}
+
+// wake starts a writer unless one is running. The hub calls it, locked,
+// after queueing a frame and when it ends the subscription.
+func (ws *wsConn) wake() {
+	if ws.writing.CompareAndSwap(false, true) {
+		go ws.writeQueued()
+	}
+}
+
+// writeQueued writes queued frames until the queue is empty, or closes the
+// connection once the hub has ended the subscription. Writes carry no
+// deadline of their own: a client that stops reading also stops answering
+// pings, and the failed ping closes the connection under the blocked write.
+func (ws *wsConn) writeQueued() {
 	for {
+		if err := ws.sub.Err(); err != nil {
+			ws.close(closeCode(err), "", err)
+			return // leaves writing set: nothing more will be written
+		}
 		select {
-		case f := <-sub.Frames():
-			wctx, cancel := context.WithTimeout(ctx, l.opt.WriteTimeout)
-			err := c.Write(wctx, websocket.MessageText, f.HTML)
-			cancel()
-			if err != nil {
-				return -1, err
+		case f := <-ws.sub.Frames():
+			if err := ws.conn.Write(context.Background(), websocket.MessageText, f.HTML); err != nil {
+				ws.conn.CloseNow()
+				return
 			}
-			l.metrics.wrote(transportWS, f, len(f.HTML))
-		case <-sub.Done():
-			code := closeCode(sub.Err())
-			c.Close(code, "")
-			return code, sub.Err()
-		case err := <-readDone:
-			return websocket.CloseStatus(err), err
-		case <-sessionEnded:
-			// The page reconnects and comes back as whatever its cookie now says.
-			sub.Leave()
-			c.Close(websocket.StatusServiceRestart, "session ended")
-			return websocket.StatusServiceRestart, errSessionEnded
+			ws.live.metrics.wrote(transportWS, f, len(f.HTML))
+			continue
+		default:
+		}
+		ws.writing.Store(false)
+		// A frame queued, or an end, between the checks above and the
+		// store found writing still set and started nobody: check again.
+		if len(ws.sub.Frames()) == 0 && ws.sub.Err() == nil || !ws.writing.CompareAndSwap(false, true) {
+			return
 		}
 	}
+}
+
+// endSession closes the connection because the session it was opened with
+// ended; the page reconnects as whatever its cookie now says.
+func (ws *wsConn) endSession() {
+	ws.sub.Leave()
+	ws.close(websocket.StatusServiceRestart, "session ended", errSessionEnded)
+}
+
+// close sends a close frame with code, once, and waits for the handshake.
+func (ws *wsConn) close(code websocket.StatusCode, reason string, why error) {
+	ws.closing.Do(func() {
+		ws.code, ws.reason = code, why
+		ws.conn.Close(code, reason)
+	})
+}
+
+// readUntilClosed answers control frames and, when the connection ends for
+// whatever reason, releases everything it held. The page sends no
+// messages: one that arrives anyway closes the connection (1009 if over the
+// read limit, 1008 otherwise).
+func (ws *wsConn) readUntilClosed() {
+	_, _, err := ws.conn.Read(context.Background())
+	if err == nil {
+		ws.close(websocket.StatusPolicyViolation, "this socket only sends", errors.New("client sent a message"))
+	}
+	ws.conn.CloseNow()
+	ws.stopPings()
+	ws.untrack()
+	code, why := websocket.CloseStatus(err), err
+	ws.closing.Do(func() {}) // whoever sent a close frame has finished recording it
+	if ws.reason != nil {
+		code, why = ws.code, ws.reason
+	}
+	ws.closed(int(code), why)
+	ws.sub.Close() // last: a draining hub waits for it
 }
 
 var errSessionEnded = errors.New("session ended")
@@ -137,18 +191,6 @@ func closeCode(err error) websocket.StatusCode {
 	default:
 		return websocket.StatusInternalError
 	}
-}
-
-// readUntilClosed answers control frames and returns when the client goes
-// away. The page sends no messages: one that arrives anyway closes the
-// connection (1009 if over the read limit, 1008 otherwise).
-func readUntilClosed(ctx context.Context, c *websocket.Conn) error {
-	_, _, err := c.Read(ctx)
-	if err == nil {
-		c.Close(websocket.StatusPolicyViolation, "this socket only sends")
-		return errors.New("client sent a message")
-	}
-	return err
 }
 
 // keepAlive pings the client every PingInterval and drops the connection

@@ -131,6 +131,7 @@ type Subscription struct {
 	err      error // why done was closed; set before closing it
 	index    int   // position in hub.subs, -1 once removed
 	closed   bool  // Close was called
+	wake     func()
 }
 
 // Frames delivers the snapshot first, then one frame per change.
@@ -153,14 +154,19 @@ func (s *Subscription) Err() error {
 // Connect adds a connection for person and subscribes it. Its first frame is
 // a snapshot of what everyone currently sees; the frames that follow are
 // diffs from it. The caller must Close the subscription.
-func (h *Hub) Connect(person Person) *Subscription {
+func (h *Hub) Connect(person Person) *Subscription { return h.ConnectWake(person, nil) }
+
+// ConnectWake is Connect for an owner that does not wait on Frames in a
+// goroutine of its own: the hub calls wake after queueing each frame and
+// when it ends the subscription. wake runs with the hub locked, so it must
+// return at once and must not call the hub.
+func (h *Hub) ConnectWake(person Person, wake func()) *Subscription {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	s := &Subscription{hub: h, frames: make(chan *Frame, h.cfg.QueueSize), done: make(chan struct{}), index: -1}
+	s := &Subscription{hub: h, frames: make(chan *Frame, h.cfg.QueueSize), done: make(chan struct{}), index: -1, wake: wake}
 	if h.closed {
 		s.closed = true
-		s.err = ErrShutdown
-		close(s.done)
+		s.end(ErrShutdown)
 		return s
 	}
 	h.open++
@@ -168,7 +174,7 @@ func (h *Hub) Connect(person Person) *Subscription {
 	if err != nil {
 		s.end(ErrRender)
 	} else {
-		s.frames <- snap
+		s.send(snap)
 		s.index = len(h.subs)
 		h.subs = append(h.subs, s)
 	}
@@ -310,6 +316,23 @@ func (s *Subscription) end(err error) {
 	default:
 		s.err = err
 		close(s.done)
+		if s.wake != nil {
+			s.wake()
+		}
+	}
+}
+
+// send queues f without waiting and reports whether there was room; the
+// caller holds the hub's lock.
+func (s *Subscription) send(f *Frame) bool {
+	select {
+	case s.frames <- f:
+		if s.wake != nil {
+			s.wake()
+		}
+		return true
+	default:
+		return false
 	}
 }
 
@@ -509,11 +532,9 @@ func (h *Hub) snapshotFrame() (*Frame, error) {
 // one whose queue is full is dropped and told so.
 func (h *Hub) broadcast(f *Frame) {
 	for i := 0; i < len(h.subs); {
-		s := h.subs[i]
-		select {
-		case s.frames <- f:
+		if s := h.subs[i]; s.send(f) {
 			i++
-		default:
+		} else {
 			h.unsubscribe(s) // moves the last subscriber into slot i
 			s.end(ErrSlow)
 		}

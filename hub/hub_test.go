@@ -397,3 +397,23 @@ func TestLeaveSkipsTheGracePeriod(t *testing.T) {
 		t.Errorf("frames after Leave then Close: %+v", extra)
 	}
 }
+
+func TestConnectWakeIsCalledForEveryQueuedFrameAndTheEnd(t *testing.T) {
+	f := newFixture(t, func(c *hub.Config) { c.QueueSize = 3 })
+	var wakes int
+	s := f.hub.ConnectWake(guest("a"), func() { wakes++ })
+	t.Cleanup(s.Close)
+	if wakes != 2 { // the snapshot, then the leading-edge diff of a's own arrival
+		t.Errorf("after connect: %d wakes, want 2", wakes)
+	}
+	f.clock.Advance(tick)
+	f.connect(t, guest("b"))
+	f.clock.Advance(tick)
+	if wakes != 3 {
+		t.Errorf("after b arrived: %d wakes, want 3", wakes)
+	}
+	f.connect(t, guest("c")) // the queue (3) is full: a is dropped and woken to see it
+	if wakes != 4 || !errors.Is(s.Err(), hub.ErrSlow) {
+		t.Errorf("after the queue overflowed: %d wakes, err %v; want 4 and ErrSlow", wakes, s.Err())
+	}
+}
