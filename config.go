@@ -76,7 +76,7 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.data, "data", "./data", "directory for the user database and the generated signing secret")
 	fs.IntVar(&c.listLimit, "list-limit", 100, "most users named in the online list; the rest are counted")
 	fs.DurationVar(&c.grace, "grace", 5*time.Second, "how long someone whose last tab closed still counts as online")
-	fs.DurationVar(&c.tick, "tick", 50*time.Millisecond, "shortest time between two live updates")
+	fs.DurationVar(&c.tick, "tick", 100*time.Millisecond, "shortest time between two live updates")
 	fs.DurationVar(&c.sessionTTL, "session-ttl", 12*time.Hour, "how long a login lasts")
 	fs.DurationVar(&c.live.PingInterval, "ping-interval", 30*time.Second, "how often WebSocket clients are pinged")
 	fs.DurationVar(&c.live.PingTimeout, "ping-timeout", 10*time.Second, "how long a ping may go unanswered")

@@ -42,11 +42,6 @@ type Config struct {
 	QueueSize int
 }
 
-// Defaults returns the configuration herenow runs with unless told otherwise.
-func Defaults() Config {
-	return Config{Tick: 50 * time.Millisecond, Grace: 5 * time.Second, ListLimit: 100, LogSize: 50, QueueSize: 32}
-}
-
 // Hub holds the presence state and the subscribers. It is safe for
 // concurrent use. Two states are kept: the live one (who is connected now)
 // and the shown one (what the last frame told subscribers); a frame is the
