@@ -31,6 +31,7 @@ type config struct {
 	FanoutWait  time.Duration
 	CPUProfile  string
 	GoMaxProcs  int
+	Stall       int
 }
 
 // transport is how clients talk to the server, decided by the URL's scheme.
@@ -66,6 +67,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.DialTimeout, "dial-timeout", 30*time.Second, "longest one handshake may take")
 	fs.DurationVar(&c.FanoutWait, "fanout-timeout", 10*time.Second, "longest one arrival may take to reach every client")
 	fs.IntVar(&c.GoMaxProcs, "gomaxprocs", 1, "GOMAXPROCS of each of the tool's processes (0: Go's default); one leaves the other cores to the server and spends less CPU per frame")
+	fs.IntVar(&c.Stall, "stall", 0, "clients that complete the handshake after the storm and then never read, held through the arrivals")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the tool's own CPU profile to this file (FILE.1, FILE.2... for the workers of -procs)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: go run ./loadtest -url URL [flags]")

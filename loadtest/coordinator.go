@@ -70,6 +70,15 @@ func (m *measurement) phases(ctx context.Context) error {
 	if err := m.storm(ctx); err != nil {
 		return err
 	}
+	if m.cfg.Stall > 0 {
+		stalled, err := stallClients(ctx, m.cfg, m.cfg.Stall)
+		if err != nil {
+			return err
+		}
+		defer closeAll(stalled)
+		m.res.Stalled = len(stalled)
+		m.logf("stall: %d clients hold still, reading nothing", len(stalled))
+	}
 	return m.fanout(ctx)
 }
 

@@ -23,6 +23,7 @@ type result struct {
 	Cookie    bool      `json:"cookie"`
 	QuietMS   float64   `json:"quiet_ms"`
 	SettleMS  float64   `json:"settle_ms"`
+	Stalled   int       `json:"stalled,omitempty"` // clients that stopped reading after the storm
 
 	Connected        int            `json:"connected"`
 	FailedHandshakes int            `json:"failed_handshakes"`
