@@ -39,7 +39,7 @@ func serveLiveSSE(l *live) http.Handler {
 		defer sub.Close()
 		sessionEnded := make(chan struct{})
 		defer l.sessions.track(v, func() { close(sessionEnded) })()
-		closed := l.opened(transportSSE, person)
+		closed := l.opened(r, transportSSE, person)
 		keepAlive := time.NewTicker(l.opt.KeepAlive)
 		defer keepAlive.Stop()
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/go-chi/chi/v5/middleware"
 
 	"herenow/hub"
 )
@@ -33,20 +34,21 @@ type live struct {
 
 // opened counts and logs a new live connection; the func it returns does the
 // same for its end.
-func (l *live) opened(transport string, person hub.Person) (closed func(code int, err error)) {
+func (l *live) opened(r *http.Request, transport string, person hub.Person) (closed func(code int, err error)) {
 	kind := "user"
 	if person.Guest {
 		kind = "guest"
 	}
 	l.metrics.connections.WithLabelValues(transport).Inc()
-	l.logger.Info("live connection opened", "transport", transport, "person", kind)
+	id := middleware.GetReqID(r.Context())
+	l.logger.Info("live connection opened", "id", id, "transport", transport, "person", kind)
 	started := time.Now()
 	return func(code int, err error) {
 		l.metrics.connections.WithLabelValues(transport).Dec()
 		if errors.Is(err, hub.ErrSlow) {
 			l.metrics.drops.WithLabelValues(transport).Inc()
 		}
-		attrs := []any{"transport", transport, "person", kind, "duration", time.Since(started).Round(time.Millisecond)}
+		attrs := []any{"id", id, "transport", transport, "person", kind, "duration", time.Since(started).Round(time.Millisecond)}
 		if code >= 0 {
 			attrs = append(attrs, "code", code)
 		}
@@ -81,7 +83,7 @@ func serveLiveWS(l *live) http.Handler {
 			return // Accept has written the response
 		}
 		c.SetReadLimit(wsReadLimit)
-		ws := &wsConn{live: l, conn: c, closed: l.opened(transportWS, person)}
+		ws := &wsConn{live: l, conn: c, closed: l.opened(r, transportWS, person)}
 		ws.writing.Store(true) // no writer until ws is complete
 		ws.sub = l.hub.ConnectWake(person, ws.wake)
 		ws.untrack = l.sessions.track(v, ws.endSession)

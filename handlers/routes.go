@@ -38,22 +38,30 @@ func NewServer(logger *slog.Logger, store UserStore, h *hub.Hub, assets *static.
 	r := chi.NewRouter()
 	// herenow faces clients directly: the TCP peer is the client. Behind a
 	// proxy, swap in one of chi's ClientIPFrom* middlewares.
-	r.Use(middleware.RequestID, accessLog(logger), middleware.Recoverer, middleware.ClientIPFromRemoteAddr,
+	r.Use(middleware.RequestID, middleware.Recoverer, middleware.ClientIPFromRemoteAddr,
 		securityHeaders, http.NewCrossOriginProtection().Handler)
-	r.Handle(static.Prefix+"*", assets)
-	r.Method(http.MethodGet, "/healthz", serveHealthz())
-	r.Method(http.MethodGet, "/readyz", serveReadyz(logger, store, h))
+	// Only the cookie carries a session: a token in a header or the query
+	// string is ignored.
+	identify := chi.Chain(jwtauth.Verify(s.jwt, jwtauth.TokenFromCookie), s.identify)
+
+	// Live connections log their own opening and closing, which says more
+	// than an access-log line would.
+	r.With(identify...).Method(http.MethodGet, "/live/ws", serveLiveWS(l))
+	r.With(identify...).Method(http.MethodGet, "/live/events", serveLiveSSE(l))
+
 	r.Group(func(r chi.Router) {
-		// Only the cookie carries a session: a token in a header or the
-		// query string is ignored.
-		r.Use(jwtauth.Verify(s.jwt, jwtauth.TokenFromCookie), s.identify)
-		r.Method(http.MethodGet, "/", serveIndex(h, s, urls))
-		r.Method(http.MethodGet, "/login", serveLoginForm(urls))
-		r.Method(http.MethodPost, "/login", serveLogin(logger, store, s, newLoginLimiter(opt.Login), opt.Metrics, urls))
-		r.Method(http.MethodPost, "/logout", serveLogout(s))
-		r.Method(http.MethodGet, "/live/ws", serveLiveWS(l))
-		r.Method(http.MethodGet, "/live/events", serveLiveSSE(l))
-		r.Method(http.MethodGet, "/live/sse-box", serveSSEBox(h))
+		r.Use(accessLog(logger))
+		r.Handle(static.Prefix+"*", assets)
+		r.Method(http.MethodGet, "/healthz", serveHealthz())
+		r.Method(http.MethodGet, "/readyz", serveReadyz(logger, store, h))
+		r.Group(func(r chi.Router) {
+			r.Use(identify...)
+			r.Method(http.MethodGet, "/", serveIndex(h, s, urls))
+			r.Method(http.MethodGet, "/login", serveLoginForm(urls))
+			r.Method(http.MethodPost, "/login", serveLogin(logger, store, s, newLoginLimiter(opt.Login), opt.Metrics, urls))
+			r.Method(http.MethodPost, "/logout", serveLogout(s))
+			r.Method(http.MethodGet, "/live/sse-box", serveSSEBox(h))
+		})
 	})
 	return r
 }
