@@ -88,6 +88,7 @@ func serveLiveWS(l *live) http.Handler {
 		ws.sub = l.hub.ConnectWake(person, ws.wake)
 		ws.untrack = l.sessions.track(v, ws.endSession)
 		ws.stopPings = keepAlive(c, l.opt, l.metrics)
+		ws.ready.Store(true)
 		go ws.readUntilClosed()
 		ws.writing.Store(false)
 		ws.wake() // for the snapshot queued by ConnectWake
@@ -103,6 +104,7 @@ type wsConn struct {
 	stopPings func()
 	closed    func(code int, err error)
 
+	ready   atomic.Bool // the fields above are set
 	writing atomic.Bool // a writer goroutine is running or about to
 	closing sync.Once
 	code    websocket.StatusCode // the close code the server sent, set once in closing
@@ -114,6 +116,13 @@ type wsConn struct {
 func (ws *wsConn) wake() {
 	if ws.writing.CompareAndSwap(false, true) {
 		go ws.writeQueued()
+		return
+	}
+	// The writer is busy, perhaps blocked on a client that stopped reading.
+	// Once the hub has given up on it, do not wait for pings to find out:
+	// closing the connection ends the blocked write and frees its place.
+	if ws.ready.Load() && errors.Is(ws.sub.Err(), hub.ErrSlow) {
+		go ws.conn.CloseNow()
 	}
 }
 
@@ -175,8 +184,11 @@ func (ws *wsConn) readUntilClosed() {
 	ws.untrack()
 	code, why := websocket.CloseStatus(err), err
 	ws.closing.Do(func() {}) // whoever sent a close frame has finished recording it
-	if ws.reason != nil {
+	switch {
+	case ws.reason != nil:
 		code, why = ws.code, ws.reason
+	case ws.sub.Err() != nil:
+		code, why = -1, ws.sub.Err() // ended by the hub while a write was blocked
 	}
 	ws.closed(int(code), why)
 	ws.sub.Close() // last: a draining hub waits for it
