@@ -56,7 +56,14 @@ func newAppWith(t testing.TB, change func(*handlers.Options)) *app {
 			t.Fatal(err)
 		}
 	}
-	h, err := hub.New(hub.Config{Render: handlers.Renderer{}, Tick: 10 * time.Millisecond, Grace: grace,
+	opt := handlers.Options{
+		Secret: []byte(secret), TokenTTL: time.Hour, Login: handlers.LoginLimits{PerIP: 20, PerName: 5},
+		Live: handlers.LiveOptions{PingInterval: time.Second, PingTimeout: time.Second, WriteTimeout: time.Second, KeepAlive: time.Second},
+	}
+	if change != nil {
+		change(&opt)
+	}
+	h, err := hub.New(hub.Config{Render: handlers.Renderer{Metrics: opt.Metrics}, Tick: 10 * time.Millisecond, Grace: grace,
 		ListLimit: 100, LogSize: 50, QueueSize: 32})
 	if err != nil {
 		t.Fatal(err)
@@ -66,13 +73,6 @@ func newAppWith(t testing.TB, change func(*handlers.Options)) *app {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	opt := handlers.Options{
-		Secret: []byte(secret), TokenTTL: time.Hour, Login: handlers.LoginLimits{PerIP: 20, PerName: 5},
-		Live: handlers.LiveOptions{PingInterval: time.Second, PingTimeout: time.Second, WriteTimeout: time.Second, KeepAlive: time.Second},
-	}
-	if change != nil {
-		change(&opt)
-	}
 	srv := httptest.NewServer(handlers.NewServer(logger, store, h, assets, opt))
 	t.Cleanup(srv.Close)
 	t.Cleanup(h.Close) // runs first: ends the live connections srv.Close would wait for
