@@ -28,6 +28,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 // axePath is axe-core's browser bundle, installed by npm ci --prefix static.
@@ -470,4 +471,53 @@ func relativeLuminance(c [3]float64) float64 {
 func contrastRatio(a, b [3]float64) float64 {
 	la, lb := relativeLuminance(a), relativeLuminance(b)
 	return (max(la, lb) + 0.05) / (min(la, lb) + 0.05)
+}
+
+// TestBrowserKeyboardOnly signs in and out without a mouse: Tab moves the
+// focus through the page's controls in a sensible order, Enter activates
+// them.
+func TestBrowserKeyboardOnly(t *testing.T) {
+	base := startApp(t)
+	b := newBrowser(t, "keyboard user")
+	b.navigate(t, base+"/")
+	b.waitJS(t, "the page runs the WebSocket transport", liveOverWebSocket)
+
+	focused := `(document.activeElement?.textContent ?? '').replace(/\s+/g, ' ').trim()`
+	// tabTo presses Tab until the focused control reads label, at most a
+	// few times: a control that cannot be reached in a few steps is lost.
+	tabTo := func(label string) {
+		t.Helper()
+		for range 6 {
+			b.run(t, "press Tab", func(ctx context.Context) error { return chromedp.Do(ctx, chromedp.KeyEvent(kb.Tab)) })
+			got, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](focused))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got == label {
+				return
+			}
+		}
+		t.Fatalf("%q not reached within 6 presses of Tab", label)
+	}
+	enter := func() {
+		t.Helper()
+		b.run(t, "press Enter", func(ctx context.Context) error { return chromedp.Do(ctx, chromedp.KeyEvent(kb.Enter)) })
+	}
+
+	tabTo("Log in")
+	enter()
+	b.waitJS(t, "the login form is shown with the name field focusable", `location.pathname === '/login' && !!document.querySelector('input#username')`)
+	b.run(t, "fill the form from the keyboard", func(ctx context.Context) error {
+		return chromedp.Do(ctx,
+			chromedp.Focus(chromedp.CSS("input#username")),
+			chromedp.KeyEvent("alice"),
+			chromedp.KeyEvent(kb.Tab),
+			chromedp.KeyEvent(alicePassword),
+			chromedp.KeyEvent(kb.Enter),
+		)
+	})
+	b.waitJS(t, "alice is signed in", `/Hello\s+alice/.test(document.querySelector('nav')?.textContent ?? '')`)
+	tabTo("Log out")
+	enter()
+	b.waitJS(t, "alice is signed out", `!!document.querySelector('a[href="/login"]') && !/Hello/.test(document.querySelector('nav').textContent)`)
 }
