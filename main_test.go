@@ -108,20 +108,9 @@ func TestServesAndDrainsOnCancel(t *testing.T) {
 		done <- run(ctx, []string{"herenow", "--addr", addr, "--metrics-addr", metricsAddr, "--data", data}, noEnv, strings.NewReader(""), &bytes.Buffer{}, &logs)
 	}()
 	base := "http://" + addr
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(base + "/")
-		if err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server did not come up: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if _, err := filepath.Glob(filepath.Join(data, "jwt-secret")); err != nil {
-		t.Fatal(err)
+	waitServing(t, base, &logs)
+	if secret, err := os.ReadFile(filepath.Join(data, "jwt-secret")); err != nil || len(secret) < minSecretLen {
+		t.Errorf("no signing secret kept in the data directory: %d bytes, %v", len(secret), err)
 	}
 
 	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -225,4 +214,20 @@ func sameDefault(doc, def string) bool {
 		return err == nil && a == b
 	}
 	return strings.EqualFold(doc, def)
+}
+
+// waitServing polls base until it answers, for at most 10 s; on failure it
+// shows the server's log.
+func waitServing(t *testing.T, base string, logs *lockedBuffer) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		resp, err := http.Get(base + "/")
+		if err == nil {
+			resp.Body.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server did not come up: %v\n%s", err, logs.String())
+		}
+	}
 }
