@@ -22,6 +22,7 @@ type config struct {
 	addr        string
 	metricsAddr string
 	data        string
+	database    string
 	listLimit   int
 	grace       time.Duration
 	tick        time.Duration
@@ -74,6 +75,7 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.addr, "addr", ":8080", "address to listen on")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "address for /metrics and /debug/pprof/ (e.g. 127.0.0.1:9090); off when empty")
 	fs.StringVar(&c.data, "data", "./data", "directory for the user database and the generated signing secret")
+	fs.StringVar(&c.database, "database", "", "user database: a postgres:// URL, or a SQLite file; DATA/users.db when empty")
 	fs.IntVar(&c.listLimit, "list-limit", 100, "most users named in the online list; the rest are counted")
 	fs.DurationVar(&c.grace, "grace", 5*time.Second, "how long someone whose last tab closed still counts as online")
 	fs.DurationVar(&c.tick, "tick", 100*time.Millisecond, "shortest time between two live updates")
@@ -93,6 +95,15 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 		fmt.Fprintf(stderr, "\nHERENOW_JWT_SECRET (environment only) signs sessions; without it a secret is generated in the data directory.\n")
 	}
 	return fs
+}
+
+// usersDSN is where the user store lives: --database, else SQLite in the
+// data directory.
+func (c config) usersDSN() string {
+	if c.database != "" {
+		return c.database
+	}
+	return filepath.Join(c.data, "users.db")
 }
 
 // minSecretLen is the shortest signing secret accepted: HS256 wants at

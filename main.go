@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 
 	"golang.org/x/crypto/bcrypt"
@@ -43,7 +42,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
-	store, err := users.Open(ctx, filepath.Join(cfg.data, "users.db"), bcrypt.DefaultCost)
+	store, err := users.Open(ctx, cfg.usersDSN(), bcrypt.DefaultCost)
 	if err != nil {
 		return fmt.Errorf("open user store: %w", err)
 	}

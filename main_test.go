@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"herenow/users/userstest"
 )
 
 func noEnv(string) string { return "" }
@@ -228,6 +230,33 @@ func waitServing(t *testing.T, base string, logs *lockedBuffer) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("server did not come up: %v\n%s", err, logs.String())
+		}
+	}
+}
+
+// TestUserSubcommandsOnPostgres keeps the users in PostgreSQL with
+// --database: a user added through one data directory is listed through
+// another, as instances sharing the database would see it, and no SQLite
+// file appears.
+func TestUserSubcommandsOnPostgres(t *testing.T) {
+	dsn := userstest.PostgresDSN(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	first, second := t.TempDir(), t.TempDir()
+	var out bytes.Buffer
+	err := run(ctx, []string{"herenow", "--data", first, "--database", dsn, "user", "add", "alice"}, noEnv, strings.NewReader("correct horse\n"), &out, io.Discard)
+	if err != nil || !strings.Contains(out.String(), "added alice") {
+		t.Fatalf("user add = %q, %v", out.String(), err)
+	}
+	out.Reset()
+	env := func(k string) string { return map[string]string{"HERENOW_DATABASE": dsn}[k] }
+	err = run(ctx, []string{"herenow", "--data", second, "user", "list"}, env, strings.NewReader(""), &out, io.Discard)
+	if err != nil || !strings.Contains(out.String(), "alice") {
+		t.Errorf("user list with HERENOW_DATABASE = %q, %v; want alice", out.String(), err)
+	}
+	for _, dir := range []string{first, second} {
+		if _, err := os.Stat(filepath.Join(dir, "users.db")); err == nil {
+			t.Errorf("a SQLite database was created in %s", dir)
 		}
 	}
 }

@@ -1,5 +1,6 @@
-// Package users keeps herenow's accounts in SQLite: names and password
-// hashes, nothing else.
+// Package users keeps herenow's accounts: names and password hashes,
+// nothing else, in SQLite (the default) or PostgreSQL (so that several
+// instances can share them).
 package users
 
 import (
@@ -7,11 +8,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
+	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL through database/sql
 	"golang.org/x/crypto/bcrypt"
 	_ "modernc.org/sqlite" // pure-Go SQLite driver, so the binary needs no cgo
 )
@@ -41,29 +44,56 @@ type Store struct {
 	decoy []byte
 }
 
-const schema = `
+// The schemas are all that differs between the two databases. The queries
+// are shared: both take $N placeholders (SQLite reads $N as the Nth
+// argument) and both know INSERT … ON CONFLICT … RETURNING.
+const (
+	sqliteSchema = `
 CREATE TABLE IF NOT EXISTS users (
 	id            INTEGER PRIMARY KEY,
 	name          TEXT NOT NULL UNIQUE,
 	password_hash BLOB NOT NULL,
 	created_at    INTEGER NOT NULL
-) STRICT;`
+) STRICT`
+
+	// COLLATE "C" sorts names by their bytes, as SQLite does, whatever the
+	// database's locale.
+	postgresSchema = `
+CREATE TABLE IF NOT EXISTS users (
+	id            BIGSERIAL PRIMARY KEY,
+	name          TEXT COLLATE "C" NOT NULL UNIQUE,
+	password_hash BYTEA NOT NULL,
+	created_at    BIGINT NOT NULL
+)`
+
+	// postgresSchemaLock makes instances starting together create the
+	// schema one at a time: two concurrent CREATE TABLE IF NOT EXISTS can
+	// fail on a unique violation in PostgreSQL's catalog.
+	postgresSchemaLock = `SELECT pg_advisory_xact_lock(7469736520)`
+)
 
 // defaultCostDecoy is a bcrypt hash at bcrypt.DefaultCost of a password
 // nobody has, precomputed so that opening the store costs no hashing.
 const defaultCostDecoy = "$2a$10$SeFcMiYKmAYLf8ZeN9xYaeq.O3KIt23eg.CdVwYNxIwWzZX4vHZ5e"
 
-// Open opens (creating if needed) the SQLite database at path. cost is the
-// bcrypt cost; bcrypt.DefaultCost unless a test wants speed.
-func Open(ctx context.Context, path string, cost int) (*Store, error) {
-	dsn := "file:" + path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)"
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+// Open opens the user database, creating its table if needed. A dsn
+// starting with postgres:// or postgresql:// is a PostgreSQL connection URL;
+// anything else is the path of a SQLite file, created if missing. cost is
+// the bcrypt cost; bcrypt.DefaultCost unless a test wants speed.
+func Open(ctx context.Context, dsn string, cost int) (*Store, error) {
+	driver, schema, name := "sqlite", []string{sqliteSchema}, dsn
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		driver, schema, name = "pgx", []string{postgresSchemaLock, postgresSchema}, redact(dsn)
+	} else {
+		dsn = "file:" + dsn + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)"
 	}
-	if _, err := db.ExecContext(ctx, schema); err != nil {
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", name, err)
+	}
+	if err := createSchema(ctx, db, schema); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("create schema in %s: %w", path, err)
+		return nil, fmt.Errorf("create schema in %s: %w", name, err)
 	}
 	decoy := []byte(defaultCostDecoy)
 	if c, err := bcrypt.Cost(decoy); err != nil || c != cost {
@@ -73,6 +103,34 @@ func Open(ctx context.Context, path string, cost int) (*Store, error) {
 		}
 	}
 	return &Store{db: db, cost: cost, decoy: decoy}, nil
+}
+
+// createSchema runs the schema's statements in one transaction.
+func createSchema(ctx context.Context, db *sql.DB, schema []string) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, stmt := range schema {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// redact returns a PostgreSQL URL fit for an error message: no password.
+func redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "the PostgreSQL database"
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
 }
 
 // Close closes the database.
@@ -110,19 +168,13 @@ func (s *Store) Add(ctx context.Context, name, password string) (User, error) {
 		return User{}, fmt.Errorf("hash password: %w", err)
 	}
 	now := time.Now().UTC().Truncate(time.Second)
-	res, err := s.db.ExecContext(ctx,
-		`INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`,
-		name, hash, now.Unix())
-	if err != nil {
-		return User{}, fmt.Errorf("add user %q: %w", name, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return User{}, fmt.Errorf("add user %q: %w", name, err)
-	} else if n == 0 {
+	var id int64
+	err = s.db.QueryRowContext(ctx,
+		`INSERT INTO users (name, password_hash, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING RETURNING id`,
+		name, hash, now.Unix()).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, ErrExists
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
+	} else if err != nil {
 		return User{}, fmt.Errorf("add user %q: %w", name, err)
 	}
 	return User{ID: id, Name: name, Created: now}, nil
@@ -156,17 +208,23 @@ func (s *Store) SetPassword(ctx context.Context, name, password string) error {
 	if err := validPassword(password); err != nil {
 		return err
 	}
+	if ValidName(name) != nil { // no account has such a name, and PostgreSQL refuses invalid UTF-8
+		return ErrNotFound
+	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.cost)
 	if err != nil {
 		return fmt.Errorf("hash password: %w", err)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE name = ?`, hash, name)
+	res, err := s.db.ExecContext(ctx, `UPDATE users SET password_hash = $1 WHERE name = $2`, hash, name)
 	return affectedOne(res, err, "set password of "+name)
 }
 
 // Delete removes a user.
 func (s *Store) Delete(ctx context.Context, name string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM users WHERE name = ?`, name)
+	if ValidName(name) != nil { // no account has such a name, and PostgreSQL refuses invalid UTF-8
+		return ErrNotFound
+	}
+	res, err := s.db.ExecContext(ctx, `DELETE FROM users WHERE name = $1`, name)
 	return affectedOne(res, err, "delete user "+name)
 }
 
@@ -190,8 +248,11 @@ func (s *Store) Authenticate(ctx context.Context, name, password string) (User, 
 	var u User
 	var hash []byte
 	var created int64
-	err := s.db.QueryRowContext(ctx, `SELECT id, name, password_hash, created_at FROM users WHERE name = ?`, name).
-		Scan(&u.ID, &u.Name, &hash, &created)
+	err := sql.ErrNoRows
+	if ValidName(name) == nil { // no account has any other name, and PostgreSQL refuses invalid UTF-8
+		err = s.db.QueryRowContext(ctx, `SELECT id, name, password_hash, created_at FROM users WHERE name = $1`, name).
+			Scan(&u.ID, &u.Name, &hash, &created)
+	}
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		_ = bcrypt.CompareHashAndPassword(s.decoy, []byte(password))

@@ -4,16 +4,42 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
 
 	"herenow/users"
+	"herenow/users/userstest"
 )
 
-func openStore(t *testing.T) *users.Store {
+// forEachBackend runs test, in parallel, against a fresh, empty database on
+// each backend the store supports: SQLite in a temporary directory, and
+// PostgreSQL in a schema of its own (see userstest.PostgresDSN).
+func forEachBackend(t *testing.T, test func(t *testing.T, dsn string)) {
+	for _, b := range []struct {
+		name string
+		dsn  func(testing.TB) string
+	}{
+		{"sqlite", func(t testing.TB) string { return filepath.Join(t.TempDir(), "users.db") }},
+		{"postgres", userstest.PostgresDSN},
+	} {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			test(t, b.dsn(t))
+		})
+	}
+}
+
+// forEachStore runs test against an open store on each backend.
+func forEachStore(t *testing.T, test func(t *testing.T, s *users.Store)) {
+	forEachBackend(t, func(t *testing.T, dsn string) { test(t, openStore(t, dsn)) })
+}
+
+func openStore(t *testing.T, dsn string) *users.Store {
 	t.Helper()
-	s, err := users.Open(context.Background(), filepath.Join(t.TempDir(), "users.db"), bcrypt.MinCost)
+	s, err := users.Open(context.Background(), dsn, bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,85 +48,185 @@ func openStore(t *testing.T) *users.Store {
 }
 
 func TestAddListAuthenticate(t *testing.T) {
-	ctx := context.Background()
-	s := openStore(t)
-	alice, err := s.Add(ctx, "alice", "correct horse")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Add(ctx, "bob", "battery staple"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Add(ctx, "alice", "another one"); !errors.Is(err, users.ErrExists) {
-		t.Errorf("duplicate add: err = %v, want ErrExists", err)
-	}
-
-	list, err := s.List(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(list) != 2 || list[0].Name != "alice" || list[1].Name != "bob" {
-		t.Errorf("list = %+v, want alice, bob", list)
-	}
-
-	got, err := s.Authenticate(ctx, "alice", "correct horse")
-	if err != nil || got.ID != alice.ID || got.Name != "alice" {
-		t.Errorf("authenticate alice = %+v, %v", got, err)
-	}
-	for _, c := range []struct{ name, password string }{
-		{"alice", "wrong password"},
-		{"nobody", "correct horse"},
-		{"alice' OR '1'='1", "x' OR '1'='1"},
-	} {
-		if _, err := s.Authenticate(ctx, c.name, c.password); !errors.Is(err, users.ErrBadCredentials) {
-			t.Errorf("authenticate %q/%q: err = %v, want ErrBadCredentials", c.name, c.password, err)
+	forEachStore(t, func(t *testing.T, s *users.Store) {
+		ctx := context.Background()
+		alice, err := s.Add(ctx, "alice", "correct horse")
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
+		if _, err := s.Add(ctx, "bob", "battery staple"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Add(ctx, "alice", "another one"); !errors.Is(err, users.ErrExists) {
+			t.Errorf("duplicate add: err = %v, want ErrExists", err)
+		}
+
+		list, err := s.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != 2 || list[0].Name != "alice" || list[1].Name != "bob" {
+			t.Errorf("list = %+v, want alice, bob", list)
+		}
+		if list[0].ID != alice.ID || !list[0].Created.Equal(alice.Created) {
+			t.Errorf("listed alice = %+v, added %+v", list[0], alice)
+		}
+
+		got, err := s.Authenticate(ctx, "alice", "correct horse")
+		if err != nil || got.ID != alice.ID || got.Name != "alice" || !got.Created.Equal(alice.Created) {
+			t.Errorf("authenticate alice = %+v, %v; added %+v", got, err, alice)
+		}
+		for _, c := range []struct{ name, password string }{
+			{"alice", "wrong password"},
+			{"nobody", "correct horse"},
+			{"alice' OR '1'='1", "x' OR '1'='1"},
+			{"\xff\xfe", "correct horse"},
+			{"ali\x00ce", "correct horse"},
+		} {
+			if _, err := s.Authenticate(ctx, c.name, c.password); !errors.Is(err, users.ErrBadCredentials) {
+				t.Errorf("authenticate %q/%q: err = %v, want ErrBadCredentials", c.name, c.password, err)
+			}
+		}
+	})
 }
 
 func TestPasswordChangeAndDelete(t *testing.T) {
-	ctx := context.Background()
-	s := openStore(t)
-	if _, err := s.Add(ctx, "alice", "first password"); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.SetPassword(ctx, "alice", "second password"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Authenticate(ctx, "alice", "first password"); !errors.Is(err, users.ErrBadCredentials) {
-		t.Errorf("old password still works: %v", err)
-	}
-	if _, err := s.Authenticate(ctx, "alice", "second password"); err != nil {
-		t.Errorf("new password refused: %v", err)
-	}
-	if err := s.SetPassword(ctx, "nobody", "whatever123"); !errors.Is(err, users.ErrNotFound) {
-		t.Errorf("passwd unknown: err = %v, want ErrNotFound", err)
-	}
-	if err := s.Delete(ctx, "alice"); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Delete(ctx, "alice"); !errors.Is(err, users.ErrNotFound) {
-		t.Errorf("delete twice: err = %v, want ErrNotFound", err)
-	}
-	if _, err := s.Authenticate(ctx, "alice", "second password"); !errors.Is(err, users.ErrBadCredentials) {
-		t.Errorf("deleted user can log in: %v", err)
-	}
+	forEachStore(t, func(t *testing.T, s *users.Store) {
+		ctx := context.Background()
+		if _, err := s.Add(ctx, "alice", "first password"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetPassword(ctx, "alice", "second password"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Authenticate(ctx, "alice", "first password"); !errors.Is(err, users.ErrBadCredentials) {
+			t.Errorf("old password still works: %v", err)
+		}
+		if _, err := s.Authenticate(ctx, "alice", "second password"); err != nil {
+			t.Errorf("new password refused: %v", err)
+		}
+		for _, name := range []string{"nobody", "\xff\xfe", "ali\x00ce"} {
+			if err := s.SetPassword(ctx, name, "whatever123"); !errors.Is(err, users.ErrNotFound) {
+				t.Errorf("passwd %q: err = %v, want ErrNotFound", name, err)
+			}
+			if err := s.Delete(ctx, name); !errors.Is(err, users.ErrNotFound) {
+				t.Errorf("delete %q: err = %v, want ErrNotFound", name, err)
+			}
+		}
+		if err := s.Delete(ctx, "alice"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Delete(ctx, "alice"); !errors.Is(err, users.ErrNotFound) {
+			t.Errorf("delete twice: err = %v, want ErrNotFound", err)
+		}
+		if _, err := s.Authenticate(ctx, "alice", "second password"); !errors.Is(err, users.ErrBadCredentials) {
+			t.Errorf("deleted user can log in: %v", err)
+		}
+	})
 }
 
 func TestInvalidNamesAndPasswordsAreRefused(t *testing.T) {
-	ctx := context.Background()
-	s := openStore(t)
-	for _, name := range []string{"", " alice", "a\nb", "\xff\xfe", string(make([]rune, 65))} {
-		if _, err := s.Add(ctx, name, "long enough"); !errors.Is(err, users.ErrInvalidName) {
-			t.Errorf("Add(%q): err = %v, want ErrInvalidName", name, err)
+	forEachStore(t, func(t *testing.T, s *users.Store) {
+		ctx := context.Background()
+		for _, name := range []string{"", " alice", "a\nb", "\xff\xfe", "a\x00b", string(make([]rune, 65))} {
+			if _, err := s.Add(ctx, name, "long enough"); !errors.Is(err, users.ErrInvalidName) {
+				t.Errorf("Add(%q): err = %v, want ErrInvalidName", name, err)
+			}
 		}
-	}
-	for _, pw := range []string{"short", string(make([]byte, 73))} {
-		if _, err := s.Add(ctx, "carol", pw); !errors.Is(err, users.ErrInvalidPass) {
-			t.Errorf("Add with %d-byte password: err = %v, want ErrInvalidPass", len(pw), err)
+		for _, pw := range []string{"short", string(make([]byte, 73))} {
+			if _, err := s.Add(ctx, "carol", pw); !errors.Is(err, users.ErrInvalidPass) {
+				t.Errorf("Add with %d-byte password: err = %v, want ErrInvalidPass", len(pw), err)
+			}
 		}
-	}
-	if _, err := s.Add(ctx, "<script>alert(1)</script>", "long enough"); err != nil {
-		t.Errorf("a name with markup is allowed (and escaped on output): %v", err)
+		if _, err := s.Add(ctx, "<script>alert(1)</script>", "long enough"); err != nil {
+			t.Errorf("a name with markup is allowed (and escaped on output): %v", err)
+		}
+	})
+}
+
+// TestListSortsNamesByTheirBytes pins one order on both backends, whatever
+// PostgreSQL's locale would say.
+func TestListSortsNamesByTheirBytes(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *users.Store) {
+		ctx := context.Background()
+		for _, name := range []string{"émile", "bob", "Zoë", "alice", "Ålice", "_x"} {
+			if _, err := s.Add(ctx, name, "long enough"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		list, err := s.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, u := range list {
+			names = append(names, u.Name)
+		}
+		if got, want := strings.Join(names, " "), "Zoë _x alice bob Ålice émile"; got != want {
+			t.Errorf("list = %s, want %s", got, want)
+		}
+	})
+}
+
+// TestInstancesStartingTogetherShareOneStore opens the same database from
+// several stores at once, as instances starting together do, and races
+// them to add the same name: every open succeeds and one add wins.
+func TestInstancesStartingTogetherShareOneStore(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		const n = 8
+		stores := make([]*users.Store, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { stores[i], errs[i] = users.Open(context.Background(), dsn, bcrypt.MinCost) })
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("open %d: %v", i, err)
+			}
+			t.Cleanup(func() { stores[i].Close() })
+		}
+		var mu sync.Mutex
+		added, exists := 0, 0
+		for _, s := range stores {
+			wg.Go(func() {
+				_, err := s.Add(context.Background(), "alice", "correct horse")
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					added++
+				case errors.Is(err, users.ErrExists):
+					exists++
+				default:
+					t.Errorf("add: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		if added != 1 || exists != n-1 {
+			t.Errorf("%d adds succeeded and %d found the name taken, want 1 and %d", added, exists, n-1)
+		}
+		for i, s := range stores {
+			if _, err := s.Authenticate(context.Background(), "alice", "correct horse"); err != nil {
+				t.Errorf("store %d: %v", i, err)
+			}
+		}
+	})
+}
+
+func TestOpenPostgresErrorsDoNotShowThePassword(t *testing.T) {
+	for _, dsn := range []string{
+		"postgres://herenow:s3cret-pw@127.0.0.1:1/none?sslmode=disable&connect_timeout=5",
+		"postgresql://herenow@127.0.0.1:1/none?password=s3cret-pw&sslmode=disable&connect_timeout=5",
+	} {
+		_, err := users.Open(context.Background(), dsn, bcrypt.MinCost)
+		if err == nil {
+			t.Fatal("opened a database on port 1")
+		}
+		if strings.Contains(err.Error(), "s3cret-pw") {
+			t.Errorf("error shows the password: %v", err)
+		}
 	}
 }
