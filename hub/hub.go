@@ -40,6 +40,10 @@ type Config struct {
 	// QueueSize is how many frames a subscriber may fall behind before it
 	// is dropped with ErrSlow.
 	QueueSize int
+	// LocalChanged, optional, is called when the people this instance holds
+	// change, for a cluster backend to publish Local. It runs with the hub
+	// locked, so it must return at once and must not call the hub.
+	LocalChanged func()
 }
 
 // Hub holds the presence state and the subscribers. It is safe for
@@ -52,8 +56,9 @@ type Hub struct {
 	mu sync.Mutex
 
 	// Live state.
-	live  map[string]*presence
-	dirty []*presence
+	live    map[string]*presence
+	dirty   []*presence
+	remotes map[string]map[string]*presence // instance → person key → presence it reports
 
 	// Shown state.
 	shown    map[string]*shownPerson
@@ -78,12 +83,27 @@ type Hub struct {
 type presence struct {
 	person   Person
 	conns    int
-	grace    Timer  // set while the person has no connection but still counts
-	graceGen uint64 // tells a stale grace timer from the current one
+	grace    Timer          // set while the person has no connection but still counts
+	graceGen uint64         // tells a stale grace timer from the current one
+	remote   map[string]int // instance → connections there, for people other instances hold
 	dirty    bool
 }
 
-func (p *presence) online() bool { return p.conns > 0 || p.grace != nil }
+func (p *presence) online() bool { return p.conns > 0 || p.grace != nil || len(p.remote) > 0 }
+
+// local reports whether this instance holds the person, counting its grace
+// period.
+func (p *presence) local() bool { return p.conns > 0 || p.grace != nil }
+
+// tabs is how many connections the person has, here and elsewhere; one at
+// least while they count as online.
+func (p *presence) tabs() int {
+	n := p.conns
+	for _, c := range p.remote {
+		n += c
+	}
+	return max(n, 1)
+}
 
 // shownPerson is a person as the last frame showed them.
 type shownPerson struct {
@@ -111,6 +131,7 @@ func New(cfg Config) (*Hub, error) {
 	return &Hub{
 		cfg:     cfg,
 		live:    make(map[string]*presence),
+		remotes: make(map[string]map[string]*presence),
 		shown:   make(map[string]*shownPerson),
 		drained: make(chan struct{}),
 	}, nil
@@ -186,6 +207,7 @@ func (h *Hub) ConnectWake(person Person, wake func()) *Subscription {
 		p.grace = nil
 	}
 	h.markDirty(p)
+	h.localChanged()
 	return s
 }
 
@@ -217,6 +239,7 @@ func (s *Subscription) close(withGrace bool) {
 	}
 	p := s.presence
 	p.conns--
+	defer h.localChanged()
 	if p.conns > 0 {
 		h.markDirty(p)
 		return
@@ -240,6 +263,74 @@ func (h *Hub) graceOver(p *presence, gen uint64) {
 	}
 	p.grace = nil
 	h.markDirty(p)
+	h.localChanged()
+}
+
+func (h *Hub) localChanged() {
+	if h.cfg.LocalChanged != nil {
+		h.cfg.LocalChanged()
+	}
+}
+
+// Held is a person as one instance holds them: for a cluster backend to
+// publish this instance's share and report the others'.
+type Held struct {
+	Person Person
+	Conns  int // open connections; 0 while the person's grace period runs
+}
+
+// Local returns the people this instance holds, counting those in their
+// grace period.
+func (h *Hub) Local() []Held {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []Held
+	for _, p := range h.live {
+		if p.local() {
+			out = append(out, Held{Person: p.person, Conns: p.conns})
+		}
+	}
+	return out
+}
+
+// SetRemote replaces what another instance holds. A person it no longer
+// lists, and nobody else holds, goes offline with the next frame: that
+// instance has already let their grace period pass. An empty list (or
+// none) forgets the instance, as when it died.
+func (h *Hub) SetRemote(instance string, people []Held) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	old := h.remotes[instance]
+	next := make(map[string]*presence, len(people))
+	for _, held := range people {
+		p := h.live[held.Person.Key]
+		if p == nil {
+			p = &presence{person: held.Person}
+			h.live[held.Person.Key] = p
+		}
+		if p.remote == nil {
+			p.remote = make(map[string]int)
+		}
+		if c, ok := p.remote[instance]; !ok || c != held.Conns {
+			p.remote[instance] = held.Conns
+			h.markDirty(p)
+		}
+		next[held.Person.Key] = p
+	}
+	for key, p := range old {
+		if _, still := next[key]; !still {
+			delete(p.remote, instance)
+			h.markDirty(p)
+		}
+	}
+	if len(next) == 0 {
+		delete(h.remotes, instance)
+	} else {
+		h.remotes[instance] = next
+	}
 }
 
 // Snapshot returns what subscribers are currently shown.
@@ -387,11 +478,11 @@ func (h *Hub) flush() {
 		case !p.online() && sp != nil:
 			left = append(left, p.person)
 			h.hide(sp, &d)
-		case sp != nil && sp.inList && sp.tabs != max(p.conns, 1):
-			sp.tabs = max(p.conns, 1)
+		case sp != nil && sp.inList && sp.tabs != p.tabs():
+			sp.tabs = p.tabs()
 			d.Updated = append(d.Updated, User{Key: sp.person.Key, Name: sp.person.Name, Tabs: sp.tabs})
 		case sp != nil:
-			sp.tabs = max(p.conns, 1)
+			sp.tabs = p.tabs()
 		}
 		if !p.online() && h.live[p.person.Key] == p {
 			delete(h.live, p.person.Key)
@@ -426,7 +517,7 @@ func (h *Hub) flush() {
 
 // show adds a person who came online to the shown state.
 func (h *Hub) show(p *presence, d *Diff) {
-	sp := &shownPerson{person: p.person, tabs: max(p.conns, 1)}
+	sp := &shownPerson{person: p.person, tabs: p.tabs()}
 	h.shown[p.person.Key] = sp
 	h.counts.People++
 	if p.person.Guest {

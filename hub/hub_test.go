@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -415,5 +416,62 @@ func TestConnectWakeIsCalledForEveryQueuedFrameAndTheEnd(t *testing.T) {
 	f.connect(t, guest("c")) // the queue (3) is full: a is dropped and woken to see it
 	if wakes != 4 || !errors.Is(s.Err(), hub.ErrSlow) {
 		t.Errorf("after the queue overflowed: %d wakes, err %v; want 4 and ErrSlow", wakes, s.Err())
+	}
+}
+
+func TestPeopleHeldByOtherInstancesCountOnceWithTheirTabs(t *testing.T) {
+	f := newFixture(t, func(c *hub.Config) { c.Grace = 0 })
+	viewer := f.connect(t, guest("viewer"))
+	alice := f.connect(t, user("1", "alice"))
+	f.settle(t, viewer)
+
+	// alice has two more tabs on instance B; bob is on instance C only.
+	f.hub.SetRemote("B", []hub.Held{{Person: user("1", "alice"), Conns: 2}})
+	f.hub.SetRemote("C", []hub.Held{{Person: user("2", "bob"), Conns: 1}})
+	f.settle(t, viewer)
+	snap := f.hub.Snapshot()
+	want := []hub.User{{Key: "u-1", Name: "alice", Tabs: 3}, {Key: "u-2", Name: "bob", Tabs: 1}}
+	if !slices.Equal(snap.Users, want) || snap.Counts.People != 3 {
+		t.Fatalf("snapshot = %+v, want alice with 3 tabs, bob, 3 people", snap)
+	}
+
+	// alice closes her tab here: B still holds her, so she stays.
+	alice.Close()
+	f.settle(t, viewer)
+	if users := f.hub.Snapshot().Users; len(users) != 2 || users[0].Tabs != 2 {
+		t.Errorf("after alice's local tab closed: %+v, want her still online with 2 tabs", users)
+	}
+
+	// Instance C stops reporting (it died, or bob left there): bob goes.
+	f.hub.SetRemote("C", nil)
+	got := f.settle(t, viewer)
+	if len(got) != 1 || !slices.Equal(got[0].Removed, []string{"u-2"}) {
+		t.Errorf("after C forgot bob: %+v, want bob removed", got)
+	}
+	f.hub.SetRemote("B", nil)
+	if users := f.settle(t, viewer); len(users) != 1 || !slices.Equal(users[0].Removed, []string{"u-1"}) {
+		t.Errorf("after B forgot alice: %+v, want alice removed", users)
+	}
+}
+
+func TestLocalReportsWhatThisInstanceHolds(t *testing.T) {
+	var changes int
+	f := newFixture(t, func(c *hub.Config) { c.LocalChanged = func() { changes++ } })
+	alice := f.connect(t, user("1", "alice"))
+	f.connect(t, guest("g"))
+	f.hub.SetRemote("B", []hub.Held{{Person: user("2", "bob"), Conns: 1}})
+	if changes != 2 {
+		t.Errorf("LocalChanged called %d times for two local connects, want 2 (remote changes are not local)", changes)
+	}
+	alice.Close() // grace period: still held here, with no connection
+	local := f.hub.Local()
+	slices.SortFunc(local, func(a, b hub.Held) int { return strings.Compare(a.Person.Key, b.Person.Key) })
+	want := []hub.Held{{Person: guest("g"), Conns: 1}, {Person: user("1", "alice"), Conns: 0}}
+	if !slices.Equal(local, want) {
+		t.Errorf("Local() = %+v, want %+v", local, want)
+	}
+	f.clock.Advance(5 * time.Second)
+	if local := f.hub.Local(); len(local) != 1 || changes != 4 {
+		t.Errorf("after alice's grace: Local() = %+v, %d changes; want the guest only, 4 changes", local, changes)
 	}
 }
