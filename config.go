@@ -23,6 +23,8 @@ type config struct {
 	metricsAddr string
 	data        string
 	database    string
+	redisURL    string
+	clusterName string
 	listLimit   int
 	grace       time.Duration
 	tick        time.Duration
@@ -37,6 +39,9 @@ type config struct {
 const envPrefix = "HERENOW_"
 
 func envName(flagName string) string {
+	if flagName == "redis" {
+		return "HERENOW_REDIS_URL" // it holds a URL, as the name says
+	}
 	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
@@ -75,6 +80,8 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.addr, "addr", ":8080", "address to listen on")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "address for /metrics and /debug/pprof/ (e.g. 127.0.0.1:9090); off when empty")
 	fs.StringVar(&c.data, "data", "./data", "directory for the user database and the generated signing secret")
+	fs.StringVar(&c.redisURL, "redis", "", "redis:// URL of the Redis that several instances share presence through; in memory, one instance, when empty")
+	fs.StringVar(&c.clusterName, "cluster-name", "herenow", "names this cluster's keys in Redis, so several clusters can share one Redis")
 	fs.StringVar(&c.database, "database", "", "user database: a postgres:// URL, or a SQLite file; DATA/users.db when empty")
 	fs.IntVar(&c.listLimit, "list-limit", 100, "most users named in the online list; the rest are counted")
 	fs.DurationVar(&c.grace, "grace", 5*time.Second, "how long someone whose last tab closed still counts as online")
@@ -112,13 +119,17 @@ const minSecretLen = 32
 
 // loadSecret returns the session signing secret: HERENOW_JWT_SECRET if set,
 // else the one kept in the data directory, generated on first start so that
-// a restart does not sign everyone out.
-func loadSecret(dataDir string, getenv func(string) string) ([]byte, error) {
+// a restart does not sign everyone out. Instances that share presence
+// (shared) must share the secret too, so only the environment will do.
+func loadSecret(dataDir string, getenv func(string) string, shared bool) ([]byte, error) {
 	if s := getenv("HERENOW_JWT_SECRET"); s != "" {
 		if len(s) < minSecretLen {
 			return nil, fmt.Errorf("HERENOW_JWT_SECRET must be at least %d characters", minSecretLen)
 		}
 		return []byte(s), nil
+	}
+	if shared {
+		return nil, errors.New("several instances need one signing secret: set HERENOW_JWT_SECRET (the same on every instance) when --redis is given")
 	}
 	path := filepath.Join(dataDir, "jwt-secret")
 	b, err := os.ReadFile(path)

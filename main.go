@@ -51,7 +51,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runUserCommand(ctx, store, rest, stdin, stdout, stderr)
 	}
 
-	secret, err := loadSecret(cfg.data, getenv)
+	secret, err := loadSecret(cfg.data, getenv, cfg.redisURL != "")
 	if err != nil {
 		return err
 	}
@@ -59,14 +59,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
+	link, err := joinCluster(cfg.redisURL, cfg.clusterName, logger)
+	if err != nil {
+		return err
+	}
+	defer link.close()
 	metrics := handlers.NewMetrics()
 	h, err := hub.New(hub.Config{Render: handlers.Renderer{Metrics: metrics}, Logger: logger, Tick: cfg.tick,
-		Grace: cfg.grace, ListLimit: cfg.listLimit, LogSize: 50, QueueSize: 32})
+		Grace: cfg.grace, ListLimit: cfg.listLimit, LogSize: 50, QueueSize: 32, LocalChanged: link.localChanged})
 	if err != nil {
 		return err
 	}
 	metrics.WatchHub(h)
+	defer link.run(ctx, h)()
 	app := handlers.NewServer(logger, store, h, assets, handlers.Options{
-		Secret: secret, TokenTTL: cfg.sessionTTL, Login: cfg.login, Live: cfg.live, Metrics: metrics})
+		Secret: secret, TokenTTL: cfg.sessionTTL, Login: cfg.login, Live: cfg.live, Metrics: metrics, Ready: link.ready})
 	return serve(ctx, logger, cfg, h, app, metrics.OpsHandler())
 }

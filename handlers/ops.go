@@ -20,16 +20,23 @@ func serveHealthz() http.Handler {
 }
 
 // serveReadyz says whether this instance should get traffic: its user store
-// answers and it is not draining.
-func serveReadyz(logger *slog.Logger, store UserStore, h *hub.Hub) http.Handler {
+// answers, the extra check (if any) passes, and it is not draining.
+func serveReadyz(logger *slog.Logger, store UserStore, h *hub.Hub, check func(context.Context) error) http.Handler {
+	if check == nil {
+		check = func(context.Context) error { return nil }
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		switch err := store.Ping(ctx); {
-		case err != nil:
+		if err := store.Ping(ctx); err != nil {
 			logger.Warn("not ready: user store", "err", err)
 			http.Error(w, "user store unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		switch err := check(ctx); {
+		case err != nil:
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 		case h.Closed():
 			http.Error(w, "draining", http.StatusServiceUnavailable)
 		default:

@@ -4,6 +4,7 @@
 package handlers
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"time"
@@ -24,6 +25,8 @@ type Options struct {
 	Login    LoginLimits
 	Live     LiveOptions
 	Metrics  *Metrics // NewMetrics() when nil
+	// Ready, optional, adds a readiness check, such as the cluster's link.
+	Ready func(context.Context) error
 }
 
 // NewServer returns herenow's whole URL surface.
@@ -53,7 +56,7 @@ func NewServer(logger *slog.Logger, store UserStore, h *hub.Hub, assets *static.
 		r.Use(accessLog(logger))
 		r.Handle(static.Prefix+"*", assets)
 		r.Method(http.MethodGet, "/healthz", serveHealthz())
-		r.Method(http.MethodGet, "/readyz", serveReadyz(logger, store, h))
+		r.Method(http.MethodGet, "/readyz", serveReadyz(logger, store, h, opt.Ready))
 		r.Group(func(r chi.Router) {
 			r.Use(identify...)
 			r.Method(http.MethodGet, "/", serveIndex(h, s, urls))

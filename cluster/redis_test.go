@@ -1,0 +1,141 @@
+package cluster_test
+
+import (
+	"context"
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"herenow/cluster"
+	"herenow/handlers"
+	"herenow/hub"
+)
+
+// redisAddr is the Redis the tests use: HERENOW_TEST_REDIS, else the local one.
+func redisAddr() string {
+	if a := os.Getenv("HERENOW_TEST_REDIS"); a != "" {
+		return a
+	}
+	return "127.0.0.1:6379"
+}
+
+// node is one instance: a hub linked to the cluster through real Redis.
+type node struct {
+	hub    *hub.Hub
+	client *redis.Client
+	stop   func()
+}
+
+func newNode(t *testing.T, prefix, instance string, opt cluster.Options) *node {
+	t.Helper()
+	client := redis.NewClient(&redis.Options{Addr: redisAddr()})
+	if err := client.Ping(context.Background()).Err(); err != nil {
+		t.Fatalf("the cluster tests need Redis at %s (go tool task redis starts it): %v", redisAddr(), err)
+	}
+	opt.Prefix = prefix
+	backend := cluster.New(client, instance, slog.New(slog.NewTextHandler(io.Discard, nil)), opt)
+	h, err := hub.New(hub.Config{Render: handlers.Renderer{}, Tick: 10 * time.Millisecond, Grace: 0,
+		ListLimit: 100, LogSize: 50, QueueSize: 64, LocalChanged: backend.LocalChanged})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		backend.Run(ctx, h)
+	}()
+	n := &node{hub: h, client: client}
+	n.stop = func() {
+		cancel()
+		<-done
+		h.Close()
+		client.Close()
+	}
+	t.Cleanup(func() {
+		select {
+		case <-done:
+		default:
+			n.stop()
+		}
+	})
+	return n
+}
+
+func testPrefix() string { return "herenow-test-" + rand.Text() + ":" }
+
+// waitUntil polls cond for at most 5 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 5s for %s", what)
+		}
+	}
+}
+
+func tabsOf(h *hub.Hub, key string) int {
+	for _, u := range h.Snapshot().Users {
+		if u.Key == key {
+			return u.Tabs
+		}
+	}
+	return 0
+}
+
+var (
+	alice = hub.Person{Key: "u-1", Name: "alice"}
+	bob   = hub.Person{Key: "u-2", Name: "bob"}
+)
+
+func TestPresenceIsSharedAcrossInstances(t *testing.T) {
+	prefix := testPrefix()
+	opt := cluster.Options{Heartbeat: 200 * time.Millisecond, TTL: 2 * time.Second}
+	a, b, c := newNode(t, prefix, "A", opt), newNode(t, prefix, "B", opt), newNode(t, prefix, "C", opt)
+
+	onB := b.hub.Connect(alice)
+	waitUntil(t, "A to see alice, connected to B", func() bool { return tabsOf(a.hub, "u-1") == 1 })
+	onC := c.hub.Connect(alice)
+	waitUntil(t, "A to count alice's tabs on B and C", func() bool { return tabsOf(a.hub, "u-1") == 2 })
+	if people := a.hub.Counts().People; people != 1 {
+		t.Errorf("A counts %d people, want alice once", people)
+	}
+
+	onB.Close()
+	waitUntil(t, "A to see alice with her one tab left on C", func() bool { return tabsOf(a.hub, "u-1") == 1 })
+	onC.Close()
+	waitUntil(t, "A to see alice gone when her last tab anywhere closed", func() bool { return a.hub.Counts().People == 0 })
+	waitUntil(t, "B to see alice gone", func() bool { return b.hub.Counts().People == 0 })
+}
+
+func TestNewInstanceStartsFromTheSharedState(t *testing.T) {
+	prefix := testPrefix()
+	opt := cluster.Options{Heartbeat: 200 * time.Millisecond, TTL: 2 * time.Second}
+	a := newNode(t, prefix, "A", opt)
+	a.hub.Connect(bob)
+	late := newNode(t, prefix, "late", opt)
+	waitUntil(t, "a new instance to show bob", func() bool { return tabsOf(late.hub, "u-2") == 1 })
+}
+
+func TestADeadInstancesPeopleGoOfflineWhenItsShareExpires(t *testing.T) {
+	prefix := testPrefix()
+	opt := cluster.Options{Heartbeat: 100 * time.Millisecond, TTL: 500 * time.Millisecond}
+	a, b := newNode(t, prefix, "A", opt), newNode(t, prefix, "B", opt)
+	b.hub.Connect(bob)
+	waitUntil(t, "A to see bob", func() bool { return tabsOf(a.hub, "u-2") == 1 })
+
+	// B dies without a word: its connection to Redis goes first, so it
+	// cannot remove its share on the way out.
+	b.client.Close()
+	b.stop()
+	waitUntil(t, "A to see bob offline once B's share expired", func() bool { return a.hub.Counts().People == 0 })
+	log := a.hub.Snapshot().Log
+	if len(log) != 2 || log[0].Arrived || log[0].Names[0] != "bob" {
+		t.Errorf("A's log = %+v, want bob arriving, then leaving once", log)
+	}
+}
