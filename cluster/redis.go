@@ -42,10 +42,11 @@ type Redis struct {
 	opt      Options
 	changed  chan struct{} // the local share changed; buffered, one pending signal is enough
 
-	mu      sync.Mutex
-	known   map[string]bool // other instances whose share is in the hub
-	healthy error           // nil while Redis answers; the last error otherwise
-	started bool            // Run has talked to Redis at least once
+	mu        sync.Mutex
+	known     map[string]bool // other instances whose share is in the hub
+	baselined bool            // the others' shares have been read once
+	healthy   error           // nil while Redis answers; the last error otherwise
+	started   bool            // Run has talked to Redis at least once
 }
 
 // New prepares the link of this instance to the cluster. Give LocalChanged
@@ -184,6 +185,7 @@ func (r *Redis) readAll(ctx context.Context) error {
 			gone = append(gone, instance)
 		}
 	}
+	r.baselined = true
 	r.mu.Unlock()
 	for _, instance := range gone {
 		r.apply(instance, nil)
@@ -192,9 +194,13 @@ func (r *Redis) readAll(ctx context.Context) error {
 }
 
 func (r *Redis) apply(instance string, people []hub.Held) {
-	r.hub.SetRemote(instance, people)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.baselined {
+		r.hub.SetRemote(instance, people)
+	} else {
+		r.hub.Baseline(instance, people) // they were online before we joined
+	}
 	if len(people) == 0 {
 		delete(r.known, instance)
 	} else {

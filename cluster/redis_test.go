@@ -120,6 +120,9 @@ func TestNewInstanceStartsFromTheSharedState(t *testing.T) {
 	a.hub.Connect(bob)
 	late := newNode(t, prefix, "late", opt)
 	waitUntil(t, "a new instance to show bob", func() bool { return tabsOf(late.hub, "u-2") == 1 })
+	if log := late.hub.Snapshot().Log; len(log) != 0 {
+		t.Errorf("the new instance logged %+v; bob did not just arrive", log)
+	}
 }
 
 func TestADeadInstancesPeopleGoOfflineWhenItsShareExpires(t *testing.T) {

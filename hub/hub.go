@@ -86,6 +86,7 @@ type presence struct {
 	grace    Timer          // set while the person has no connection but still counts
 	graceGen uint64         // tells a stale grace timer from the current one
 	remote   map[string]int // instance → connections there, for people other instances hold
+	quiet    bool           // was online before this instance knew: show without logging an arrival
 	dirty    bool
 }
 
@@ -297,7 +298,14 @@ func (h *Hub) Local() []Held {
 // lists, and nobody else holds, goes offline with the next frame: that
 // instance has already let their grace period pass. An empty list (or
 // none) forgets the instance, as when it died.
-func (h *Hub) SetRemote(instance string, people []Held) {
+func (h *Hub) SetRemote(instance string, people []Held) { h.setRemote(instance, people, false) }
+
+// Baseline is SetRemote for what was so before this instance joined the
+// cluster: the people it adds are shown without "came online" entries,
+// since they did not just arrive.
+func (h *Hub) Baseline(instance string, people []Held) { h.setRemote(instance, people, true) }
+
+func (h *Hub) setRemote(instance string, people []Held, baseline bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -308,7 +316,7 @@ func (h *Hub) SetRemote(instance string, people []Held) {
 	for _, held := range people {
 		p := h.live[held.Person.Key]
 		if p == nil {
-			p = &presence{person: held.Person}
+			p = &presence{person: held.Person, quiet: baseline}
 			h.live[held.Person.Key] = p
 		}
 		if p.remote == nil {
@@ -473,7 +481,9 @@ func (h *Hub) flush() {
 		sp := h.shown[p.person.Key]
 		switch {
 		case p.online() && sp == nil:
-			arrived = append(arrived, p.person)
+			if !p.quiet {
+				arrived = append(arrived, p.person)
+			}
 			h.show(p, &d)
 		case !p.online() && sp != nil:
 			left = append(left, p.person)
@@ -484,6 +494,7 @@ func (h *Hub) flush() {
 		case sp != nil:
 			sp.tabs = p.tabs()
 		}
+		p.quiet = false
 		if !p.online() && h.live[p.person.Key] == p {
 			delete(h.live, p.person.Key)
 		}

@@ -475,3 +475,20 @@ func TestLocalReportsWhatThisInstanceHolds(t *testing.T) {
 		t.Errorf("after alice's grace: Local() = %+v, %d changes; want the guest only, 4 changes", local, changes)
 	}
 }
+
+func TestBaselineShowsPeopleWithoutAnnouncingThem(t *testing.T) {
+	f := newFixture(t, nil)
+	viewer := f.connect(t, guest("viewer"))
+	f.settle(t, viewer)
+	f.hub.Baseline("B", []hub.Held{{Person: user("2", "bob"), Conns: 1}})
+	got := f.settle(t, viewer)
+	if len(got) != 1 || len(got[0].Added) != 1 || len(got[0].Logged) != 0 {
+		t.Fatalf("after a baseline: %+v, want bob listed and nothing logged", got)
+	}
+	// Later changes from the same instance are news again.
+	f.hub.SetRemote("B", nil)
+	got = f.settle(t, viewer)
+	if len(got) != 1 || len(got[0].Logged) != 1 || got[0].Logged[0].Arrived {
+		t.Errorf("after B dropped bob: %+v, want 'bob went offline' logged", got)
+	}
+}
