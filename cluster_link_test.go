@@ -4,7 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -86,4 +93,126 @@ func TestTwoInstancesShareOnePresence(t *testing.T) {
 	waitFrame(onA, "<strong>2</strong> people online")
 	onB.Close(websocket.StatusGoingAway, "")
 	waitFrame(onA, "<strong>1</strong> person online")
+}
+
+// TestAKilledInstancesPeopleGoOfflineEverywhereOnce starts three real
+// instances sharing Redis, signs bob in on B, kills B with SIGKILL (no
+// cleanup) and checks that A and C both show bob offline within the
+// expiry plus grace period, and say so exactly once.
+func TestAKilledInstancesPeopleGoOfflineEverywhereOnce(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "herenow")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	users := filepath.Join(t.TempDir(), "users.db") // one user database for all three
+	env := append(os.Environ(),
+		"HERENOW_JWT_SECRET=a shared secret of at least thirty-two bytes",
+		"HERENOW_REDIS_URL="+testRedisURL,
+		"HERENOW_CLUSTER_NAME=herenow-test-"+rand.Text(),
+		"HERENOW_DATABASE="+users,
+	)
+	add := exec.Command(bin, "--data", t.TempDir(), "user", "add", "bob")
+	add.Env, add.Stdin = env, strings.NewReader("bob's password\n")
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("user add bob: %v\n%s", err, out)
+	}
+	start := func() (string, *exec.Cmd) {
+		t.Helper()
+		addr := freeLoopbackAddr(t)
+		cmd := exec.Command(bin, "--addr", addr, "--data", t.TempDir())
+		var logs lockedBuffer
+		cmd.Env, cmd.Stdout, cmd.Stderr = env, &logs, &logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+		waitServing(t, "http://"+addr, &logs)
+		return addr, cmd
+	}
+	a, _ := start()
+	b, killable := start()
+	c, _ := start()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	viewers := map[string]*websocket.Conn{}
+	for name, addr := range map[string]string{"A": a, "C": c} {
+		conn, _, err := websocket.Dial(ctx, "ws://"+addr+"/live/ws", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.CloseNow()
+		viewers[name] = conn
+	}
+
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := browser.PostForm("http://"+b+"/login", url.Values{"username": {"bob"}, "password": {"bob's password"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login on B: %s", resp.Status)
+	}
+	cookies := http.Header{}
+	for _, ck := range jar.Cookies(&url.URL{Scheme: "http", Host: b}) {
+		cookies.Add("Cookie", ck.Name+"="+ck.Value)
+	}
+	bob, _, err := websocket.Dial(ctx, "ws://"+b+"/live/ws", &websocket.DialOptions{HTTPHeader: cookies})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bob.CloseNow()
+
+	// readUntil reads a viewer's frames until one contains want.
+	readUntil := func(name, want string) {
+		t.Helper()
+		for {
+			_, f, err := viewers[name].Read(ctx)
+			if err != nil {
+				t.Fatalf("%s waiting for %q: %v", name, want, err)
+			}
+			if strings.Contains(string(f), want) {
+				return
+			}
+		}
+	}
+	for name := range viewers {
+		readUntil(name, `<li id="u-1">bob`)
+	}
+
+	killed := time.Now()
+	if err := killable.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for name := range viewers {
+		readUntil(name, `<li id="u-1" hx-swap-oob="delete">`)
+		if waited := time.Since(killed); waited > 30*time.Second {
+			t.Errorf("%s showed bob offline %v after the kill, want within 30 s", name, waited)
+		}
+	}
+	// Each said so once: nothing more about bob for the next heartbeat and
+	// a half, and one "went offline" entry in the log.
+	quiet, stop := context.WithTimeout(ctx, 7500*time.Millisecond)
+	defer stop()
+	for name, conn := range viewers {
+		for {
+			_, f, err := conn.Read(quiet)
+			if err != nil {
+				break // the quiet period ended
+			}
+			if strings.Contains(string(f), "bob") {
+				t.Errorf("%s said more about bob after his departure:\n%s", name, f)
+			}
+		}
+	}
+	for name, addr := range map[string]string{"A": a, "C": c} {
+		page := httpGet(t, "http://"+addr+"/")
+		if n := strings.Count(page, "bob</strong> went offline"); n != 1 {
+			t.Errorf("%s's log says bob went offline %d times, want once", name, n)
+		}
+	}
 }
