@@ -32,9 +32,10 @@ func joinCluster(url, name string, logger *slog.Logger) (*clusterLink, error) {
 	}
 	host, _ := os.Hostname()
 	instance := host + "-" + rand.Text()[:8]
+	cluster.QuietRedisLogs()
 	client := redis.NewClient(opts)
 	logger.Info("sharing presence through redis", "addr", opts.Addr, "instance", instance)
-	backend := cluster.New(client, instance, logger, cluster.Options{Prefix: name + ":", Heartbeat: 5 * time.Second, TTL: 20 * time.Second})
+	backend := cluster.New(client, instance, logger, cluster.Options{Prefix: name + ":", Heartbeat: 2 * time.Second, TTL: 10 * time.Second})
 	return &clusterLink{client: client, backend: backend}, nil
 }
 

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -49,6 +48,16 @@ type Redis struct {
 	started   bool            // Run has talked to Redis at least once
 }
 
+// QuietRedisLogs keeps go-redis from logging each failed dial and retry:
+// while Redis is away that would be a line per attempt, and Run already
+// logs the outage once, and the recovery. go-redis has one logger per
+// process, so the program calls this once at start.
+func QuietRedisLogs() { redis.SetLogger(discard{}) }
+
+type discard struct{}
+
+func (discard) Printf(context.Context, string, ...any) {}
+
 // New prepares the link of this instance to the cluster. Give LocalChanged
 // to the hub's Config, then Run with the hub.
 func New(client *redis.Client, instance string, logger *slog.Logger, opt Options) *Redis {
@@ -80,6 +89,7 @@ func (r *Redis) Ready(context.Context) error {
 }
 
 func (r *Redis) shareKey(instance string) string { return r.opt.Prefix + "share:" + instance }
+func (r *Redis) instancesKey() string            { return r.opt.Prefix + "instances" }
 func (r *Redis) channel() string                 { return r.opt.Prefix + "changed" }
 
 // Run keeps the link until ctx ends: it publishes this instance's share on
@@ -100,7 +110,12 @@ func (r *Redis) Run(ctx context.Context, h *hub.Hub) error {
 		case <-ctx.Done():
 			cleanup, cancel := context.WithTimeout(context.Background(), time.Second)
 			defer cancel()
-			if err := r.client.Del(cleanup, r.shareKey(r.instance)).Err(); err == nil {
+			_, err := r.client.TxPipelined(cleanup, func(p redis.Pipeliner) error {
+				p.Del(cleanup, r.shareKey(r.instance))
+				p.SRem(cleanup, r.instancesKey(), r.instance)
+				return nil
+			})
+			if err == nil {
 				r.client.Publish(cleanup, r.channel(), r.instance)
 			}
 			return nil
@@ -113,7 +128,8 @@ func (r *Redis) Run(ctx context.Context, h *hub.Hub) error {
 				return errors.New("redis subscription closed")
 			}
 			if m.Payload != r.instance {
-				r.report(r.readShare(ctx, m.Payload))
+				_, err := r.readShare(ctx, m.Payload)
+				r.report(err)
 			}
 		}
 	}
@@ -135,48 +151,57 @@ func (r *Redis) publish(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("encode share: %w", err)
 	}
-	if err := r.client.Set(ctx, r.shareKey(r.instance), share, r.opt.TTL).Err(); err != nil {
+	_, err = r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, r.shareKey(r.instance), share, r.opt.TTL)
+		p.SAdd(ctx, r.instancesKey(), r.instance)
+		p.Publish(ctx, r.channel(), r.instance)
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("publish share: %w", err)
 	}
-	return r.client.Publish(ctx, r.channel(), r.instance).Err()
+	return nil
 }
 
-// readShare applies one other instance's share; a missing key means it is
-// gone.
-func (r *Redis) readShare(ctx context.Context, instance string) error {
+// readShare applies one other instance's share and reports whether there
+// was one; a missing key means the instance is gone.
+func (r *Redis) readShare(ctx context.Context, instance string) (bool, error) {
 	b, err := r.client.Get(ctx, r.shareKey(instance)).Bytes()
 	switch {
 	case errors.Is(err, redis.Nil):
 		r.apply(instance, nil)
-		return nil
+		return false, nil
 	case err != nil:
-		return fmt.Errorf("read share of %s: %w", instance, err)
+		return false, fmt.Errorf("read share of %s: %w", instance, err)
 	}
 	var people []hub.Held
 	if err := json.Unmarshal(b, &people); err != nil {
-		return fmt.Errorf("decode share of %s: %w", instance, err)
+		return false, fmt.Errorf("decode share of %s: %w", instance, err)
 	}
 	r.apply(instance, people)
-	return nil
+	return true, nil
 }
 
 // readAll re-reads every other instance's share, and forgets those whose
-// share expired.
+// share expired (removing them from the set of instances too).
 func (r *Redis) readAll(ctx context.Context) error {
-	keys, err := r.client.Keys(ctx, r.opt.Prefix+"share:*").Result()
+	instances, err := r.client.SMembers(ctx, r.instancesKey()).Result()
 	if err != nil {
-		return fmt.Errorf("list shares: %w", err)
+		return fmt.Errorf("list instances: %w", err)
 	}
-	present := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		instance := strings.TrimPrefix(k, r.opt.Prefix+"share:")
+	present := make(map[string]bool, len(instances))
+	for _, instance := range instances {
 		if instance == r.instance {
 			continue
 		}
-		present[instance] = true
-		if err := r.readShare(ctx, instance); err != nil {
+		ok, err := r.readShare(ctx, instance)
+		if err != nil {
 			return err
 		}
+		if !ok {
+			r.client.SRem(ctx, r.instancesKey(), instance) // it died: its share expired
+		}
+		present[instance] = ok
 	}
 	r.mu.Lock()
 	var gone []string

@@ -1,11 +1,16 @@
 package cluster_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"io"
 	"log/slog"
+	"net"
 	"os"
+	"os/exec"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,19 +31,26 @@ func redisAddr() string {
 
 // node is one instance: a hub linked to the cluster through real Redis.
 type node struct {
-	hub    *hub.Hub
-	client *redis.Client
-	stop   func()
+	hub     *hub.Hub
+	client  *redis.Client
+	backend *cluster.Redis
+	stop    func()
 }
 
 func newNode(t *testing.T, prefix, instance string, opt cluster.Options) *node {
 	t.Helper()
-	client := redis.NewClient(&redis.Options{Addr: redisAddr()})
+	return newNodeAt(t, redisAddr(), io.Discard, prefix, instance, opt)
+}
+
+// newNodeAt is newNode on the Redis at addr, logging to logs.
+func newNodeAt(t *testing.T, addr string, logs io.Writer, prefix, instance string, opt cluster.Options) *node {
+	t.Helper()
+	client := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	if err := client.Ping(context.Background()).Err(); err != nil {
-		t.Fatalf("the cluster tests need Redis at %s (go tool task redis starts it): %v", redisAddr(), err)
+		t.Fatalf("the cluster tests need Redis at %s (go tool task redis starts it): %v", addr, err)
 	}
 	opt.Prefix = prefix
-	backend := cluster.New(client, instance, slog.New(slog.NewTextHandler(io.Discard, nil)), opt)
+	backend := cluster.New(client, instance, slog.New(slog.NewTextHandler(logs, nil)), opt)
 	h, err := hub.New(hub.Config{Render: handlers.Renderer{}, Tick: 10 * time.Millisecond, Grace: 0,
 		ListLimit: 100, LogSize: 50, QueueSize: 64, LocalChanged: backend.LocalChanged})
 	if err != nil {
@@ -50,7 +62,7 @@ func newNode(t *testing.T, prefix, instance string, opt cluster.Options) *node {
 		defer close(done)
 		backend.Run(ctx, h)
 	}()
-	n := &node{hub: h, client: client}
+	n := &node{hub: h, client: client, backend: backend}
 	n.stop = func() {
 		cancel()
 		<-done
@@ -91,6 +103,7 @@ func tabsOf(h *hub.Hub, key string) int {
 var (
 	alice = hub.Person{Key: "u-1", Name: "alice"}
 	bob   = hub.Person{Key: "u-2", Name: "bob"}
+	carol = hub.Person{Key: "u-3", Name: "carol"}
 )
 
 func TestPresenceIsSharedAcrossInstances(t *testing.T) {
@@ -140,5 +153,87 @@ func TestADeadInstancesPeopleGoOfflineWhenItsShareExpires(t *testing.T) {
 	log := a.hub.Snapshot().Log
 	if len(log) != 2 || log[0].Arrived || log[0].Names[0] != "bob" {
 		t.Errorf("A's log = %+v, want bob arriving, then leaving once", log)
+	}
+}
+
+// redisServer runs a Redis of the test's own on addr until stopped.
+func redisServer(t *testing.T, addr string) (stop func()) {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start redis-server (go tool task redis installs it): %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	stop = func() {
+		cmd.Process.Kill()
+		<-exited
+	}
+	t.Cleanup(stop)
+	probe := redis.NewClient(&redis.Options{Addr: addr})
+	defer probe.Close()
+	waitUntil(t, "redis-server to answer", func() bool { return probe.Ping(context.Background()).Err() == nil })
+	return stop
+}
+
+// lockedLog collects a node's log lines.
+type lockedLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedLog) count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.buf.String(), s)
+}
+
+func TestPresenceHealsWhenRedisReturns(t *testing.T) {
+	cluster.QuietRedisLogs()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	stopRedis := redisServer(t, addr)
+
+	prefix := testPrefix()
+	opt := cluster.Options{Heartbeat: 200 * time.Millisecond, TTL: 2 * time.Second}
+	var logs lockedLog
+	a := newNodeAt(t, addr, &logs, prefix, "A", opt)
+	b := newNodeAt(t, addr, io.Discard, prefix, "B", opt)
+	b.hub.Connect(bob)
+	waitUntil(t, "A to see bob", func() bool { return tabsOf(a.hub, "u-2") == 1 })
+
+	stopRedis()
+	waitUntil(t, "A to report not ready", func() bool { return a.backend.Ready(context.Background()) != nil })
+	a.hub.Connect(alice) // A keeps serving its local presence
+	if tabsOf(a.hub, "u-1") != 1 {
+		t.Error("A stopped serving its own people while Redis was away")
+	}
+	b.hub.Connect(carol)          // news A cannot hear yet
+	time.Sleep(3 * opt.Heartbeat) // several failed heartbeats: still one log line
+
+	redisServer(t, addr) // back, and empty
+	returned := time.Now()
+	waitUntil(t, "A to see carol, who came while Redis was away", func() bool { return tabsOf(a.hub, "u-3") == 1 })
+	waitUntil(t, "B to see alice", func() bool { return tabsOf(b.hub, "u-1") == 1 })
+	if healed := time.Since(returned); healed > 5*time.Second {
+		t.Errorf("presence was correct %v after Redis returned, want within 5 s", healed)
+	}
+	waitUntil(t, "A to report ready", func() bool { return a.backend.Ready(context.Background()) == nil })
+	if n := logs.count("redis unavailable"); n != 1 {
+		t.Errorf("A logged the outage %d times, want once", n)
+	}
+	if n := logs.count("redis available again"); n != 1 {
+		t.Errorf("A logged the recovery %d times, want once", n)
 	}
 }
