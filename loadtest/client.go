@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -31,7 +32,8 @@ const sseReadBuffer = 1 << 10
 // received a frame since the round was armed.
 type fleet struct {
 	tr          transport
-	url         string
+	urls        []string      // clients take them in turn, to spread over several instances
+	nextURL     atomic.Uint64 // the turn
 	header      http.Header
 	http        *http.Client
 	dialTimeout time.Duration
@@ -69,7 +71,7 @@ func newFleet(tr transport, url, cookie string, dialTimeout time.Duration) *flee
 		h.Set("Cache-Control", "no-store")
 	}
 	return &fleet{
-		tr: tr, url: url, header: h, http: newHTTPClient(dialTimeout), dialTimeout: dialTimeout,
+		tr: tr, urls: strings.Split(url, ","), header: h, http: newHTTPClient(dialTimeout), dialTimeout: dialTimeout,
 		wake: make(chan struct{}, 1), drops: map[string]int{},
 	}
 }
@@ -169,10 +171,11 @@ func (f *fleet) storm(ctx context.Context, n, inflight int) stormResult {
 
 // dial performs one handshake.
 func (f *fleet) dial(ctx context.Context) (*client, error) {
+	url := f.urls[(f.nextURL.Add(1)-1)%uint64(len(f.urls))]
 	if f.tr == transportWS {
 		dctx, cancel := context.WithTimeout(ctx, f.dialTimeout)
 		defer cancel()
-		ws, _, err := websocket.Dial(dctx, f.url, &websocket.DialOptions{HTTPClient: f.http, HTTPHeader: f.header})
+		ws, _, err := websocket.Dial(dctx, url, &websocket.DialOptions{HTTPClient: f.http, HTTPHeader: f.header})
 		if err != nil {
 			return nil, err
 		}
@@ -185,7 +188,7 @@ func (f *fleet) dial(ctx context.Context) (*client, error) {
 	rctx, cancel := context.WithCancel(context.Background())
 	timer := time.AfterFunc(f.dialTimeout, cancel)
 	stop := context.AfterFunc(ctx, cancel)
-	req, err := http.NewRequestWithContext(rctx, http.MethodGet, f.url, nil)
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, url, nil)
 	if err != nil {
 		cancel()
 		return nil, err

@@ -54,7 +54,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.URL, "url", "", "server endpoint on loopback: ws://HOST:PORT/PATH (WebSocket) or http://HOST:PORT/PATH (SSE)")
+	fs.StringVar(&c.URL, "url", "", "server endpoint on loopback: ws://HOST:PORT/PATH (WebSocket) or http://HOST:PORT/PATH (SSE); several, comma-separated, spread the clients (and the probe's arrivals) over several instances, in turn")
 	fs.IntVar(&c.N, "n", 1000, "clients to hold")
 	fs.IntVar(&c.Inflight, "inflight", 50, "most handshakes in flight at once during the join storm (over all processes)")
 	fs.IntVar(&c.Procs, "procs", 1, "processes that together hold the clients (each may open about 20,000 files)")
@@ -86,7 +86,7 @@ func (c config) validate() error {
 	if c.URL == "" {
 		return errors.New("-url is required")
 	}
-	if err := checkLoopbackURL(c.URL); err != nil {
+	if err := checkLoopbackURLs(c.URL); err != nil {
 		return err
 	}
 	switch {
@@ -113,6 +113,21 @@ func (c config) validate() error {
 // checkLoopbackURL refuses any URL whose host is not this machine's
 // loopback: 127.0.0.0/8, ::1 or localhost. The dialer checks the address it
 // actually connects to as well (see loopbackOnly).
+// checkLoopbackURLs checks every URL of a comma-separated -url, and that
+// they all use one transport.
+func checkLoopbackURLs(list string) error {
+	urls := strings.Split(list, ",")
+	for _, u := range urls {
+		if err := checkLoopbackURL(u); err != nil {
+			return err
+		}
+		if (config{URL: u}).transport() != (config{URL: urls[0]}).transport() {
+			return fmt.Errorf("-url mixes WebSocket and SSE endpoints: %s", list)
+		}
+	}
+	return nil
+}
+
 func checkLoopbackURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 // never read again, as a frozen tab or a vanished laptop would: the server
 // must not let them delay anyone else. The caller closes them.
 func stallClients(ctx context.Context, cfg config, n int) ([]net.Conn, error) {
-	u, err := url.Parse(cfg.URL)
+	u, err := url.Parse(strings.Split(cfg.URL, ",")[0])
 	if err != nil {
 		return nil, err
 	}

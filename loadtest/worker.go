@@ -102,7 +102,7 @@ func serveWorker(in io.Reader, out io.Writer) error {
 		switch {
 		case cmd.Op == "init" && cmd.Init != nil && f == nil:
 			share = *cmd.Init
-			if err := checkLoopbackURL(share.URL); err != nil {
+			if err := checkLoopbackURLs(share.URL); err != nil {
 				rep.Err = err.Error()
 				break
 			}
