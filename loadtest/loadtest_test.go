@@ -395,8 +395,8 @@ func TestDropsAreCountedByCloseCode(t *testing.T) {
 func TestSeveralURLsMustAllBeLoopbackAndOneTransport(t *testing.T) {
 	for list, ok := range map[string]bool{
 		"ws://127.0.0.1:1/live/ws,ws://127.0.0.1:2/live/ws,ws://[::1]:3/live/ws": true,
-		"ws://127.0.0.1:1/live/ws,ws://10.0.0.1:2/live/ws":                        false,
-		"ws://127.0.0.1:1/live/ws,http://127.0.0.1:2/live/events":                 false,
+		"ws://127.0.0.1:1/live/ws,ws://10.0.0.1:2/live/ws":                       false,
+		"ws://127.0.0.1:1/live/ws,http://127.0.0.1:2/live/events":                false,
 	} {
 		if err := checkLoopbackURLs(list); (err == nil) != ok {
 			t.Errorf("checkLoopbackURLs(%q) = %v, want ok=%v", list, err, ok)
