@@ -19,7 +19,7 @@ import (
 type LiveOptions struct {
 	PingInterval time.Duration // how often a WebSocket client is pinged
 	PingTimeout  time.Duration // how long its pong may take
-	WriteTimeout time.Duration // how long one frame may take to write
+	WriteTimeout time.Duration // how long one write to an SSE stream may take (WebSocket writes are bounded by pings)
 	KeepAlive    time.Duration // how often an idle SSE stream gets a comment
 }
 
