@@ -39,7 +39,7 @@ func serveLiveSSE(l *live) http.Handler {
 		defer sub.Close()
 		sessionEnded := make(chan struct{})
 		defer l.sessions.track(v, func() { close(sessionEnded) })()
-		closed := l.opened(r, transportSSE, person)
+		closed := l.opened(r, transportSSE, l.sse, person)
 		keepAlive := time.NewTicker(l.opt.KeepAlive)
 		defer keepAlive.Stop()
 
@@ -48,7 +48,7 @@ func serveLiveSSE(l *live) http.Handler {
 			select {
 			case f := <-sub.Frames():
 				if err = write(f.Event); err == nil {
-					l.metrics.wrote(transportSSE, f, len(f.Event))
+					l.sse.wrote(f, len(f.Event))
 				}
 			case <-keepAlive.C:
 				err = write([]byte(": keep-alive\n\n"))

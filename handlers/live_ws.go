@@ -29,24 +29,25 @@ type live struct {
 	hub      *hub.Hub
 	sessions *sessions
 	metrics  *Metrics
+	ws, sse  *transportMetrics
 	opt      LiveOptions
 }
 
 // opened counts and logs a new live connection; the func it returns does the
 // same for its end.
-func (l *live) opened(r *http.Request, transport string, person hub.Person) (closed func(code int, err error)) {
+func (l *live) opened(r *http.Request, transport string, m *transportMetrics, person hub.Person) (closed func(code int, err error)) {
 	kind := "user"
 	if person.Guest {
 		kind = "guest"
 	}
-	l.metrics.connections.WithLabelValues(transport).Inc()
+	m.connections.Inc()
 	id := middleware.GetReqID(r.Context())
 	l.logger.Info("live connection opened", "id", id, "transport", transport, "person", kind)
 	started := time.Now()
 	return func(code int, err error) {
-		l.metrics.connections.WithLabelValues(transport).Dec()
+		m.connections.Dec()
 		if errors.Is(err, hub.ErrSlow) {
-			l.metrics.drops.WithLabelValues(transport).Inc()
+			m.drops.Inc()
 		}
 		attrs := []any{"id", id, "transport", transport, "person", kind, "duration", time.Since(started).Round(time.Millisecond)}
 		if code >= 0 {
@@ -83,7 +84,7 @@ func serveLiveWS(l *live) http.Handler {
 			return // Accept has written the response
 		}
 		c.SetReadLimit(wsReadLimit)
-		ws := &wsConn{live: l, conn: c, closed: l.opened(r, transportWS, person)}
+		ws := &wsConn{live: l, conn: c, closed: l.opened(r, transportWS, l.ws, person)}
 		ws.writing.Store(true) // no writer until ws is complete
 		ws.sub = l.hub.ConnectWake(person, ws.wake)
 		ws.untrack = l.sessions.track(v, ws.endSession)
@@ -142,7 +143,7 @@ func (ws *wsConn) writeQueued() {
 				ws.conn.CloseNow()
 				return
 			}
-			ws.live.metrics.wrote(transportWS, f, len(f.HTML))
+			ws.live.ws.wrote(f, len(f.HTML))
 			continue
 		default:
 		}

@@ -84,12 +84,32 @@ const (
 	loginInvalid        = "invalid"
 )
 
-// wrote counts one frame written over transport.
-func (m *Metrics) wrote(transport string, f *hub.Frame, n int) {
-	m.frames.WithLabelValues(transport).Inc()
-	m.bytes.WithLabelValues(transport).Add(float64(n))
+// transportMetrics are one transport's series, looked up once: a write
+// costs a few atomic adds, not a label lookup.
+type transportMetrics struct {
+	connections prometheus.Gauge
+	frames      prometheus.Counter
+	bytes       prometheus.Counter
+	drops       prometheus.Counter
+	fanOut      prometheus.Observer
+}
+
+func (m *Metrics) transport(name string) *transportMetrics {
+	return &transportMetrics{
+		connections: m.connections.WithLabelValues(name),
+		frames:      m.frames.WithLabelValues(name),
+		bytes:       m.bytes.WithLabelValues(name),
+		drops:       m.drops.WithLabelValues(name),
+		fanOut:      m.fanOut.WithLabelValues(name),
+	}
+}
+
+// wrote counts one frame of n bytes written.
+func (t *transportMetrics) wrote(f *hub.Frame, n int) {
+	t.frames.Inc()
+	t.bytes.Add(float64(n))
 	if !f.Rendered.IsZero() {
-		m.fanOut.WithLabelValues(transport).Observe(time.Since(f.Rendered).Seconds())
+		t.fanOut.Observe(time.Since(f.Rendered).Seconds())
 	}
 }
 

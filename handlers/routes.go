@@ -35,7 +35,8 @@ func NewServer(logger *slog.Logger, store UserStore, h *hub.Hub, assets *static.
 	if opt.Metrics == nil {
 		opt.Metrics = NewMetrics()
 	}
-	l := &live{logger: logger, hub: h, sessions: s, metrics: opt.Metrics, opt: opt.Live}
+	l := &live{logger: logger, hub: h, sessions: s, metrics: opt.Metrics, opt: opt.Live,
+		ws: opt.Metrics.transport(transportWS), sse: opt.Metrics.transport(transportSSE)}
 	urls := components.Assets{HTMX: assets.HTMX, WS: assets.WS, SSE: assets.SSE, Bulma: assets.Bulma}
 
 	r := chi.NewRouter()
