@@ -40,6 +40,10 @@ type Config struct {
 	// QueueSize is how many frames a subscriber may fall behind before it
 	// is dropped with ErrSlow.
 	QueueSize int
+	// Logged, optional, is called with every entry this hub writes to the
+	// activity log, for a cluster backend to share it. It runs with the hub
+	// locked, so it must return at once and must not call the hub.
+	Logged func(Entry)
 	// LocalChanged, optional, is called when the people this instance holds
 	// change, for a cluster backend to publish Local. It runs with the hub
 	// locked, so it must return at once and must not call the hub.
@@ -67,6 +71,8 @@ type Hub struct {
 	counts   Counts
 	log      []Entry // oldest first, at most cfg.LogSize
 	nextID   uint64
+	follower bool    // another instance writes the log; entries arrive through AddEntries
+	received []Entry // entries from AddEntries, for the next frame
 
 	// Fan-out.
 	subs       []*Subscription
@@ -273,6 +279,47 @@ func (h *Hub) localChanged() {
 	}
 }
 
+// SetLogging says whether this hub writes the activity log itself (the
+// default) or follows another instance's, received through AddEntries.
+func (h *Hub) SetLogging(write bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.follower = !write
+}
+
+// AddEntries adds entries another instance wrote to the log, oldest first;
+// entries already in the log are skipped. They go out with the next frame.
+func (h *Hub) AddEntries(entries []Entry) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	added := false
+	for _, e := range entries {
+		if e.ID <= h.newestID() {
+			continue
+		}
+		h.received = append(h.received, e)
+		h.nextID = max(h.nextID, e.ID)
+		added = true
+	}
+	if added {
+		h.scheduleFrame()
+	}
+}
+
+// newestID is the ID of the newest entry logged or about to be.
+func (h *Hub) newestID() uint64 {
+	if n := len(h.received); n > 0 {
+		return h.received[n-1].ID
+	}
+	if n := len(h.log); n > 0 {
+		return h.log[n-1].ID
+	}
+	return 0
+}
+
 // Held is a person as one instance holds them: for a cluster backend to
 // publish this instance's share and report the others'.
 type Held struct {
@@ -450,6 +497,12 @@ func (h *Hub) markDirty(p *presence) {
 		p.dirty = true
 		h.dirty = append(h.dirty, p)
 	}
+	h.scheduleFrame()
+}
+
+// scheduleFrame makes sure a frame is coming: at once after a quiet spell,
+// else at the next tick.
+func (h *Hub) scheduleFrame() {
 	if h.flushTimer != nil {
 		return
 	}
@@ -502,12 +555,19 @@ func (h *Hub) flush() {
 	clear(h.dirty)
 	h.dirty = h.dirty[:0]
 
-	if len(arrived) > 0 {
-		h.appendEntry(&d, now, true, arrived)
+	if !h.follower {
+		if len(arrived) > 0 {
+			h.newEntry(&d, now, true, arrived)
+		}
+		if len(left) > 0 {
+			h.newEntry(&d, now, false, left)
+		}
 	}
-	if len(left) > 0 {
-		h.appendEntry(&d, now, false, left)
+	for _, e := range h.received {
+		h.record(&d, e)
 	}
+	clear(h.received)
+	h.received = h.received[:0]
 	if h.counts != before {
 		c := h.counts
 		d.Counts = &c
@@ -572,7 +632,9 @@ func (h *Hub) hide(sp *shownPerson, d *Diff) {
 // summarises the rest as "and N others".
 const namesPerEntry = 3
 
-func (h *Hub) appendEntry(d *Diff, at time.Time, arrived bool, people []Person) {
+// newEntry logs people who came or went together, and hands the entry to
+// Config.Logged.
+func (h *Hub) newEntry(d *Diff, at time.Time, arrived bool, people []Person) {
 	h.nextID++
 	e := Entry{ID: h.nextID, At: at, Arrived: arrived}
 	for _, p := range people {
@@ -585,6 +647,14 @@ func (h *Hub) appendEntry(d *Diff, at time.Time, arrived bool, people []Person) 
 			e.Others++
 		}
 	}
+	h.record(d, e)
+	if h.cfg.Logged != nil {
+		h.cfg.Logged(e)
+	}
+}
+
+// record adds e to the log and to the diff, trimming the oldest entry.
+func (h *Hub) record(d *Diff, e Entry) {
 	h.log = append(h.log, e)
 	d.Logged = append([]Entry{e}, d.Logged...)
 	if len(h.log) <= h.cfg.LogSize {

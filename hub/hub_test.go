@@ -492,3 +492,30 @@ func TestBaselineShowsPeopleWithoutAnnouncingThem(t *testing.T) {
 		t.Errorf("after B dropped bob: %+v, want 'bob went offline' logged", got)
 	}
 }
+
+func TestAFollowerShowsTheEntriesItIsGivenInsteadOfWritingItsOwn(t *testing.T) {
+	var written []hub.Entry
+	f := newFixture(t, func(c *hub.Config) { c.Logged = func(e hub.Entry) { written = append(written, e) } })
+	viewer := f.connect(t, guest("viewer"))
+	f.settle(t, viewer)
+	if len(written) != 1 || written[0].Guests != 1 {
+		t.Fatalf("a writing hub handed over %+v, want its one entry", written)
+	}
+
+	f.hub.SetLogging(false)
+	f.connect(t, user("1", "alice"))
+	got := f.settle(t, viewer)
+	if len(got) != 1 || len(got[0].Added) != 1 || len(got[0].Logged) != 0 || len(written) != 1 {
+		t.Fatalf("a follower wrote its own entry: %+v", got)
+	}
+	leader := hub.Entry{ID: 7, At: f.clock.Now(), Arrived: true, Names: []string{"alice"}}
+	f.hub.AddEntries([]hub.Entry{leader})
+	f.hub.AddEntries([]hub.Entry{leader}) // delivered twice: shown once
+	got = f.settle(t, viewer)
+	if len(got) != 1 || len(got[0].Logged) != 1 || got[0].Logged[0].ID != 7 {
+		t.Fatalf("after the leader's entry: %+v, want it logged once", got)
+	}
+	if log := f.hub.Snapshot().Log; len(log) != 2 || log[0].ID != 7 {
+		t.Errorf("log = %+v, want the leader's entry 7 first", log)
+	}
+}
