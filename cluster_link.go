@@ -45,6 +45,12 @@ func (l *clusterLink) localChanged() {
 	}
 }
 
+func (l *clusterLink) logged(e hub.Entry) {
+	if l.backend != nil {
+		l.backend.Logged(e)
+	}
+}
+
 func (l *clusterLink) ready(ctx context.Context) error {
 	if l.backend == nil {
 		return nil

@@ -66,7 +66,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	defer link.close()
 	metrics := handlers.NewMetrics()
 	h, err := hub.New(hub.Config{Render: handlers.Renderer{Metrics: metrics}, Logger: logger, Tick: cfg.tick,
-		Grace: cfg.grace, ListLimit: cfg.listLimit, LogSize: 50, QueueSize: 16, LocalChanged: link.localChanged})
+		Grace: cfg.grace, ListLimit: cfg.listLimit, LogSize: 50, QueueSize: 16, LocalChanged: link.localChanged, Logged: link.logged})
 	if err != nil {
 		return err
 	}

@@ -28,8 +28,10 @@ type Options struct {
 	// Heartbeat is how often the share is refreshed and the others' re-read.
 	Heartbeat time.Duration
 	// TTL is how long a share outlives its last refresh: how soon a dead
-	// instance's people go offline.
+	// instance's people go offline. The log writer's lease lasts as long.
 	TTL time.Duration
+	// LogSize is how many activity entries the shared log keeps.
+	LogSize int
 }
 
 // Redis is one instance's link to the cluster.
@@ -39,11 +41,13 @@ type Redis struct {
 	instance string
 	logger   *slog.Logger
 	opt      Options
-	changed  chan struct{} // the local share changed; buffered, one pending signal is enough
+	changed  chan struct{}  // the local share changed; buffered, one pending signal is enough
+	entries  chan hub.Entry // entries this instance wrote, to share
 
 	mu        sync.Mutex
 	known     map[string]bool // other instances whose share is in the hub
 	baselined bool            // the others' shares have been read once
+	writer    bool            // this instance writes the shared log
 	healthy   error           // nil while Redis answers; the last error otherwise
 	started   bool            // Run has talked to Redis at least once
 }
@@ -59,11 +63,15 @@ type discard struct{}
 func (discard) Printf(context.Context, string, ...any) {}
 
 // New prepares the link of this instance to the cluster. Give LocalChanged
-// to the hub's Config, then Run with the hub.
+// and Logged to the hub's Config, then Run with the hub.
 func New(client *redis.Client, instance string, logger *slog.Logger, opt Options) *Redis {
+	if opt.LogSize <= 0 {
+		opt.LogSize = 50
+	}
 	return &Redis{
 		client: client, instance: instance, logger: logger, opt: opt,
 		changed: make(chan struct{}, 1),
+		entries: make(chan hub.Entry, 256),
 		known:   make(map[string]bool),
 		healthy: errors.New("not connected yet"),
 	}
@@ -74,6 +82,16 @@ func New(client *redis.Client, instance string, logger *slog.Logger, opt Options
 func (r *Redis) LocalChanged() {
 	select {
 	case r.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Logged takes an entry this instance's hub wrote, to share it. It never
+// blocks, so the hub may call it with its lock held; should Redis be so far
+// behind that 256 entries wait, the newest are not shared.
+func (r *Redis) Logged(e hub.Entry) {
+	select {
+	case r.entries <- e:
 	default:
 	}
 }
@@ -91,6 +109,15 @@ func (r *Redis) Ready(context.Context) error {
 func (r *Redis) shareKey(instance string) string { return r.opt.Prefix + "share:" + instance }
 func (r *Redis) instancesKey() string            { return r.opt.Prefix + "instances" }
 func (r *Redis) channel() string                 { return r.opt.Prefix + "changed" }
+func (r *Redis) logKey() string                  { return r.opt.Prefix + "log" }
+func (r *Redis) logChannel() string              { return r.opt.Prefix + "logged" }
+func (r *Redis) writerKey() string               { return r.opt.Prefix + "log-writer" }
+
+// sharedEntry is an entry on its way to the other instances.
+type sharedEntry struct {
+	Instance string
+	Entry    hub.Entry
+}
 
 // Run keeps the link until ctx ends: it publishes this instance's share on
 // every change and heartbeat, and applies the others' as they announce
@@ -99,7 +126,12 @@ func (r *Redis) channel() string                 { return r.opt.Prefix + "change
 // republished and the views resynced. On the way out the share is removed.
 func (r *Redis) Run(ctx context.Context, h *hub.Hub) error {
 	r.hub = h
-	sub := r.client.Subscribe(ctx, r.channel())
+	// One instance at a time writes the activity log (whoever holds the
+	// writer's lease); the others show what it writes. Until the lease is
+	// settled, this one follows, starting from the shared log.
+	h.SetLogging(false)
+	r.report(r.loadLog(ctx))
+	sub := r.client.Subscribe(ctx, r.channel(), r.logChannel())
 	defer sub.Close()
 	messages := sub.Channel()
 	beat := time.NewTicker(r.opt.Heartbeat)
@@ -115,17 +147,29 @@ func (r *Redis) Run(ctx context.Context, h *hub.Hub) error {
 				p.SRem(cleanup, r.instancesKey(), r.instance)
 				return nil
 			})
+			if r.isWriter() && r.client.Get(cleanup, r.writerKey()).Val() == r.instance {
+				r.client.Del(cleanup, r.writerKey()) // let another take over at once
+			}
 			if err == nil {
 				r.client.Publish(cleanup, r.channel(), r.instance)
 			}
 			return nil
 		case <-r.changed:
 			r.report(r.publish(ctx))
+		case e := <-r.entries:
+			r.report(r.shareEntry(ctx, e))
 		case <-beat.C:
 			r.sync(ctx)
 		case m, ok := <-messages:
 			if !ok {
 				return errors.New("redis subscription closed")
+			}
+			if m.Channel == r.logChannel() {
+				var se sharedEntry
+				if err := json.Unmarshal([]byte(m.Payload), &se); err == nil && se.Instance != r.instance {
+					h.AddEntries([]hub.Entry{se.Entry})
+				}
+				continue
 			}
 			if m.Payload != r.instance {
 				_, err := r.readShare(ctx, m.Payload)
@@ -135,9 +179,13 @@ func (r *Redis) Run(ctx context.Context, h *hub.Hub) error {
 	}
 }
 
-// sync publishes this instance's share and re-reads everyone else's.
+// sync renews or takes the log writer's lease, publishes this instance's
+// share and re-reads everyone else's.
 func (r *Redis) sync(ctx context.Context) {
-	err := r.publish(ctx)
+	err := r.elect(ctx)
+	if err == nil {
+		err = r.publish(ctx)
+	}
 	if err == nil {
 		err = r.readAll(ctx)
 	}
@@ -245,4 +293,80 @@ func (r *Redis) report(err error) {
 		r.logger.Info("redis available again; presence republished and resynced")
 	}
 	r.healthy, r.started = err, true
+}
+
+// elect takes the log writer's lease if nobody holds it, or renews it if
+// this instance does, and tells the hub whether to write the log.
+func (r *Redis) elect(ctx context.Context) error {
+	won, err := r.client.SetNX(ctx, r.writerKey(), r.instance, r.opt.TTL).Result()
+	if err != nil {
+		return fmt.Errorf("log writer lease: %w", err)
+	}
+	if !won {
+		holder, err := r.client.Get(ctx, r.writerKey()).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return fmt.Errorf("log writer lease: %w", err)
+		}
+		if won = holder == r.instance; won {
+			r.client.Expire(ctx, r.writerKey(), r.opt.TTL)
+		}
+	}
+	r.mu.Lock()
+	changed := r.writer != won
+	r.writer = won
+	r.mu.Unlock()
+	if changed {
+		r.hub.SetLogging(won)
+		if won {
+			r.logger.Info("this instance now writes the shared activity log")
+		}
+	}
+	return nil
+}
+
+func (r *Redis) isWriter() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.writer
+}
+
+// shareEntry adds an entry this instance wrote to the shared log and
+// announces it.
+func (r *Redis) shareEntry(ctx context.Context, e hub.Entry) error {
+	entry, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("encode entry: %w", err)
+	}
+	announce, err := json.Marshal(sharedEntry{Instance: r.instance, Entry: e})
+	if err != nil {
+		return fmt.Errorf("encode entry: %w", err)
+	}
+	_, err = r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.LPush(ctx, r.logKey(), entry)
+		p.LTrim(ctx, r.logKey(), 0, int64(r.opt.LogSize)-1)
+		p.Publish(ctx, r.logChannel(), announce)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("share entry: %w", err)
+	}
+	return nil
+}
+
+// loadLog starts the hub's log from the shared one.
+func (r *Redis) loadLog(ctx context.Context) error {
+	raw, err := r.client.LRange(ctx, r.logKey(), 0, int64(r.opt.LogSize)-1).Result()
+	if err != nil {
+		return fmt.Errorf("read the shared log: %w", err)
+	}
+	entries := make([]hub.Entry, 0, len(raw))
+	for i := len(raw) - 1; i >= 0; i-- { // the list is newest first
+		var e hub.Entry
+		if err := json.Unmarshal([]byte(raw[i]), &e); err != nil {
+			return fmt.Errorf("decode the shared log: %w", err)
+		}
+		entries = append(entries, e)
+	}
+	r.hub.AddEntries(entries)
+	return nil
 }

@@ -52,7 +52,7 @@ func newNodeAt(t *testing.T, addr string, logs io.Writer, prefix, instance strin
 	opt.Prefix = prefix
 	backend := cluster.New(client, instance, slog.New(slog.NewTextHandler(logs, nil)), opt)
 	h, err := hub.New(hub.Config{Render: handlers.Renderer{}, Tick: 10 * time.Millisecond, Grace: 0,
-		ListLimit: 100, LogSize: 50, QueueSize: 64, LocalChanged: backend.LocalChanged})
+		ListLimit: 100, LogSize: 50, QueueSize: 64, LocalChanged: backend.LocalChanged, Logged: backend.Logged})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,11 +130,48 @@ func TestNewInstanceStartsFromTheSharedState(t *testing.T) {
 	prefix := testPrefix()
 	opt := cluster.Options{Heartbeat: 200 * time.Millisecond, TTL: 2 * time.Second}
 	a := newNode(t, prefix, "A", opt)
+	waitUntil(t, "A to write the shared log", func() bool { return len(a.hub.Snapshot().Log) == 0 && leads(t, a, prefix) })
 	a.hub.Connect(bob)
+	waitUntil(t, "A to log bob's arrival", func() bool { return len(a.hub.Snapshot().Log) == 1 })
 	late := newNode(t, prefix, "late", opt)
 	waitUntil(t, "a new instance to show bob", func() bool { return tabsOf(late.hub, "u-2") == 1 })
-	if log := late.hub.Snapshot().Log; len(log) != 0 {
-		t.Errorf("the new instance logged %+v; bob did not just arrive", log)
+	waitUntil(t, "the new instance to show the shared log", func() bool { return len(late.hub.Snapshot().Log) == 1 })
+	if got, want := late.hub.Snapshot().Log[0], a.hub.Snapshot().Log[0]; got.ID != want.ID || !got.Arrived || got.Names[0] != "bob" {
+		t.Errorf("the new instance's log starts with %+v, want A's %+v, logged once", got, want)
+	}
+}
+
+// leads reports whether n holds the log writer's lease.
+func leads(t *testing.T, n *node, prefix string) bool {
+	t.Helper()
+	holder, _ := n.client.Get(context.Background(), prefix+"log-writer").Result()
+	return holder != ""
+}
+
+func TestEveryInstanceShowsOneEntryPerEvent(t *testing.T) {
+	prefix := testPrefix()
+	opt := cluster.Options{Heartbeat: 100 * time.Millisecond, TTL: time.Second}
+	a, b, c := newNode(t, prefix, "A", opt), newNode(t, prefix, "B", opt), newNode(t, prefix, "C", opt)
+	waitUntil(t, "one instance to write the log", func() bool { return leads(t, a, prefix) })
+	time.Sleep(3 * opt.Heartbeat) // every instance has settled who writes
+	onB := b.hub.Connect(alice)
+	for name, n := range map[string]*node{"A": a, "B": b, "C": c} {
+		waitUntil(t, name+" to log alice's arrival", func() bool { return len(n.hub.Snapshot().Log) >= 1 })
+	}
+	onB.Close()
+	for name, n := range map[string]*node{"A": a, "B": b, "C": c} {
+		waitUntil(t, name+" to log alice's departure", func() bool { return len(n.hub.Snapshot().Log) >= 2 })
+	}
+	time.Sleep(3 * opt.Heartbeat) // room for a duplicate to show up
+	want := a.hub.Snapshot().Log
+	for name, n := range map[string]*node{"B": b, "C": c} {
+		got := n.hub.Snapshot().Log
+		if len(got) != 2 || got[0].ID != want[0].ID || got[1].ID != want[1].ID {
+			t.Errorf("%s's log = %+v, want A's %+v", name, got, want)
+		}
+	}
+	if len(want) != 2 || want[0].Arrived || !want[1].Arrived {
+		t.Errorf("log = %+v, want alice arriving, then leaving, once each", want)
 	}
 }
 
