@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -215,4 +217,108 @@ func TestAKilledInstancesPeopleGoOfflineEverywhereOnce(t *testing.T) {
 			t.Errorf("%s's log says bob went offline %d times, want once", name, n)
 		}
 	}
+}
+
+// TestThreeInstancesOnLoopback runs three instances through run, with one
+// user database: a guest on A sees alice arrive on B, 20 times (the time
+// each took is reported, not asserted: the box is shared), and alice with
+// tabs on A and C counts once.
+func TestThreeInstancesOnLoopback(t *testing.T) {
+	env := map[string]string{
+		"HERENOW_JWT_SECRET":   "a shared secret of at least thirty-two bytes",
+		"HERENOW_REDIS_URL":    testRedisURL,
+		"HERENOW_CLUSTER_NAME": "herenow-test-" + rand.Text(),
+		"HERENOW_DATABASE":     filepath.Join(t.TempDir(), "users.db"),
+		"HERENOW_GRACE":        "0s",
+	}
+	getenv := func(k string) string { return env[k] }
+	if err := run(context.Background(), []string{"herenow", "--data", t.TempDir(), "user", "add", "alice"}, getenv,
+		strings.NewReader("alice's password\n"), &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	start := func() string {
+		t.Helper()
+		addr := freeLoopbackAddr(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		var logs lockedBuffer
+		done := make(chan error, 1)
+		go func() {
+			done <- run(ctx, []string{"herenow", "--addr", addr, "--data", t.TempDir()}, getenv, strings.NewReader(""), &bytes.Buffer{}, &logs)
+		}()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("instance on %s: %v\n%s", addr, err, logs.String())
+			}
+		})
+		waitServing(t, "http://"+addr, &logs)
+		return addr
+	}
+	a, b, c := start(), start(), start()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := browser.PostForm("http://"+b+"/login", url.Values{"username": {"alice"}, "password": {"alice's password"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cookies := http.Header{}
+	for _, ck := range jar.Cookies(&url.URL{Scheme: "http", Host: b}) {
+		cookies.Add("Cookie", ck.Name+"="+ck.Value)
+	}
+	dial := func(addr string, h http.Header) *websocket.Conn {
+		t.Helper()
+		conn, _, err := websocket.Dial(ctx, "ws://"+addr+"/live/ws", &websocket.DialOptions{HTTPHeader: h})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.CloseNow() })
+		return conn
+	}
+	readUntil := func(conn *websocket.Conn, want string) {
+		t.Helper()
+		for {
+			_, f, err := conn.Read(ctx)
+			if err != nil {
+				t.Fatalf("waiting for %q: %v", want, err)
+			}
+			if strings.Contains(string(f), want) {
+				return
+			}
+		}
+	}
+
+	guest := dial(a, nil)
+	readUntil(guest, "<strong>1</strong> person online")
+	var took []time.Duration
+	for range 20 {
+		began := time.Now()
+		alice := dial(b, cookies)
+		readUntil(guest, `<li id="u-1">alice`)
+		took = append(took, time.Since(began))
+		alice.Close(websocket.StatusGoingAway, "")
+		readUntil(guest, `<li id="u-1" hx-swap-oob="delete">`)
+		// Let two ticks pass, so that the next arrival is an isolated one
+		// (the first change after a quiet spell goes out at once).
+		time.Sleep(200 * time.Millisecond)
+	}
+	slices.Sort(took)
+	t.Logf("alice on B reached the guest on A: p50 %v, p99 %v, max %v over %d arrivals",
+		took[len(took)/2], took[len(took)*99/100], took[len(took)-1], len(took))
+
+	onA, onC := dial(a, cookies), dial(c, cookies)
+	readUntil(guest, "2 tabs")
+	resp, err = http.Get("http://" + a + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), "<strong>2</strong> people online") {
+		t.Error("A does not count the guest and alice (tabs on A and C) as 2 people")
+	}
+	_, _ = onA, onC
 }
