@@ -123,7 +123,7 @@ type sharedEntry struct {
 // every change and heartbeat, and applies the others' as they announce
 // changes, re-reading them all on every heartbeat. While Redis is away the
 // hub keeps serving local presence; when it returns, the share is
-// republished and the views resynced. On the way out the share is removed.
+// republished and the views resynced.
 func (r *Redis) Run(ctx context.Context, h *hub.Hub) error {
 	r.hub = h
 	// One instance at a time writes the activity log (whoever holds the
@@ -140,18 +140,14 @@ func (r *Redis) Run(ctx context.Context, h *hub.Hub) error {
 	for {
 		select {
 		case <-ctx.Done():
+			// The share stays until it expires, like a grace period: during
+			// a rolling restart the people here reconnect to another
+			// instance before it runs out, and nobody sees them leave. The
+			// log writer's lease is released so another takes over at once.
 			cleanup, cancel := context.WithTimeout(context.Background(), time.Second)
 			defer cancel()
-			_, err := r.client.TxPipelined(cleanup, func(p redis.Pipeliner) error {
-				p.Del(cleanup, r.shareKey(r.instance))
-				p.SRem(cleanup, r.instancesKey(), r.instance)
-				return nil
-			})
 			if r.isWriter() && r.client.Get(cleanup, r.writerKey()).Val() == r.instance {
-				r.client.Del(cleanup, r.writerKey()) // let another take over at once
-			}
-			if err == nil {
-				r.client.Publish(cleanup, r.channel(), r.instance)
+				r.client.Del(cleanup, r.writerKey())
 			}
 			return nil
 		case <-r.changed:
