@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -43,28 +42,7 @@ func TestTwoInstancesShareOnePresence(t *testing.T) {
 			"HERENOW_GRACE":        "0s",
 		}[k]
 	}
-	start := func(name string) string {
-		t.Helper()
-		addr := freeLoopbackAddr(t)
-		ctx, cancel := context.WithCancel(context.Background())
-		var logs lockedBuffer
-		done := make(chan error, 1)
-		go func() {
-			done <- run(ctx, []string{"herenow", "--addr", addr, "--data", t.TempDir()}, env, strings.NewReader(""), &bytes.Buffer{}, &logs)
-		}()
-		t.Cleanup(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("instance %s: %v\n%s", name, err, logs.String())
-			}
-		})
-		waitServing(t, "http://"+addr, &logs)
-		if body := httpGet(t, "http://"+addr+"/readyz"); !strings.Contains(body, "ready") {
-			t.Errorf("instance %s is not ready: %q", name, body)
-		}
-		return addr
-	}
-	a, b := start("A"), start("B")
+	a, b := startInstance(t, env), startInstance(t, env)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -149,20 +127,7 @@ func TestAKilledInstancesPeopleGoOfflineEverywhereOnce(t *testing.T) {
 		viewers[name] = conn
 	}
 
-	jar, _ := cookiejar.New(nil)
-	browser := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := browser.PostForm("http://"+b+"/login", url.Values{"username": {"bob"}, "password": {"bob's password"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("login on B: %s", resp.Status)
-	}
-	cookies := http.Header{}
-	for _, ck := range jar.Cookies(&url.URL{Scheme: "http", Host: b}) {
-		cookies.Add("Cookie", ck.Name+"="+ck.Value)
-	}
+	cookies := loginCookies(t, b, "bob", "bob's password")
 	bob, _, err := websocket.Dial(ctx, "ws://"+b+"/live/ws", &websocket.DialOptions{HTTPHeader: cookies})
 	if err != nil {
 		t.Fatal(err)
@@ -236,39 +201,11 @@ func TestThreeInstancesOnLoopback(t *testing.T) {
 		strings.NewReader("alice's password\n"), &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
 	}
-	start := func() string {
-		t.Helper()
-		addr := freeLoopbackAddr(t)
-		ctx, cancel := context.WithCancel(context.Background())
-		var logs lockedBuffer
-		done := make(chan error, 1)
-		go func() {
-			done <- run(ctx, []string{"herenow", "--addr", addr, "--data", t.TempDir()}, getenv, strings.NewReader(""), &bytes.Buffer{}, &logs)
-		}()
-		t.Cleanup(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("instance on %s: %v\n%s", addr, err, logs.String())
-			}
-		})
-		waitServing(t, "http://"+addr, &logs)
-		return addr
-	}
-	a, b, c := start(), start(), start()
+	a, b, c := startInstance(t, getenv), startInstance(t, getenv), startInstance(t, getenv)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	jar, _ := cookiejar.New(nil)
-	browser := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := browser.PostForm("http://"+b+"/login", url.Values{"username": {"alice"}, "password": {"alice's password"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	cookies := http.Header{}
-	for _, ck := range jar.Cookies(&url.URL{Scheme: "http", Host: b}) {
-		cookies.Add("Cookie", ck.Name+"="+ck.Value)
-	}
+	cookies := loginCookies(t, b, "alice", "alice's password")
 	dial := func(addr string, h http.Header) *websocket.Conn {
 		t.Helper()
 		conn, _, err := websocket.Dial(ctx, "ws://"+addr+"/live/ws", &websocket.DialOptions{HTTPHeader: h})
@@ -312,16 +249,59 @@ func TestThreeInstancesOnLoopback(t *testing.T) {
 	t.Logf("alice on B reached the guest on A: p50 %v, p99 %v, max %v over %d arrivals",
 		took[len(took)/2], took[len(took)*99/100], took[len(took)-1], len(took))
 
-	onA, onC := dial(a, cookies), dial(c, cookies)
+	dial(a, cookies) // alice's tabs on A and C
+	dial(c, cookies)
 	readUntil(guest, "2 tabs")
-	resp, err = http.Get("http://" + a + "/")
+	if page := httpGet(t, "http://"+a+"/"); !strings.Contains(page, "<strong>2</strong> people online") {
+		t.Error("A does not count the guest and alice (tabs on A and C) as 2 people")
+	}
+}
+
+// startInstance runs the program on a free loopback port with getenv as its
+// environment, waits until it serves and is ready, and returns its address.
+// Cleanup stops it and requires a clean exit.
+func startInstance(t *testing.T, getenv func(string) string) string {
+	t.Helper()
+	addr := freeLoopbackAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var logs lockedBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"herenow", "--addr", addr, "--data", t.TempDir()}, getenv, strings.NewReader(""), &bytes.Buffer{}, &logs)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("instance on %s: %v\n%s", addr, err, logs.String())
+		}
+	})
+	waitServing(t, "http://"+addr, &logs)
+	if body := httpGet(t, "http://"+addr+"/readyz"); !strings.Contains(body, "ready") {
+		t.Errorf("instance on %s is not ready: %q", addr, body)
+	}
+	return addr
+}
+
+// loginCookies signs name in on the instance at addr through POST /login
+// and returns the Cookie header its browser would send.
+func loginCookies(t *testing.T, addr, name, password string) http.Header {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(page), "<strong>2</strong> people online") {
-		t.Error("A does not count the guest and alice (tabs on A and C) as 2 people")
+	browser := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := browser.PostForm("http://"+addr+"/login", url.Values{"username": {name}, "password": {password}})
+	if err != nil {
+		t.Fatal(err)
 	}
-	_, _ = onA, onC
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login as %s on %s: %s", name, addr, resp.Status)
+	}
+	cookies := http.Header{}
+	for _, ck := range jar.Cookies(&url.URL{Scheme: "http", Host: addr}) {
+		cookies.Add("Cookie", ck.Name+"="+ck.Value)
+	}
+	return cookies
 }
