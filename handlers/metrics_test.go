@@ -1,6 +1,8 @@
 package handlers_test
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -68,5 +70,33 @@ func TestMetricsCountWhatHappens(t *testing.T) {
 		if strings.Contains(rec.Body.String(), secret) {
 			t.Errorf("metrics mention %q", secret)
 		}
+	}
+}
+
+func TestReadinessFollowsItsChecksAndDraining(t *testing.T) {
+	var redisDown error
+	a := newAppWith(t, func(o *handlers.Options) {
+		o.Ready = func(context.Context) error { return redisDown }
+	})
+	status := func() int {
+		t.Helper()
+		resp, err := http.Get(a.srv.URL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := status(); got != http.StatusOK {
+		t.Errorf("ready instance: %d, want 200", got)
+	}
+	redisDown = errors.New("redis: connection refused")
+	if got := status(); got != http.StatusServiceUnavailable {
+		t.Errorf("with a failing check: %d, want 503", got)
+	}
+	redisDown = nil
+	a.hub.Close() // draining
+	if got := status(); got != http.StatusServiceUnavailable {
+		t.Errorf("while draining: %d, want 503", got)
 	}
 }
