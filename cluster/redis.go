@@ -130,9 +130,13 @@ func (r *Redis) Run(ctx context.Context, h *hub.Hub) error {
 	// writer's lease); the others show what it writes. Until the lease is
 	// settled, this one follows, starting from the shared log.
 	h.SetLogging(false)
-	r.report(r.loadLog(ctx))
 	sub := r.client.Subscribe(ctx, r.channel(), r.logChannel())
 	defer sub.Close()
+	// Read the shared log only once the subscription is in place: an entry
+	// shared in between then also arrives over the channel (AddEntries
+	// drops the copy the list already gave) instead of being lost.
+	r.report(awaitSubscribed(ctx, sub, 2, r.opt.TTL))
+	r.report(r.loadLog(ctx))
 	messages := sub.Channel()
 	beat := time.NewTicker(r.opt.Heartbeat)
 	defer beat.Stop()
@@ -171,6 +175,21 @@ func (r *Redis) Run(ctx context.Context, h *hub.Hub) error {
 				_, err := r.readShare(ctx, m.Payload)
 				r.report(err)
 			}
+		}
+	}
+}
+
+// awaitSubscribed waits until Redis confirms the subscription to all
+// channels. Redis answers one SUBSCRIBE with all its confirmations before
+// any message, so none is dropped here.
+func awaitSubscribed(ctx context.Context, sub *redis.PubSub, channels int, timeout time.Duration) error {
+	for {
+		msg, err := sub.ReceiveTimeout(ctx, timeout)
+		if err != nil {
+			return fmt.Errorf("subscribe: %w", err)
+		}
+		if s, ok := msg.(*redis.Subscription); ok && s.Count >= channels {
+			return nil
 		}
 	}
 }

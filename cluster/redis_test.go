@@ -141,6 +141,19 @@ func TestNewInstanceStartsFromTheSharedState(t *testing.T) {
 	}
 }
 
+// An instance that starts just as another shares an entry must not lose
+// it between reading the shared log and subscribing to new entries. (Before
+// the subscription came first, this failed about two runs in five.)
+func TestInstanceStartingAsAnEntryIsSharedShowsIt(t *testing.T) {
+	prefix := testPrefix()
+	opt := cluster.Options{Heartbeat: 200 * time.Millisecond, TTL: 2 * time.Second}
+	a := newNode(t, prefix, "A", opt)
+	waitUntil(t, "A to write the shared log", func() bool { return leads(t, a, prefix) })
+	late := newNode(t, prefix, "late", opt)
+	a.hub.Connect(bob)
+	waitUntil(t, "the starting instance to show bob's arrival in its log", func() bool { return len(late.hub.Snapshot().Log) == 1 })
+}
+
 // leads reports whether n holds the log writer's lease.
 func leads(t *testing.T, n *node, prefix string) bool {
 	t.Helper()
