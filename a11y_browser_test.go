@@ -4,8 +4,8 @@ package main
 // automated accessibility audit with axe-core, and the page on a 390 px
 // phone in light and in dark mode. They reuse the helpers of
 // browser_test.go (startApp, newBrowser, navigate, login, waitJS,
-// assertConsole) and, like those tests, fail rather than skip without
-// Chromium.
+// assertConsole) and, like those tests, skip without Chromium except under
+// CI.
 //
 // axe-core is a devDependency of static/package.json: `npm ci --prefix
 // static` installs it next to the libraries the binary embeds, but the app
@@ -19,7 +19,6 @@ import (
 	"math"
 	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -89,17 +88,11 @@ var failedLoginStatus = consoleRule{
 // some activity, on a 390×844 phone, in light and in dark mode: nothing may
 // scroll or stick out sideways, the live region and "Log out" must be on
 // screen, and the colours must follow the system setting and stay readable.
-// It saves full-page screenshots to $HERENOW_SCREENSHOTS (else a temporary
-// directory) as mobile-light.png and mobile-dark.png, to be checked by eye.
+// It saves full-page screenshots as test artifacts (go test -artifacts),
+// mobile-light.png and mobile-dark.png, to be checked by eye.
 func TestBrowserMobileAndDarkMode(t *testing.T) {
 	requireChromium(t)
 	axe := readAxe(t)
-	dir := os.Getenv("HERENOW_SCREENSHOTS")
-	if dir == "" {
-		dir = t.TempDir()
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatalf("create the screenshot directory: %v", err)
-	}
 	base := startApp(t)
 	g := newBrowser(t, "guest")
 	a := newBrowser(t, "alice")
@@ -140,16 +133,7 @@ func TestBrowserMobileAndDarkMode(t *testing.T) {
 			a.waitJS(t, "no CSS transition or animation is running",
 				`document.getAnimations().every(a => a.playState !== 'running')`)
 
-			var png []byte
-			a.run(t, "take a full-page screenshot", func(ctx context.Context) (err error) {
-				png, err = chromedp.Run(ctx, chromedp.FullScreenshot(100))
-				return err
-			})
-			path := filepath.Join(dir, "mobile-"+scheme+".png")
-			if err := os.WriteFile(path, png, 0o644); err != nil {
-				t.Fatalf("save the screenshot: %v", err)
-			}
-			t.Logf("screenshot at 390 px, %s mode: %s", scheme, path)
+			a.screenshot(t, "mobile-"+scheme)
 
 			var l mobileLayout
 			a.run(t, "measure the page", func(ctx context.Context) (err error) {
@@ -477,6 +461,7 @@ func contrastRatio(a, b [3]float64) float64 {
 // focus through the page's controls in a sensible order, Enter activates
 // them.
 func TestBrowserKeyboardOnly(t *testing.T) {
+	requireChromium(t)
 	base := startApp(t)
 	b := newBrowser(t, "keyboard user")
 	b.navigate(t, base+"/")
