@@ -197,6 +197,11 @@ func testReconnectsAfterRestart(t *testing.T, outage, sse bool) {
 	} else {
 		app.restart()
 	}
+	if !sse {
+		if got := app.liveConnectionsClosedWith(1012); got != 2 {
+			t.Errorf("the stopping server closed %d WebSockets with 1012 (service restart), want the 2 pages'", got)
+		}
+	}
 
 	// The new server knows only the pages that came back. alice opens a
 	// second tab on it: the guest sees her badge of 2 only once its own

@@ -184,6 +184,13 @@ func (a *testApp) liveConnections(person string) (opened, closed int) {
 	return opened, closed
 }
 
+// liveConnectionsClosedWith counts the WebSockets the server closed with
+// the close code, from its log.
+func (a *testApp) liveConnectionsClosedWith(code int) int {
+	closed := regexp.MustCompile(`msg="live connection closed" .*\bcode=` + strconv.Itoa(code) + `\b`)
+	return len(closed.FindAllString(a.logs.String(), -1))
+}
+
 // passingGuest is a guest who connects over WebSocket, receives the first
 // frame and leaves at once, as a browser leaves a page. Their departure is
 // logged one grace period after they left.
