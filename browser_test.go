@@ -43,9 +43,9 @@ func TestBrowserTwoPeopleOverWebSocket(t *testing.T) {
 
 	// 2. alice logs in through the form.
 	a.login(t, app.base)
-	a.waitJS(t, "alice's page greets her", `/Hello\s+alice/.test(document.querySelector('nav').textContent)`)
 	g.waitJSWithin(t, arrivalLimit, "the guest's list names alice, its log starts with \"alice came online\" and it counts 2 people",
 		aliceArrived)
+	a.waitJS(t, "alice's page greets her", `/Hello\s+alice/.test(document.querySelector('nav').textContent)`)
 	a.waitJS(t, "alice's page runs the WebSocket transport", liveOverWebSocket)
 
 	// 3. alice opens a second tab.
@@ -121,10 +121,10 @@ func TestBrowserFallsBackToSSE(t *testing.T) {
 	g.waitJS(t, "the guest's page counts 1 person online, itself among the guests, and lists no one", guestAlone)
 
 	a.login(t, proxyURL)
-	a.waitJS(t, "alice's page greets her", `/Hello\s+alice/.test(document.querySelector('nav').textContent)`)
 	// The guest's page can learn of alice only through its event stream.
 	g.waitJSWithin(t, arrivalLimit, "over SSE, the guest's list names alice, its log starts with \"alice came online\" and it counts 2 people",
 		aliceArrived)
+	a.waitJS(t, "alice's page greets her", `/Hello\s+alice/.test(document.querySelector('nav').textContent)`)
 	a.waitJS(t, "alice's page swapped #live to SSE", liveOverSSE)
 
 	a2 := a.newTab(t, "alice's second tab")
