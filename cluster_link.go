@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"herenow/cluster"
+	"herenow/handlers"
 	"herenow/hub"
 )
 
@@ -49,6 +50,14 @@ func (l *clusterLink) logged(e hub.Entry) {
 	if l.backend != nil {
 		l.backend.Logged(e)
 	}
+}
+
+// revocations shares logouts with the other instances; nil without any.
+func (l *clusterLink) revocations() handlers.Revocations {
+	if l.backend == nil {
+		return nil
+	}
+	return l.backend
 }
 
 func (l *clusterLink) ready(ctx context.Context) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -304,4 +305,74 @@ func loginCookies(t *testing.T, addr, name, password string) http.Header {
 		cookies.Add("Cookie", ck.Name+"="+ck.Value)
 	}
 	return cookies
+}
+
+// TestALogoutOnOneInstanceEndsTheSessionOnAll signs alice in on A, opens
+// her page's WebSocket on B, and logs her out on A: B must close that
+// WebSocket (1012, so her page reconnects as a guest) and refuse her old
+// cookie, as A does.
+func TestALogoutOnOneInstanceEndsTheSessionOnAll(t *testing.T) {
+	env := map[string]string{
+		"HERENOW_JWT_SECRET":   "a shared secret of at least thirty-two bytes",
+		"HERENOW_REDIS_URL":    testRedisURL,
+		"HERENOW_CLUSTER_NAME": "herenow-test-" + rand.Text(),
+		"HERENOW_DATABASE":     filepath.Join(t.TempDir(), "users.db"),
+	}
+	getenv := func(k string) string { return env[k] }
+	if err := run(context.Background(), []string{"herenow", "--data", t.TempDir(), "user", "add", "alice"}, getenv,
+		strings.NewReader("alice's password\n"), &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	a, b := startInstance(t, getenv), startInstance(t, getenv)
+	cookies := loginCookies(t, a, "alice", "alice's password")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	onB, _, err := websocket.Dial(ctx, "ws://"+b+"/live/ws", &websocket.DialOptions{HTTPHeader: cookies})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer onB.CloseNow()
+
+	logout, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+a+"/logout", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logout.Header = cookies.Clone()
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.Do(logout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("POST /logout on A: %s", resp.Status)
+	}
+
+	for {
+		_, _, err := onB.Read(ctx)
+		if err == nil {
+			continue // frames sent before the logout reached B
+		}
+		if got := websocket.CloseStatus(err); got != websocket.StatusServiceRestart {
+			t.Fatalf("alice's WebSocket on B ended with %v (status %d), want a close with 1012", err, got)
+		}
+		break
+	}
+	for _, addr := range []string{a, b} {
+		page, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page.Header = cookies.Clone()
+		resp, err := http.DefaultClient.Do(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(body), "Hello") || !strings.Contains(string(body), `href="/login"`) {
+			t.Errorf("after logging out on A, alice's old cookie still signs her in on %s", addr)
+		}
+	}
 }

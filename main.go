@@ -71,8 +71,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return err
 	}
 	metrics.WatchHub(h)
-	defer link.run(ctx, h)()
 	app := handlers.NewServer(logger, store, h, assets, handlers.Options{
-		Secret: secret, TokenTTL: cfg.sessionTTL, Login: cfg.login, Live: cfg.live, Metrics: metrics, Ready: link.ready})
+		Secret: secret, TokenTTL: cfg.sessionTTL, Login: cfg.login, Live: cfg.live, Metrics: metrics,
+		Ready: link.ready, Revocations: link.revocations()})
+	defer link.run(ctx, h)()
 	return serve(ctx, logger, cfg, h, app, metrics.OpsHandler())
 }

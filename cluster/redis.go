@@ -43,6 +43,9 @@ type Redis struct {
 	opt      Options
 	changed  chan struct{}  // the local share changed; buffered, one pending signal is enough
 	entries  chan hub.Entry // entries this instance wrote, to share
+	// revokedHere signals new revocations in unshared; buffered, one
+	// pending signal is enough.
+	revokedHere chan struct{}
 
 	mu        sync.Mutex
 	known     map[string]bool // other instances whose share is in the hub
@@ -50,6 +53,10 @@ type Redis struct {
 	writer    bool            // this instance writes the shared log
 	healthy   error           // nil while Redis answers; the last error otherwise
 	started   bool            // Run has talked to Redis at least once
+
+	unshared   map[string]time.Time // revocations made here and not yet in Redis: jti → until
+	seen       map[string]time.Time // revocations applied here, until they no longer matter
+	endSession func(jti string, until time.Time)
 }
 
 // QuietRedisLogs keeps go-redis from logging each failed dial and retry:
@@ -70,10 +77,13 @@ func New(client *redis.Client, instance string, logger *slog.Logger, opt Options
 	}
 	return &Redis{
 		client: client, instance: instance, logger: logger, opt: opt,
-		changed: make(chan struct{}, 1),
-		entries: make(chan hub.Entry, 256),
-		known:   make(map[string]bool),
-		healthy: errors.New("not connected yet"),
+		changed:     make(chan struct{}, 1),
+		entries:     make(chan hub.Entry, 256),
+		revokedHere: make(chan struct{}, 1),
+		known:       make(map[string]bool),
+		unshared:    make(map[string]time.Time),
+		seen:        make(map[string]time.Time),
+		healthy:     errors.New("not connected yet"),
 	}
 }
 
@@ -130,12 +140,12 @@ func (r *Redis) Run(ctx context.Context, h *hub.Hub) error {
 	// writer's lease); the others show what it writes. Until the lease is
 	// settled, this one follows, starting from the shared log.
 	h.SetLogging(false)
-	sub := r.client.Subscribe(ctx, r.channel(), r.logChannel())
+	sub := r.client.Subscribe(ctx, r.channel(), r.logChannel(), r.revokedChannel())
 	defer sub.Close()
 	// Read the shared log only once the subscription is in place: an entry
 	// shared in between then also arrives over the channel (AddEntries
 	// drops the copy the list already gave) instead of being lost.
-	r.report(awaitSubscribed(ctx, sub, 2, r.opt.TTL))
+	r.report(awaitSubscribed(ctx, sub, 3, r.opt.TTL))
 	r.report(r.loadLog(ctx))
 	messages := sub.Channel()
 	beat := time.NewTicker(r.opt.Heartbeat)
@@ -158,11 +168,17 @@ func (r *Redis) Run(ctx context.Context, h *hub.Hub) error {
 			r.report(r.publish(ctx))
 		case e := <-r.entries:
 			r.report(r.shareEntry(ctx, e))
+		case <-r.revokedHere:
+			r.report(r.shareRevocations(ctx))
 		case <-beat.C:
 			r.sync(ctx)
 		case m, ok := <-messages:
 			if !ok {
 				return errors.New("redis subscription closed")
+			}
+			if m.Channel == r.revokedChannel() {
+				r.revocationMessage(m.Payload)
+				continue
 			}
 			if m.Channel == r.logChannel() {
 				var se sharedEntry
@@ -195,7 +211,7 @@ func awaitSubscribed(ctx context.Context, sub *redis.PubSub, channels int, timeo
 }
 
 // sync renews or takes the log writer's lease, publishes this instance's
-// share and re-reads everyone else's.
+// share and re-reads everyone else's, and does the same for revocations.
 func (r *Redis) sync(ctx context.Context) {
 	err := r.elect(ctx)
 	if err == nil {
@@ -203,6 +219,12 @@ func (r *Redis) sync(ctx context.Context) {
 	}
 	if err == nil {
 		err = r.readAll(ctx)
+	}
+	if err == nil {
+		err = r.shareRevocations(ctx)
+	}
+	if err == nil {
+		err = r.readRevocations(ctx)
 	}
 	r.report(err)
 }

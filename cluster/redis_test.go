@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -35,6 +36,17 @@ type node struct {
 	client  *redis.Client
 	backend *cluster.Redis
 	stop    func()
+
+	mu    sync.Mutex
+	ended []string // sessions other instances revoked, as the backend ended them here
+}
+
+// endedSessions returns the session ids ended here on other instances'
+// word, in order.
+func (n *node) endedSessions() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.ended)
 }
 
 func newNode(t *testing.T, prefix, instance string, opt cluster.Options) *node {
@@ -56,13 +68,18 @@ func newNodeAt(t *testing.T, addr string, logs io.Writer, prefix, instance strin
 	if err != nil {
 		t.Fatal(err)
 	}
+	n := &node{hub: h, client: client, backend: backend}
+	backend.OnRevoked(func(jti string, until time.Time) {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		n.ended = append(n.ended, jti)
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		backend.Run(ctx, h)
 	}()
-	n := &node{hub: h, client: client, backend: backend}
 	n.stop = func() {
 		cancel()
 		<-done
@@ -229,6 +246,17 @@ func redisServer(t *testing.T, addr string) (stop func()) {
 	return stop
 }
 
+// freeAddr returns a loopback address whose port was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
 // lockedLog collects a node's log lines.
 type lockedLog struct {
 	mu  sync.Mutex
@@ -249,12 +277,7 @@ func (l *lockedLog) count(s string) int {
 
 func TestPresenceHealsWhenRedisReturns(t *testing.T) {
 	cluster.QuietRedisLogs()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	stopRedis := redisServer(t, addr)
 
 	prefix := testPrefix()
@@ -309,4 +332,52 @@ func TestACleanlyStoppedInstancesPeopleLeaveWhenItsShareExpires(t *testing.T) {
 		log := a.hub.Snapshot().Log
 		return len(log) == 2 && !log[0].Arrived && log[0].Names[0] == "bob"
 	})
+}
+
+// A session revoked on one instance ends on the others, at once and on an
+// instance that starts later, exactly once each; a revocation that no
+// longer matters is not passed on.
+func TestALogoutEndsTheSessionOnEveryInstance(t *testing.T) {
+	prefix := testPrefix()
+	opt := cluster.Options{Heartbeat: 100 * time.Millisecond, TTL: time.Second}
+	a, b := newNode(t, prefix, "A", opt), newNode(t, prefix, "B", opt)
+	waitUntil(t, "A and B to be linked", func() bool {
+		return a.backend.Ready(context.Background()) == nil && b.backend.Ready(context.Background()) == nil
+	})
+
+	a.backend.Revoked("session-1", time.Now().Add(time.Hour))
+	a.backend.Revoked("session-gone", time.Now().Add(-time.Second)) // its token has expired anyway
+	waitUntil(t, "B to end session-1", func() bool { return len(b.endedSessions()) > 0 })
+	late := newNode(t, prefix, "late", opt)
+	waitUntil(t, "a later instance to end session-1", func() bool { return len(late.endedSessions()) > 0 })
+
+	time.Sleep(3 * opt.Heartbeat) // heartbeats re-read the revocations: room for a repeat to show
+	for name, n := range map[string]*node{"B": b, "late": late} {
+		if got := n.endedSessions(); !slices.Equal(got, []string{"session-1"}) {
+			t.Errorf("%s ended %q, want session-1 once", name, got)
+		}
+	}
+	if got := a.endedSessions(); len(got) != 0 {
+		t.Errorf("A, where the logout happened, was told again to end %q", got)
+	}
+}
+
+// A logout while Redis is away is shared once it is back.
+func TestALogoutDuringARedisOutageIsSharedOnItsReturn(t *testing.T) {
+	addr := freeAddr(t)
+	stop := redisServer(t, addr)
+	prefix := testPrefix()
+	opt := cluster.Options{Heartbeat: 100 * time.Millisecond, TTL: time.Second}
+	a, b := newNodeAt(t, addr, io.Discard, prefix, "A", opt), newNodeAt(t, addr, io.Discard, prefix, "B", opt)
+	waitUntil(t, "A and B to be linked", func() bool {
+		return a.backend.Ready(context.Background()) == nil && b.backend.Ready(context.Background()) == nil
+	})
+	stop()
+	waitUntil(t, "A to notice the outage", func() bool { return a.backend.Ready(context.Background()) != nil })
+	a.backend.Revoked("session-1", time.Now().Add(time.Hour))
+	// A tries to share it, and fails, while Redis is away: a heartbeat
+	// during the outage takes about 400 ms.
+	time.Sleep(time.Second)
+	redisServer(t, addr)
+	waitUntil(t, "B to end session-1 after Redis returned", func() bool { return len(b.endedSessions()) > 0 })
 }

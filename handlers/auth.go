@@ -48,8 +48,11 @@ type sessions struct {
 	guestKey []byte
 	ttl      time.Duration
 
+	// share, when set, tells the other instances of a logout here.
+	share func(jti string, until time.Time)
+
 	mu      sync.Mutex
-	revoked map[string]time.Time                 // jti → expiry; kept until the token would have expired
+	revoked map[string]time.Time                 // jti → until when it is refused
 	live    map[string]map[*liveSession]struct{} // jti → its open live connections
 }
 
@@ -279,7 +282,7 @@ func serveLogin(logger *slog.Logger, store UserStore, s *sessions, limits *login
 func serveLogout(s *sessions) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if v := visitorFrom(r.Context()); v.signedIn() {
-			s.revoke(v.jti, v.expires)
+			s.logout(v)
 		}
 		http.SetCookie(w, &http.Cookie{
 			Name: tokenCookie, Value: "", Path: "/", MaxAge: -1,
@@ -329,17 +332,28 @@ func (s *sessions) track(v visitor, onEnd func()) (untrack func()) {
 	}
 }
 
-// revoke ends the session with token id jti, which expires at exp.
-func (s *sessions) revoke(jti string, exp time.Time) {
+// logout ends v's session here and, through share, everywhere.
+func (s *sessions) logout(v visitor) {
+	// Verification accepts a token up to tokenSkew past its expiry.
+	until := v.expires.Add(tokenSkew)
+	s.revoke(v.jti, until)
+	if s.share != nil {
+		s.share(v.jti, until)
+	}
+}
+
+// revoke ends the session with token id jti, refusing its token until
+// until, when verification would refuse it anyway.
+func (s *sessions) revoke(jti string, until time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
-	for id, e := range s.revoked {
-		if now.After(e.Add(tokenSkew)) {
-			delete(s.revoked, id) // expired anyway: verification refuses it
+	for id, u := range s.revoked {
+		if now.After(u) {
+			delete(s.revoked, id)
 		}
 	}
-	s.revoked[jti] = exp
+	s.revoked[jti] = until
 	for l := range s.live[jti] {
 		go l.end()
 	}

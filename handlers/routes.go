@@ -27,11 +27,29 @@ type Options struct {
 	Metrics  *Metrics // NewMetrics() when nil
 	// Ready, optional, adds a readiness check, such as the cluster's link.
 	Ready func(context.Context) error
+	// Revocations, optional, shares logouts with the other instances.
+	Revocations Revocations
+}
+
+// Revocations carries logouts between instances, so that a session ended
+// on one ends on all: its token is refused everywhere and its live
+// connections close wherever they are.
+type Revocations interface {
+	// Revoked shares a token revoked here, to be refused until until. It
+	// must not block.
+	Revoked(jti string, until time.Time)
+	// OnRevoked sets the func that ends here a session another instance
+	// revoked.
+	OnRevoked(end func(jti string, until time.Time))
 }
 
 // NewServer returns herenow's whole URL surface.
 func NewServer(logger *slog.Logger, store UserStore, h *hub.Hub, assets *static.Assets, opt Options) http.Handler {
 	s := newSessions(opt.Secret, opt.TokenTTL)
+	if opt.Revocations != nil {
+		s.share = opt.Revocations.Revoked
+		opt.Revocations.OnRevoked(s.revoke)
+	}
 	if opt.Metrics == nil {
 		opt.Metrics = NewMetrics()
 	}
