@@ -145,11 +145,18 @@ func (r *Redis) Run(ctx context.Context, h *hub.Hub) error {
 	// Read the shared log only once the subscription is in place: an entry
 	// shared in between then also arrives over the channel (AddEntries
 	// drops the copy the list already gave) instead of being lost.
-	r.report(awaitSubscribed(ctx, sub, 3, r.opt.TTL))
-	r.report(r.loadLog(ctx))
+	err := awaitSubscribed(ctx, sub, 3, r.opt.TTL)
+	if err == nil {
+		err = r.loadLog(ctx)
+	}
+	if err != nil {
+		r.report(err)
+	}
 	messages := sub.Channel()
 	beat := time.NewTicker(r.opt.Heartbeat)
 	defer beat.Stop()
+	// Ready only from here on: this instance has read the others' shares
+	// and the revoked sessions it must refuse.
 	r.sync(ctx)
 	for {
 		select {
