@@ -98,6 +98,7 @@ func (r *Redis) readRevocations(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read revocations: %w", err)
 	}
+	r.forgetStaleRevocations()
 	for _, z := range current.Val() {
 		jti, ok := z.Member.(string)
 		if !ok {
@@ -108,15 +109,23 @@ func (r *Redis) readRevocations(ctx context.Context) error {
 	return nil
 }
 
-// applyRevocation ends a session that another instance revoked, once.
-func (r *Redis) applyRevocation(rv revocation) {
+// forgetStaleRevocations drops the applied revocations whose tokens are
+// refused by verification anyway; once per heartbeat is enough.
+func (r *Redis) forgetStaleRevocations() {
 	now := time.Now()
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	for jti, until := range r.seen {
 		if now.After(until) {
 			delete(r.seen, jti)
 		}
 	}
+}
+
+// applyRevocation ends a session that another instance revoked, once.
+func (r *Redis) applyRevocation(rv revocation) {
+	now := time.Now()
+	r.mu.Lock()
 	_, done := r.seen[rv.JTI]
 	end := r.endSession
 	if !done && now.Before(rv.Until) {
