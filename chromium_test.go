@@ -170,25 +170,19 @@ func (a *testApp) restart() {
 // ("user" or "guest") that the server has opened and closed, from its log.
 // A connection's close is logged just before the hub lets it go.
 func (a *testApp) liveConnections(person string) (opened, closed int) {
-	for line := range strings.Lines(a.logs.String()) {
-		if !strings.Contains(line, " person="+person+" ") && !strings.HasSuffix(line, " person="+person+"\n") {
-			continue
-		}
-		switch {
-		case strings.Contains(line, `msg="live connection opened"`):
-			opened++
-		case strings.Contains(line, `msg="live connection closed"`):
-			closed++
-		}
-	}
-	return opened, closed
+	return a.logLines(`msg="live connection opened" .*\bperson=` + person + `\b`),
+		a.logLines(`msg="live connection closed" .*\bperson=` + person + `\b`)
 }
 
 // liveConnectionsClosedWith counts the WebSockets the server closed with
 // the close code, from its log.
 func (a *testApp) liveConnectionsClosedWith(code int) int {
-	closed := regexp.MustCompile(`msg="live connection closed" .*\bcode=` + strconv.Itoa(code) + `\b`)
-	return len(closed.FindAllString(a.logs.String(), -1))
+	return a.logLines(`msg="live connection closed" .*\bcode=` + strconv.Itoa(code) + `\b`)
+}
+
+// logLines counts the server's log lines that match the pattern.
+func (a *testApp) logLines(pattern string) int {
+	return len(regexp.MustCompile(pattern).FindAllString(a.logs.String(), -1))
 }
 
 // passingGuest is a guest who connects over WebSocket, receives the first
