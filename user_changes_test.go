@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"herenow/users/userstest"
 )
 
 // openSSE opens the event stream with cookies; the channel closes when the
@@ -60,23 +62,29 @@ func pageGreets(t *testing.T, ctx context.Context, addr string, cookies http.Hea
 }
 
 // TestAUserCommandEndsTheUsersSessionsOnEveryInstance runs two instances
-// sharing one SQLite user database, and no Redis. mallory has her page
+// sharing one user database (a SQLite file, or PostgreSQL), and no Redis. mallory has her page
 // open over WebSocket and SSE on A and over WebSocket on B, and a guest on A
 // sees her by name. Then a separate invocation of the program deletes her,
 // or changes her password: within a few seconds every one of her live
 // connections ends, on both instances, the guest no longer sees her, her
 // cookie greets nobody on either, and a new handshake with it is a guest.
 func TestAUserCommandEndsTheUsersSessionsOnEveryInstance(t *testing.T) {
+	type command struct{ verb, stdin, says string }
 	for _, c := range []struct {
-		verb, stdin, says string
+		backend  string
+		database func(testing.TB) string
+		command
 	}{
-		{"delete", "", "deleted mallory and ended mallory's sessions"},
-		{"passwd", "mallory's new password\n", "ended mallory's sessions"},
+		{"sqlite", sqliteFile, command{"delete", "", "deleted mallory and ended mallory's sessions"}},
+		{"sqlite", sqliteFile, command{"passwd", "mallory's new password\n", "ended mallory's sessions"}},
+		{"postgres", userstest.PostgresDSN, command{"delete", "", "deleted mallory and ended mallory's sessions"}},
+		{"postgres", userstest.PostgresDSN, command{"passwd", "mallory's new password\n", "ended mallory's sessions"}},
 	} {
-		t.Run(c.verb, func(t *testing.T) {
+		t.Run(c.backend+"/"+c.verb, func(t *testing.T) {
+			t.Parallel()
 			env := map[string]string{
 				"HERENOW_JWT_SECRET": "a shared secret of at least thirty-two bytes",
-				"HERENOW_DATABASE":   filepath.Join(t.TempDir(), "users.db"),
+				"HERENOW_DATABASE":   c.database(t),
 			}
 			getenv := func(k string) string { return env[k] }
 			user := func(stdin string, args ...string) string {
@@ -165,6 +173,8 @@ func TestAUserCommandEndsTheUsersSessionsOnEveryInstance(t *testing.T) {
 		})
 	}
 }
+
+func sqliteFile(t testing.TB) string { return filepath.Join(t.TempDir(), "users.db") }
 
 // TestDataFilesAreOwnerOnlyInAnExistingDirectory runs the program in a
 // data directory that already exists, open to others as umask 022 leaves
