@@ -113,6 +113,20 @@ func (c config) usersDSN() string {
 	return filepath.Join(c.data, "users.db")
 }
 
+// warnIfOpenToOthers warns when the data directory may be read or written
+// by users other than its owner: herenow creates its files there 0600, but
+// others could still list, replace or remove them.
+func warnIfOpenToOthers(logger *slog.Logger, dir string) {
+	info, err := os.Stat(dir)
+	if err != nil {
+		return // creating it failed loudly already, or will
+	}
+	if mode := info.Mode().Perm(); mode&0o066 != 0 {
+		logger.Warn("the data directory is readable or writable by other users; chmod 700 it",
+			"dir", dir, "mode", mode.String())
+	}
+}
+
 // minSecretLen is the shortest signing secret accepted: HS256 wants at
 // least 256 bits.
 const minSecretLen = 32

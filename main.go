@@ -42,6 +42,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
+	warnIfOpenToOthers(logger, cfg.data)
 	store, err := users.Open(ctx, cfg.usersDSN(), bcrypt.DefaultCost)
 	if err != nil {
 		return fmt.Errorf("open user store: %w", err)
@@ -71,9 +72,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return err
 	}
 	metrics.WatchHub(h)
+	changes, err := watchUserChanges(ctx, store, logger)
+	if err != nil {
+		return err
+	}
 	app := handlers.NewServer(logger, store, h, assets, handlers.Options{
 		Secret: secret, TokenTTL: cfg.sessionTTL, Login: cfg.login, Live: cfg.live, Metrics: metrics,
-		Ready: link.ready, Revocations: link.revocations()})
+		Ready: link.ready, Revocations: link.revocations(), UserChanges: changes})
 	defer link.run(ctx, h)()
+	defer changes.run(ctx)()
 	return serve(ctx, logger, cfg, h, app, metrics.OpsHandler())
 }

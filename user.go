@@ -40,7 +40,7 @@ func runUserCommand(ctx context.Context, store *users.Store, args []string, stdi
 		if err := store.Delete(ctx, args[2]); err != nil {
 			return fmt.Errorf("delete %q: %w", args[2], err)
 		}
-		fmt.Fprintf(stdout, "deleted %s\n", args[2])
+		fmt.Fprintf(stdout, "deleted %s and ended %s's sessions\n", args[2], args[2])
 		return nil
 	case (verb == "add" || verb == "passwd") && len(args) == 3:
 		name := args[2]
@@ -58,7 +58,7 @@ func runUserCommand(ctx context.Context, store *users.Store, args []string, stdi
 		if err := store.SetPassword(ctx, name, password); err != nil {
 			return fmt.Errorf("set password of %q: %w", name, err)
 		}
-		fmt.Fprintf(stdout, "changed the password of %s\n", name)
+		fmt.Fprintf(stdout, "changed the password of %s and ended %s's sessions: every browser signed in as %s must sign in again\n", name, name, name)
 		return nil
 	default:
 		return errors.New(userUsage)

@@ -33,20 +33,36 @@ const (
 	maxLoginForm = 4 << 10
 )
 
-// UserStore checks names and passwords; *users.Store is one.
+// UserStore checks names and passwords, and whether the user a session
+// token names still exists; *users.Store is one.
 type UserStore interface {
 	Authenticate(ctx context.Context, name, password string) (users.User, error)
+	// ByID returns the user with id, or users.ErrNotFound.
+	ByID(ctx context.Context, id int64) (users.User, error)
 	Ping(ctx context.Context) error
 }
 
+// validAfterClaim is the session token's claim that carries the user's
+// SessionsValidAfter, in Unix milliseconds, as Authenticate read it. The
+// token holds only while the store still has that value: a password change
+// moves it on, so every token issued before is refused, and one issued
+// after carries the new value. Comparing the value itself, not the token's
+// iat (whole seconds) against it, leaves no second of doubt around the
+// change, and does not depend on the clocks of the server and of the
+// process that changed the password.
+const validAfterClaim = "sva"
+
 // sessions issues and reads the two cookies that tell visitors apart, the
 // signed-in user's JWT and a guest browser's signed anonymous id, and ends
-// sessions: on logout (revoking the token's jti) or at the token's expiry,
-// the live connections it opened stop speaking for the user.
+// sessions: on logout (revoking the token's jti), at the token's expiry, or
+// when the user is deleted or changes password, the live connections it
+// opened stop speaking for the user.
 type sessions struct {
 	jwt      *jwtauth.JWTAuth
 	guestKey []byte
 	ttl      time.Duration
+	store    UserStore
+	logger   *slog.Logger
 
 	// share, when set, tells the other instances of a logout here.
 	share func(jti string, until time.Time)
@@ -54,9 +70,14 @@ type sessions struct {
 	mu      sync.Mutex
 	revoked map[string]time.Time                 // jti → until when it is refused
 	live    map[string]map[*liveSession]struct{} // jti → its open live connections
+	byUser  map[int64]map[*liveSession]struct{}  // user id → the same connections
+	// changed holds when each user recently changed (deleted, or password
+	// changed) was handled, so that a connection identified before that
+	// but tracked after ends too.
+	changed map[int64]time.Time
 }
 
-func newSessions(secret []byte, ttl time.Duration) *sessions {
+func newSessions(secret []byte, ttl time.Duration, store UserStore, logger *slog.Logger) *sessions {
 	mac := hmac.New(sha256.New, secret)
 	mac.Write([]byte("herenow guest cookie"))
 	return &sessions{
@@ -64,8 +85,12 @@ func newSessions(secret []byte, ttl time.Duration) *sessions {
 			jwt.WithIssuer(issuer), jwt.WithRequiredClaim("exp"), jwt.WithAcceptableSkew(tokenSkew)),
 		guestKey: mac.Sum(nil),
 		ttl:      ttl,
+		store:    store,
+		logger:   logger,
 		revoked:  make(map[string]time.Time),
 		live:     make(map[string]map[*liveSession]struct{}),
+		byUser:   make(map[int64]map[*liveSession]struct{}),
+		changed:  make(map[int64]time.Time),
 	}
 }
 
@@ -74,11 +99,13 @@ const tokenSkew = 30 * time.Second
 
 // visitor is who made a request.
 type visitor struct {
-	userID  string // set when signed in
-	name    string
-	jti     string    // the session token's id
-	expires time.Time // the session token's expiry
-	guestID string    // from a valid guest cookie, if any
+	userID     string // set when signed in
+	name       string
+	jti        string    // the session token's id
+	expires    time.Time // the session token's expiry
+	validAfter int64     // the session token's validAfterClaim
+	checked    time.Time // when the store said the session holds
+	guestID    string    // from a valid guest cookie, if any
 }
 
 func (v visitor) signedIn() bool { return v.userID != "" }
@@ -112,15 +139,13 @@ func visitorFrom(ctx context.Context) visitor {
 
 // identify reads who the visitor is from the cookies. It runs after
 // jwtauth.Verify; a token that failed verification (forged, expired, wrong
-// issuer) makes the visitor a guest, never an error page.
+// issuer), or whose session no longer holds, makes the visitor a guest,
+// never an error page.
 func (s *sessions) identify(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var v visitor
 		if tok, claims, err := jwtauth.FromContext(r.Context()); err == nil && tok != nil {
-			name, _ := claims["name"].(string)
-			if id := tok.Subject(); isDigits(id) && name != "" && tok.JwtID() != "" && !s.isRevoked(tok.JwtID()) {
-				v.userID, v.name, v.jti, v.expires = id, name, tok.JwtID(), tok.Expiration()
-			}
+			v = s.signedIn(r.Context(), tok, claims)
 		}
 		if c, err := r.Cookie(guestCookie); err == nil {
 			v.guestID = s.verifyGuest(c.Value)
@@ -129,15 +154,45 @@ func (s *sessions) identify(next http.Handler) http.Handler {
 	})
 }
 
+// signedIn returns the signed-in visitor a verified token names, if its
+// session still holds: it was not logged out, and the store has a user with
+// the token's id and name whose SessionsValidAfter is the token's. On every
+// request, so that a user deleted or whose password changed, from any
+// process, is a guest at once. Anything else is the zero visitor, a guest.
+func (s *sessions) signedIn(ctx context.Context, tok jwt.Token, claims map[string]any) visitor {
+	name, _ := claims["name"].(string)
+	validAfter, ok := claims[validAfterClaim].(float64) // a JSON number
+	id := tok.Subject()
+	if !isDigits(id) || name == "" || tok.JwtID() == "" || !ok || s.isRevoked(tok.JwtID()) {
+		return visitor{}
+	}
+	checked := time.Now()
+	userID, _ := strconv.ParseInt(id, 10, 64)
+	u, err := s.store.ByID(ctx, userID)
+	if err != nil {
+		if !errors.Is(err, users.ErrNotFound) && ctx.Err() == nil {
+			s.logger.Error("check session", "err", err)
+		}
+		return visitor{}
+	}
+	if u.Name != name || u.SessionsValidAfter.UnixMilli() != int64(validAfter) {
+		return visitor{}
+	}
+	return visitor{userID: id, name: name, jti: tok.JwtID(), expires: tok.Expiration(),
+		validAfter: int64(validAfter), checked: checked}
+}
+
 // isDigits reports whether s is a user id as issued: it names an HTML id.
 func isDigits(s string) bool {
 	_, err := strconv.ParseUint(s, 10, 63)
 	return err == nil
 }
 
-// issueToken returns a signed session token for u.
+// issueToken returns a signed session token for u, as Authenticate
+// returned it.
 func (s *sessions) issueToken(u users.User) (string, error) {
-	claims := map[string]any{"sub": strconv.FormatInt(u.ID, 10), "name": u.Name, "iss": issuer, "jti": randomID()}
+	claims := map[string]any{"sub": strconv.FormatInt(u.ID, 10), "name": u.Name, "iss": issuer, "jti": randomID(),
+		validAfterClaim: u.SessionsValidAfter.UnixMilli()}
 	jwtauth.SetIssuedNow(claims)
 	jwtauth.SetExpiryIn(claims, s.ttl)
 	_, token, err := s.jwt.Encode(claims)
@@ -294,26 +349,35 @@ func serveLogout(s *sessions) http.Handler {
 
 // liveSession is one live connection opened with a session token.
 type liveSession struct {
-	once  sync.Once
-	onEnd func()
-	timer *time.Timer
+	once       sync.Once
+	onEnd      func()
+	timer      *time.Timer
+	validAfter int64 // the token's validAfterClaim
 }
 
 func (l *liveSession) end() { l.once.Do(l.onEnd) }
 
 // track calls onEnd, once, in a goroutine of its own, when v's session
-// ends: by logout or by the token's expiry. It returns a func to call when
-// the connection closes. A guest's session never ends.
+// ends: by logout, by the token's expiry, or by a change to the user. It
+// returns a func to call when the connection closes. A guest's session
+// never ends.
 func (s *sessions) track(v visitor, onEnd func()) (untrack func()) {
 	if !v.signedIn() {
 		return func() {}
 	}
-	l := &liveSession{onEnd: onEnd}
+	userID, _ := strconv.ParseInt(v.userID, 10, 64)
+	l := &liveSession{onEnd: onEnd, validAfter: v.validAfter}
 	l.timer = time.AfterFunc(time.Until(v.expires), l.end)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.revoked[v.jti]; ok {
 		go l.end() // logged out between the handshake's check and now
+	}
+	if at, ok := s.changed[userID]; ok && !at.Before(v.checked) {
+		// The user changed after the handshake's check, and that change
+		// was handled before this connection was tracked: end it, and
+		// let the page reconnect as whatever it now is.
+		go l.end()
 	}
 	conns := s.live[v.jti]
 	if conns == nil {
@@ -321,6 +385,12 @@ func (s *sessions) track(v visitor, onEnd func()) (untrack func()) {
 		s.live[v.jti] = conns
 	}
 	conns[l] = struct{}{}
+	mine := s.byUser[userID]
+	if mine == nil {
+		mine = make(map[*liveSession]struct{})
+		s.byUser[userID] = mine
+	}
+	mine[l] = struct{}{}
 	return func() {
 		l.timer.Stop()
 		s.mu.Lock()
@@ -328,6 +398,49 @@ func (s *sessions) track(v visitor, onEnd func()) (untrack func()) {
 		delete(conns, l)
 		if len(s.live[v.jti]) == 0 {
 			delete(s.live, v.jti)
+		}
+		delete(mine, l)
+		if len(s.byUser[userID]) == 0 {
+			delete(s.byUser, userID)
+		}
+	}
+}
+
+// changedFor is how long a user change is remembered for connections
+// identified before it and tracked after: far longer than a handshake.
+const changedFor = time.Minute
+
+// userChanged ends the live connections of user id whose session no longer
+// holds: all of them if the user is gone, those opened before the latest
+// password change otherwise. It is told of every deletion and password
+// change, made by any process sharing the database.
+func (s *sessions) userChanged(ctx context.Context, id int64) {
+	now := time.Now()
+	s.mu.Lock()
+	for uid, at := range s.changed {
+		if now.Sub(at) > changedFor {
+			delete(s.changed, uid)
+		}
+	}
+	s.changed[id] = now
+	tracked := len(s.byUser[id])
+	s.mu.Unlock()
+	if tracked == 0 {
+		return
+	}
+	u, err := s.store.ByID(ctx, id)
+	gone := errors.Is(err, users.ErrNotFound)
+	if err != nil && !gone {
+		// Unsure whether it holds: end them all, and let the pages
+		// reconnect through the per-request check.
+		s.logger.Error("check sessions of a changed user", "user_id", id, "err", err)
+		gone = true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for l := range s.byUser[id] {
+		if gone || l.validAfter != u.SessionsValidAfter.UnixMilli() {
+			go l.end()
 		}
 	}
 }

@@ -32,9 +32,19 @@ const (
 
 // app is a real herenow server on a loopback port with a real SQLite store.
 type app struct {
-	srv *httptest.Server
-	hub *hub.Hub
+	srv   *httptest.Server
+	hub   *hub.Hub
+	store *users.Store
+	alice users.User
+	// userChanged tells the server of a user changed elsewhere, as the
+	// program's watcher of the user database does.
+	userChanged func(ctx context.Context, userID int64)
 }
+
+// userChanges hands the server's func for changed users to the test.
+type userChanges struct{ changed *func(context.Context, int64) }
+
+func (u userChanges) OnUserChanged(f func(context.Context, int64)) { *u.changed = f }
 
 func newApp(t testing.TB) *app {
 	t.Helper()
@@ -51,14 +61,20 @@ func newAppWith(t testing.TB, change func(*handlers.Options)) *app {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
+	a := &app{store: store}
 	for _, u := range [][2]string{{"alice", "correct horse"}, {evilName, "evil password"}} {
-		if _, err := store.Add(ctx, u[0], u[1]); err != nil {
+		added, err := store.Add(ctx, u[0], u[1])
+		if err != nil {
 			t.Fatal(err)
+		}
+		if u[0] == "alice" {
+			a.alice = added
 		}
 	}
 	opt := handlers.Options{
 		Secret: []byte(secret), TokenTTL: time.Hour, Login: handlers.LoginLimits{PerIP: 20, PerName: 5},
-		Live: handlers.LiveOptions{PingInterval: time.Second, PingTimeout: time.Second, WriteTimeout: time.Second, KeepAlive: time.Second},
+		Live:        handlers.LiveOptions{PingInterval: time.Second, PingTimeout: time.Second, WriteTimeout: time.Second, KeepAlive: time.Second},
+		UserChanges: userChanges{&a.userChanged},
 	}
 	if change != nil {
 		change(&opt)
@@ -76,7 +92,8 @@ func newAppWith(t testing.TB, change func(*handlers.Options)) *app {
 	srv := httptest.NewServer(handlers.NewServer(logger, store, h, assets, opt))
 	t.Cleanup(srv.Close)
 	t.Cleanup(h.Close) // runs first: ends the live connections srv.Close would wait for
-	return &app{srv: srv, hub: h}
+	a.srv, a.hub = srv, h
+	return a
 }
 
 // client returns an HTTP client with its own cookie jar that does not follow

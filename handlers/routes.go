@@ -29,6 +29,16 @@ type Options struct {
 	Ready func(context.Context) error
 	// Revocations, optional, shares logouts with the other instances.
 	Revocations Revocations
+	// UserChanges, optional, tells of users deleted or whose password
+	// changed, so that their live connections end.
+	UserChanges UserChanges
+}
+
+// UserChanges tells of users deleted, or whose password changed, by any
+// process sharing the user database (the user command, another instance).
+type UserChanges interface {
+	// OnUserChanged sets the func called with the id of each changed user.
+	OnUserChanged(changed func(ctx context.Context, userID int64))
 }
 
 // Revocations carries logouts between instances, so that a session ended
@@ -45,10 +55,13 @@ type Revocations interface {
 
 // NewServer returns herenow's whole URL surface.
 func NewServer(logger *slog.Logger, store UserStore, h *hub.Hub, assets *static.Assets, opt Options) http.Handler {
-	s := newSessions(opt.Secret, opt.TokenTTL)
+	s := newSessions(opt.Secret, opt.TokenTTL, store, logger)
 	if opt.Revocations != nil {
 		s.share = opt.Revocations.Revoked
 		opt.Revocations.OnRevoked(s.revoke)
+	}
+	if opt.UserChanges != nil {
+		opt.UserChanges.OnUserChanged(s.userChanged)
 	}
 	if opt.Metrics == nil {
 		opt.Metrics = NewMetrics()

@@ -22,9 +22,10 @@ import (
 
 // token signs claims for alice (user 1) the way herenow does, with
 // overrides; a nil override value deletes the claim.
-func token(t *testing.T, key string, override map[string]any) string {
+func (a *app) token(t *testing.T, key string, override map[string]any) string {
 	t.Helper()
-	claims := map[string]any{"sub": "1", "name": "alice", "iss": "herenow", "jti": "test-jti"}
+	claims := map[string]any{"sub": "1", "name": "alice", "iss": "herenow", "jti": "test-jti",
+		"sva": a.alice.SessionsValidAfter.UnixMilli()}
 	jwtauth.SetIssuedNow(claims)
 	jwtauth.SetExpiryIn(claims, time.Hour)
 	for k, v := range override {
@@ -52,17 +53,29 @@ func unsignedToken() string {
 
 func TestBadTokensMakeAGuestOnThePageAndTheLiveTransports(t *testing.T) {
 	a := newApp(t)
-	valid := token(t, secret, nil)
+	valid := a.token(t, secret, nil)
 	bad := map[string]string{
 		"bad signature":   valid[:len(valid)-4] + "AAAA",
 		"alg none":        unsignedToken(),
-		"expired":         token(t, secret, map[string]any{"exp": time.Now().Add(-time.Hour).Unix()}),
-		"no exp":          token(t, secret, map[string]any{"exp": nil}),
-		"wrong issuer":    token(t, secret, map[string]any{"iss": "someone-else"}),
-		"wrong secret":    token(t, "another secret, at least thirty-two bytes", nil),
-		"no jti":          token(t, secret, map[string]any{"jti": nil}),
-		"non-numeric sub": token(t, secret, map[string]any{"sub": `1" onclick="x`}),
+		"expired":         a.token(t, secret, map[string]any{"exp": time.Now().Add(-time.Hour).Unix()}),
+		"no exp":          a.token(t, secret, map[string]any{"exp": nil}),
+		"wrong issuer":    a.token(t, secret, map[string]any{"iss": "someone-else"}),
+		"wrong secret":    a.token(t, "another secret, at least thirty-two bytes", nil),
+		"no jti":          a.token(t, secret, map[string]any{"jti": nil}),
+		"non-numeric sub": a.token(t, secret, map[string]any{"sub": `1" onclick="x`}),
 		"malformed":       "%%%not a token;;",
+		// Well signed, but naming no session that holds.
+		"no sva":                 a.token(t, secret, map[string]any{"sva": nil}),
+		"earlier sva":            a.token(t, secret, map[string]any{"sva": a.alice.SessionsValidAfter.UnixMilli() - 1}),
+		"unknown user":           a.token(t, secret, map[string]any{"sub": "999"}),
+		"another user's name":    a.token(t, secret, map[string]any{"name": evilName}),
+		"another user's id":      a.token(t, secret, map[string]any{"sub": "2"}),
+		"sva in whole seconds":   a.token(t, secret, map[string]any{"sva": a.alice.SessionsValidAfter.Unix()}),
+		"sva as a string number": a.token(t, secret, map[string]any{"sva": fmt.Sprint(a.alice.SessionsValidAfter.UnixMilli())}),
+	}
+	// The control: the token these are made from signs alice in.
+	if page := a.pageWith(t, "jwt="+valid); !strings.Contains(page, "Hello") {
+		t.Fatal("the valid token does not sign alice in")
 	}
 	viewer := a.dialWS(t, a.login(t, evilName, "evil password"))
 	waitFor(t, viewer, "1</strong> person online")
@@ -99,7 +112,7 @@ func TestBadTokensMakeAGuestOnThePageAndTheLiveTransports(t *testing.T) {
 
 func TestTokensOutsideTheCookieAreIgnored(t *testing.T) {
 	a := newApp(t)
-	valid := token(t, secret, nil)
+	valid := a.token(t, secret, nil)
 	for name, req := range map[string]*http.Request{
 		"query":  mustRequest(t, a.srv.URL+"/?jwt="+url.QueryEscape(valid)),
 		"header": withHeader(mustRequest(t, a.srv.URL+"/"), "Authorization", "Bearer "+valid),

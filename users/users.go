@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL through database/sql
+	"github.com/pressly/goose/v3"
 	"golang.org/x/crypto/bcrypt"
 	_ "modernc.org/sqlite" // pure-Go SQLite driver, so the binary needs no cgo
 )
@@ -33,67 +34,63 @@ type User struct {
 	ID      int64
 	Name    string
 	Created time.Time
+	// SessionsValidAfter (millisecond precision) changes whenever the
+	// user's sessions must end: a session token records it when issued
+	// and holds only while it is unchanged. It is set at creation and by
+	// every password change.
+	SessionsValidAfter time.Time
+}
+
+// Change is a user deleted, or whose password changed, by any process
+// sharing the database: the sessions that user had may have ended.
+type Change struct {
+	Seq    int64 // orders the changes; never reused
+	UserID int64
 }
 
 // Store is the user database.
 type Store struct {
-	db   *sql.DB
-	cost int
+	db       *sql.DB
+	postgres bool
+	cost     int
 	// decoy is a hash of a password nobody has, compared against when a name
 	// is unknown so that the answer takes as long as for a wrong password.
 	decoy []byte
 }
 
-// The schemas are all that differs between the two databases. The queries
-// are shared: both take $N placeholders (SQLite reads $N as the Nth
-// argument) and both know INSERT … ON CONFLICT … RETURNING.
-const (
-	sqliteSchema = `
-CREATE TABLE IF NOT EXISTS users (
-	id            INTEGER PRIMARY KEY,
-	name          TEXT NOT NULL UNIQUE,
-	password_hash BLOB NOT NULL,
-	created_at    INTEGER NOT NULL
-) STRICT`
-
-	// COLLATE "C" sorts names by their bytes, as SQLite does, whatever the
-	// database's locale.
-	postgresSchema = `
-CREATE TABLE IF NOT EXISTS users (
-	id            BIGSERIAL PRIMARY KEY,
-	name          TEXT COLLATE "C" NOT NULL UNIQUE,
-	password_hash BYTEA NOT NULL,
-	created_at    BIGINT NOT NULL
-)`
-
-	// postgresSchemaLock makes instances starting together create the
-	// schema one at a time: two concurrent CREATE TABLE IF NOT EXISTS can
-	// fail on a unique violation in PostgreSQL's catalog.
-	postgresSchemaLock = `SELECT pg_advisory_xact_lock(7469736520)`
-)
+// The schema is in migrations/ (see migrate.go). The queries are shared:
+// both dialects take $N placeholders (SQLite reads $N as the Nth argument)
+// and both know INSERT … ON CONFLICT … RETURNING.
 
 // defaultCostDecoy is a bcrypt hash at bcrypt.DefaultCost of a password
 // nobody has, precomputed so that opening the store costs no hashing.
 const defaultCostDecoy = "$2a$10$SeFcMiYKmAYLf8ZeN9xYaeq.O3KIt23eg.CdVwYNxIwWzZX4vHZ5e"
 
-// Open opens the user database, creating its table if needed. A dsn
+// Open opens the user database and brings its schema up to date. A dsn
 // starting with postgres:// or postgresql:// is a PostgreSQL connection URL;
-// anything else is the path of a SQLite file, created if missing. cost is
-// the bcrypt cost; bcrypt.DefaultCost unless a test wants speed.
+// anything else is the path of a SQLite file, created if missing, readable
+// and writable by its owner only (its -wal and -shm files take its mode).
+// cost is the bcrypt cost; bcrypt.DefaultCost unless a test wants speed.
 func Open(ctx context.Context, dsn string, cost int) (*Store, error) {
-	driver, schema, name := "sqlite", []string{sqliteSchema}, dsn
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		driver, schema, name = "pgx", []string{postgresSchemaLock, postgresSchema}, redact(dsn)
+	driver, dialect, name, path := "sqlite", goose.DialectSQLite3, dsn, dsn
+	postgres := strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+	if postgres {
+		driver, dialect, name, path = "pgx", goose.DialectPostgres, redact(dsn), ""
 	} else {
+		f, err := createPrivate(path)
+		if err != nil {
+			return nil, fmt.Errorf("create %s: %w", name, err)
+		}
+		f.Close()
 		dsn = "file:" + dsn + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)"
 	}
 	db, err := sql.Open(driver, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
-	if err := createSchema(ctx, db, schema); err != nil {
+	if err := migrate(ctx, db, dialect, path+"-lock"); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("create schema in %s: %w", name, err)
+		return nil, fmt.Errorf("update the schema of %s: %w", name, err)
 	}
 	decoy := []byte(defaultCostDecoy)
 	if c, err := bcrypt.Cost(decoy); err != nil || c != cost {
@@ -102,22 +99,7 @@ func Open(ctx context.Context, dsn string, cost int) (*Store, error) {
 			return nil, fmt.Errorf("hash decoy password: %w", err)
 		}
 	}
-	return &Store{db: db, cost: cost, decoy: decoy}, nil
-}
-
-// createSchema runs the schema's statements in one transaction.
-func createSchema(ctx context.Context, db *sql.DB, schema []string) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	for _, stmt := range schema {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return err
-		}
-	}
-	return tx.Commit()
+	return &Store{db: db, postgres: postgres, cost: cost, decoy: decoy}, nil
 }
 
 // redact returns a PostgreSQL URL fit for an error message: no password.
@@ -155,7 +137,7 @@ func validPassword(password string) error {
 	return nil
 }
 
-// Add creates a user.
+// Add creates a user. Its id is one no user has had before.
 func (s *Store) Add(ctx context.Context, name, password string) (User, error) {
 	if err := ValidName(name); err != nil {
 		return User{}, err
@@ -167,22 +149,24 @@ func (s *Store) Add(ctx context.Context, name, password string) (User, error) {
 	if err != nil {
 		return User{}, fmt.Errorf("hash password: %w", err)
 	}
-	now := time.Now().UTC().Truncate(time.Second)
+	now := time.Now().UTC()
+	created, validAfter := now.Truncate(time.Second), now.Truncate(time.Millisecond)
 	var id int64
 	err = s.db.QueryRowContext(ctx,
-		`INSERT INTO users (name, password_hash, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING RETURNING id`,
-		name, hash, now.Unix()).Scan(&id)
+		`INSERT INTO users (name, password_hash, created_at, sessions_valid_after) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (name) DO NOTHING RETURNING id`,
+		name, hash, created.Unix(), validAfter.UnixMilli()).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, ErrExists
 	} else if err != nil {
 		return User{}, fmt.Errorf("add user %q: %w", name, err)
 	}
-	return User{ID: id, Name: name, Created: now}, nil
+	return User{ID: id, Name: name, Created: created, SessionsValidAfter: validAfter}, nil
 }
 
 // List returns every user, by name.
 func (s *Store) List(ctx context.Context) ([]User, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, name, created_at FROM users ORDER BY name`)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, name, created_at, sessions_valid_after FROM users ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
@@ -190,11 +174,11 @@ func (s *Store) List(ctx context.Context) ([]User, error) {
 	var out []User
 	for rows.Next() {
 		var u User
-		var created int64
-		if err := rows.Scan(&u.ID, &u.Name, &created); err != nil {
+		var created, validAfter int64
+		if err := rows.Scan(&u.ID, &u.Name, &created, &validAfter); err != nil {
 			return nil, fmt.Errorf("list users: %w", err)
 		}
-		u.Created = time.Unix(created, 0).UTC()
+		u.Created, u.SessionsValidAfter = time.Unix(created, 0).UTC(), time.UnixMilli(validAfter).UTC()
 		out = append(out, u)
 	}
 	if err := rows.Err(); err != nil {
@@ -203,7 +187,24 @@ func (s *Store) List(ctx context.Context) ([]User, error) {
 	return out, nil
 }
 
-// SetPassword replaces a user's password.
+// ByID returns the user with id, or ErrNotFound.
+func (s *Store) ByID(ctx context.Context, id int64) (User, error) {
+	u := User{ID: id}
+	var created, validAfter int64
+	err := s.db.QueryRowContext(ctx, `SELECT name, created_at, sessions_valid_after FROM users WHERE id = $1`, id).
+		Scan(&u.Name, &created, &validAfter)
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, ErrNotFound
+	} else if err != nil {
+		return User{}, fmt.Errorf("look up user %d: %w", id, err)
+	}
+	u.Created, u.SessionsValidAfter = time.Unix(created, 0).UTC(), time.UnixMilli(validAfter).UTC()
+	return u, nil
+}
+
+// SetPassword replaces a user's password and ends every session the user
+// has: it moves SessionsValidAfter on (to now, or a millisecond past its
+// old value if the clock says otherwise) and records the change.
 func (s *Store) SetPassword(ctx context.Context, name, password string) error {
 	if err := validPassword(password); err != nil {
 		return err
@@ -215,29 +216,96 @@ func (s *Store) SetPassword(ctx context.Context, name, password string) error {
 	if err != nil {
 		return fmt.Errorf("hash password: %w", err)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE users SET password_hash = $1 WHERE name = $2`, hash, name)
-	return affectedOne(res, err, "set password of "+name)
+	return s.change(ctx, "set password of "+name,
+		`UPDATE users SET password_hash = $1,
+			sessions_valid_after = CASE WHEN sessions_valid_after < $2 THEN $2 ELSE sessions_valid_after + 1 END
+		WHERE name = $3 RETURNING id`,
+		hash, time.Now().UnixMilli(), name)
 }
 
-// Delete removes a user.
+// Delete removes a user, which ends every session the user has, and
+// records the change.
 func (s *Store) Delete(ctx context.Context, name string) error {
 	if ValidName(name) != nil { // no account has such a name, and PostgreSQL refuses invalid UTF-8
 		return ErrNotFound
 	}
-	res, err := s.db.ExecContext(ctx, `DELETE FROM users WHERE name = $1`, name)
-	return affectedOne(res, err, "delete user "+name)
+	return s.change(ctx, "delete user "+name, `DELETE FROM users WHERE name = $1 RETURNING id`, name)
 }
 
-func affectedOne(res sql.Result, err error, doing string) error {
+// change runs query, which changes one user and returns its id, and records
+// the change in user_changes in the same transaction; ErrNotFound if the
+// query matched nobody.
+func (s *Store) change(ctx context.Context, doing, query string, args ...any) error {
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("%s: %w", doing, err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("%s: %w", doing, err)
+	defer tx.Rollback()
+	if s.postgres {
+		// PostgreSQL hands out seq values when rows are inserted, not when
+		// they commit: two changes committing out of order would let a
+		// watcher that saw the later one skip the earlier one for good.
+		// Changes are rare (an operator's command), so they take turns:
+		// EXCLUSIVE mode blocks other writers of the table, not its readers.
+		if _, err := tx.ExecContext(ctx, `LOCK TABLE user_changes IN EXCLUSIVE MODE`); err != nil {
+			return fmt.Errorf("%s: %w", doing, err)
+		}
 	}
-	if n == 0 {
+	// On SQLite the first statement writes, so the transaction takes the
+	// write lock (waiting for it) before reading anything.
+	var id int64
+	err = tx.QueryRowContext(ctx, query, args...).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound
+	} else if err != nil {
+		return fmt.Errorf("%s: %w", doing, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO user_changes (user_id, at) VALUES ($1, $2)`, id, time.Now().UnixMilli()); err != nil {
+		return fmt.Errorf("%s: record the change: %w", doing, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("%s: %w", doing, err)
+	}
+	return nil
+}
+
+// LastChange returns the seq of the latest change recorded, 0 if none: a
+// watcher starting now asks for the changes after it.
+func (s *Store) LastChange(ctx context.Context) (int64, error) {
+	var seq int64
+	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM user_changes`).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("read the latest user change: %w", err)
+	}
+	return seq, nil
+}
+
+// ChangesSince returns at most limit changes recorded after seq, oldest
+// first.
+func (s *Store) ChangesSince(ctx context.Context, seq int64, limit int) ([]Change, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT seq, user_id FROM user_changes WHERE seq > $1 ORDER BY seq LIMIT $2`, seq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read user changes: %w", err)
+	}
+	defer rows.Close()
+	var out []Change
+	for rows.Next() {
+		var c Change
+		if err := rows.Scan(&c.Seq, &c.UserID); err != nil {
+			return nil, fmt.Errorf("read user changes: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read user changes: %w", err)
+	}
+	return out, nil
+}
+
+// PruneChanges forgets the changes recorded before t. A watcher that has
+// not read them by then misses them.
+func (s *Store) PruneChanges(ctx context.Context, before time.Time) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM user_changes WHERE at < $1`, before.UnixMilli()); err != nil {
+		return fmt.Errorf("prune user changes: %w", err)
 	}
 	return nil
 }
@@ -247,11 +315,11 @@ func affectedOne(res sql.Result, err error, doing string) error {
 func (s *Store) Authenticate(ctx context.Context, name, password string) (User, error) {
 	var u User
 	var hash []byte
-	var created int64
+	var created, validAfter int64
 	err := sql.ErrNoRows
 	if ValidName(name) == nil { // no account has any other name, and PostgreSQL refuses invalid UTF-8
-		err = s.db.QueryRowContext(ctx, `SELECT id, name, password_hash, created_at FROM users WHERE name = $1`, name).
-			Scan(&u.ID, &u.Name, &hash, &created)
+		err = s.db.QueryRowContext(ctx, `SELECT id, name, password_hash, created_at, sessions_valid_after FROM users WHERE name = $1`, name).
+			Scan(&u.ID, &u.Name, &hash, &created, &validAfter)
 	}
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -263,6 +331,6 @@ func (s *Store) Authenticate(ctx context.Context, name, password string) (User, 
 	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil {
 		return User{}, ErrBadCredentials
 	}
-	u.Created = time.Unix(created, 0).UTC()
+	u.Created, u.SessionsValidAfter = time.Unix(created, 0).UTC(), time.UnixMilli(validAfter).UTC()
 	return u, nil
 }

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"herenow/users/userstest"
+)
+
+// openSSE opens the event stream with cookies; the channel closes when the
+// server ends it.
+func openSSE(t *testing.T, ctx context.Context, addr string, cookies http.Header) <-chan struct{} {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/live/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = cookies.Clone()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("event stream: %s", resp.Status)
+	}
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		defer resp.Body.Close()
+		io.Copy(io.Discard, resp.Body)
+	}()
+	return ended
+}
+
+// pageGreets reports whether / on addr, with cookies, greets a signed-in
+// user.
+func pageGreets(t *testing.T, ctx context.Context, addr string, cookies http.Header) bool {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = cookies.Clone()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return strings.Contains(string(body), "Hello")
+}
+
+// TestAUserCommandEndsTheUsersSessionsOnEveryInstance runs two instances
+// sharing one user database (a SQLite file, or PostgreSQL), and no Redis. mallory has her page
+// open over WebSocket and SSE on A and over WebSocket on B, and a guest on A
+// sees her by name. Then a separate invocation of the program deletes her,
+// or changes her password: within a few seconds every one of her live
+// connections ends, on both instances, the guest no longer sees her, her
+// cookie greets nobody on either, and a new handshake with it is a guest.
+func TestAUserCommandEndsTheUsersSessionsOnEveryInstance(t *testing.T) {
+	type command struct{ verb, stdin, says string }
+	for _, c := range []struct {
+		backend  string
+		database func(testing.TB) string
+		command
+	}{
+		{"sqlite", sqliteFile, command{"delete", "", "deleted mallory and ended mallory's sessions"}},
+		{"sqlite", sqliteFile, command{"passwd", "mallory's new password\n", "ended mallory's sessions"}},
+		{"postgres", userstest.PostgresDSN, command{"delete", "", "deleted mallory and ended mallory's sessions"}},
+		{"postgres", userstest.PostgresDSN, command{"passwd", "mallory's new password\n", "ended mallory's sessions"}},
+	} {
+		t.Run(c.backend+"/"+c.verb, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{
+				"HERENOW_JWT_SECRET": "a shared secret of at least thirty-two bytes",
+				"HERENOW_DATABASE":   c.database(t),
+			}
+			getenv := func(k string) string { return env[k] }
+			user := func(stdin string, args ...string) string {
+				t.Helper()
+				var out bytes.Buffer
+				err := run(context.Background(), append([]string{"herenow", "--data", t.TempDir(), "user"}, args...), getenv,
+					strings.NewReader(stdin), &out, io.Discard)
+				if err != nil {
+					t.Fatalf("user %s: %v", strings.Join(args, " "), err)
+				}
+				return out.String()
+			}
+			user("mallory's password\n", "add", "mallory")
+			a, b := startInstance(t, getenv), startInstance(t, getenv)
+			cookies := loginCookies(t, a, "mallory", "mallory's password")
+
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			dial := func(addr string, h http.Header) *websocket.Conn {
+				t.Helper()
+				conn, _, err := websocket.Dial(ctx, "ws://"+addr+"/live/ws", &websocket.DialOptions{HTTPHeader: h})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { conn.CloseNow() })
+				return conn
+			}
+			readUntil := func(conn *websocket.Conn, want string) string {
+				t.Helper()
+				for {
+					_, f, err := conn.Read(ctx)
+					if err != nil {
+						t.Fatalf("waiting for %q: %v", want, err)
+					}
+					if strings.Contains(string(f), want) {
+						return string(f)
+					}
+				}
+			}
+			guest := dial(a, nil)
+			readUntil(guest, "<strong>1</strong> person online")
+			onA, onB := dial(a, cookies), dial(b, cookies)
+			stream := openSSE(t, ctx, a, cookies)
+			readUntil(guest, "2 tabs") // her WebSocket and stream on A, by name
+			readUntil(onB, `<li id="u-1">mallory`)
+
+			if out := user(c.stdin, c.verb, "mallory"); !strings.Contains(out, c.says) {
+				t.Errorf("user %s mallory said %q, want %q", c.verb, out, c.says)
+			}
+			changed := time.Now()
+			for name, conn := range map[string]*websocket.Conn{"A": onA, "B": onB} {
+				for {
+					_, _, err := conn.Read(ctx)
+					if err == nil {
+						continue
+					}
+					if code := websocket.CloseStatus(err); code != websocket.StatusServiceRestart {
+						t.Errorf("her WebSocket on %s ended with %v, want a close with 1012", name, err)
+					}
+					break
+				}
+			}
+			select {
+			case <-stream:
+			case <-ctx.Done():
+				t.Error("her event stream on A did not end")
+			}
+			readUntil(guest, `<li id="u-1" hx-swap-oob="delete">`)
+			if took := time.Since(changed); took > 5*time.Second {
+				t.Errorf("her connections ended %v after the command, want within a few seconds", took)
+			}
+			for _, addr := range []string{a, b} {
+				if pageGreets(t, ctx, addr, cookies) {
+					t.Errorf("her old cookie still signs her in on %s", addr)
+				}
+			}
+			dial(a, cookies)
+			if f := readUntil(guest, "<strong>2</strong> people online"); strings.Contains(f, "mallory") {
+				t.Errorf("a new handshake with her old cookie counts as mallory:\n%s", f)
+			}
+			if c.verb == "passwd" {
+				if !pageGreets(t, ctx, a, loginCookies(t, b, "mallory", "mallory's new password")) {
+					t.Error("mallory cannot sign in with her new password")
+				}
+			}
+		})
+	}
+}
+
+func sqliteFile(t testing.TB) string { return filepath.Join(t.TempDir(), "users.db") }
+
+// TestDataFilesAreOwnerOnlyInAnExistingDirectory runs the program in a
+// data directory that already exists, open to others as umask 022 leaves
+// a new directory, under umask 022: every file it creates there is 0600,
+// and it warns about the directory. It changes the process's umask, so it
+// must not run in parallel with other tests.
+func TestDataFilesAreOwnerOnlyInAnExistingDirectory(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	data := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, err := runCLI(t, "correct horse\n", "--data", data, "user", "add", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stderr, "data directory is readable or writable by other users") {
+		t.Errorf("no warning about the open data directory in:\n%s", stderr)
+	}
+	if _, err := loadSecret(data, noEnv, false); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		names[e.Name()] = true
+		if mode := info.Mode() & fs.ModePerm; mode != 0o600 {
+			t.Errorf("%s is %v, want -rw-------", e.Name(), mode)
+		}
+	}
+	if !names["users.db"] || !names["jwt-secret"] {
+		t.Errorf("data directory holds %v, want users.db and jwt-secret among them", names)
+	}
+
+	if err := os.Chmod(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, _ := runCLI(t, "", "--data", data, "user", "list"); strings.Contains(stderr, "data directory") {
+		t.Errorf("warned about a directory only its owner can use:\n%s", stderr)
+	}
+}
