@@ -25,7 +25,6 @@ var (
 	ErrNotFound       = errors.New("no such user")
 	ErrExists         = errors.New("a user with that name already exists")
 	ErrBadCredentials = errors.New("wrong username or password")
-	ErrInvalidName    = errors.New("a name is 1 to 64 printable characters")
 	ErrInvalidPass    = errors.New("a password is 8 to 72 bytes")
 )
 
