@@ -44,7 +44,8 @@ func migrate(ctx context.Context, db *sql.DB, dialect goose.Dialect, lockPath st
 		return fmt.Errorf("wait for other instances' migrations: %w", err)
 	}
 	defer unlock()
-	p, err := goose.NewProvider(dialect, db, fsys, goose.WithDisableGlobalRegistry(true))
+	p, err := goose.NewProvider(dialect, db, fsys, goose.WithDisableGlobalRegistry(true),
+		goose.WithGoMigrations(goose.NewGoMigration(6, &goose.GoFunc{RunTx: fillNameKeys}, nil)))
 	if err != nil {
 		return err
 	}
@@ -71,4 +72,44 @@ func lockPostgres(ctx context.Context, db *sql.DB) (unlock func(), err error) {
 		conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(migrationLockID))
 		conn.Close()
 	}, nil
+}
+
+// fillNameKeys gives every user made before names had keys (migration 5)
+// theirs, oldest first. A name the rules refuse, or one that looks like an
+// older user's, gets keys that match only itself (NameKey's legacy form):
+// it keeps working, exactly as written, and an operator can rename it.
+func fillNameKeys(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id, name FROM users WHERE name_key IS NULL ORDER BY id`)
+	if err != nil {
+		return err
+	}
+	type row struct {
+		id   int64
+		name string
+	}
+	var todo []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.id, &r.name); err != nil {
+			rows.Close()
+			return err
+		}
+		todo = append(todo, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	taken := map[string]bool{}
+	for _, r := range todo {
+		key, shape := legacyKeyPrefix+r.name, legacyKeyPrefix+r.name
+		if n, err := NewName(r.name); err == nil && !taken[n.Key] && !taken[n.Shape] {
+			key, shape = n.Key, n.Shape
+		}
+		taken[key], taken[shape] = true, true
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET name_key = $1, name_shape = $2 WHERE id = $3`, key, shape, r.id); err != nil {
+			return fmt.Errorf("give %q its name keys: %w", r.name, err)
+		}
+	}
+	return nil
 }

@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS users (
 )
 
 // latestVersion is the number of the newest migration.
-const latestVersion = 4
+const latestVersion = 6
 
 // openRaw opens dsn with the bare driver, as the store before migrations
 // would have.
@@ -256,4 +256,54 @@ func TestTheDatabaseFilesAreOwnerOnlyWhateverTheUmask(t *testing.T) {
 			t.Errorf("%s is %v, want -rw-------", name, mode)
 		}
 	}
+}
+
+// TestNamesFromBeforeTheRulesKeepWorking upgrades a database whose users
+// were named before the naming rules, two of them alike: each still signs
+// in with the name as written, the look-alike of an older user keeps a key
+// of its own, and an operator can rename it to a name the rules take.
+func TestNamesFromBeforeTheRulesKeepWorking(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		db, postgres := openRaw(t, dsn)
+		schema := unversionedSQLiteSchema
+		if postgres {
+			schema = unversionedPostgresSchema
+		}
+		if _, err := db.ExecContext(ctx, schema); err != nil {
+			t.Fatal(err)
+		}
+		old := []string{"alice", "Alice", "Alice Smith", "\u0430lice"}
+		for _, name := range old {
+			hash, err := bcrypt.GenerateFromPassword([]byte(name+"'s password"), bcrypt.MinCost)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.ExecContext(ctx, `INSERT INTO users (name, password_hash, created_at) VALUES ($1, $2, $3)`,
+				name, hash, time.Now().Unix()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s := openStore(t, dsn)
+		for _, name := range old {
+			if u, err := s.Authenticate(ctx, name, name+"'s password"); err != nil || u.Name != name {
+				t.Errorf("%q after the upgrade: %+v, %v; want her own account", name, u, err)
+			}
+		}
+		if u, err := s.Authenticate(ctx, "ALICE", "alice's password"); err != nil || u.Name != "alice" {
+			t.Errorf("ALICE signs in as %+v, %v; want the oldest alice, who holds the name's key", u, err)
+		}
+		if _, err := s.Add(ctx, "ALICE", "long enough"); !errors.Is(err, users.ErrExists) {
+			t.Errorf("a new ALICE beside the old alice: err = %v, want ErrExists", err)
+		}
+		if err := s.Rename(ctx, "Alice Smith", "alice.smith"); err != nil {
+			t.Fatalf("rename a name the rules refuse: %v", err)
+		}
+		if err := s.Rename(ctx, "Alice", "alice2"); err != nil {
+			t.Fatalf("rename the look-alike: %v", err)
+		}
+		if u, err := s.Authenticate(ctx, "alice2", "Alice's password"); err != nil || u.Name != "alice2" {
+			t.Errorf("after the rename: %+v, %v", u, err)
+		}
+	})
 }

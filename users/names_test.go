@@ -57,7 +57,7 @@ func TestNewNameAcceptsOrdinaryNames(t *testing.T) {
 		{"carol_1984", "carol_1984"},
 		{"jean-luc", "jean-luc"},
 		{"42", "42"},
-		{"ａｌｉｃｅ", "alice"},             // fullwidth is mapped to ordinary letters
+		{"ａｌｉｃｅ", "alice"},              // fullwidth is mapped to ordinary letters
 		{"e\u0301lodie", "\u00e9lodie"}, // NFD is kept as NFC
 		{"Ζωή", "Ζωή"},
 		{"Иван", "Иван"},

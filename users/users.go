@@ -14,6 +14,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL through database/sql
 	"github.com/pressly/goose/v3"
 	"golang.org/x/crypto/bcrypt"
@@ -120,7 +121,9 @@ func (s *Store) Close() error { return s.db.Close() }
 // Ping reports whether the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
-// ValidName reports whether name may be used for an account.
+// ValidName reports whether name could be an account's name, including one
+// made before the naming rules (NewName): 1 to 64 printable characters.
+// Lookups use it to turn away what no account can be called.
 func ValidName(name string) error {
 	if name == "" || len(name) > 64*utf8.UTFMax || utf8.RuneCountInString(name) > 64 || !utf8.ValidString(name) ||
 		strings.TrimSpace(name) != name || strings.IndexFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
@@ -136,9 +139,12 @@ func validPassword(password string) error {
 	return nil
 }
 
-// Add creates a user. Its id is one no user has had before.
+// Add creates a user. Its id is one no user has had before. The name must
+// pass NewName, is kept as NewName shows it, and must not look like any
+// other user's (ErrExists).
 func (s *Store) Add(ctx context.Context, name, password string) (User, error) {
-	if err := ValidName(name); err != nil {
+	n, err := NewName(name)
+	if err != nil {
 		return User{}, err
 	}
 	if err := validPassword(password); err != nil {
@@ -151,16 +157,59 @@ func (s *Store) Add(ctx context.Context, name, password string) (User, error) {
 	now := time.Now().UTC()
 	created, validAfter := now.Truncate(time.Second), now.Truncate(time.Millisecond)
 	var id int64
+	// ON CONFLICT without a target: a clash on the name, its key or its
+	// shape all mean the name is taken.
 	err = s.db.QueryRowContext(ctx,
-		`INSERT INTO users (name, password_hash, created_at, sessions_valid_after) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (name) DO NOTHING RETURNING id`,
-		name, hash, created.Unix(), validAfter.UnixMilli()).Scan(&id)
+		`INSERT INTO users (name, name_key, name_shape, password_hash, created_at, sessions_valid_after)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT DO NOTHING RETURNING id`,
+		n.Display, n.Key, n.Shape, hash, created.Unix(), validAfter.UnixMilli()).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, ErrExists
 	} else if err != nil {
-		return User{}, fmt.Errorf("add user %q: %w", name, err)
+		return User{}, fmt.Errorf("add user %q: %w", n.Display, err)
 	}
-	return User{ID: id, Name: name, Created: created, SessionsValidAfter: validAfter}, nil
+	return User{ID: id, Name: n.Display, Created: created, SessionsValidAfter: validAfter}, nil
+}
+
+// isUniqueViolation reports whether err is a unique constraint's refusal,
+// in either database.
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "23505"
+	}
+	return strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+// Rename gives the user called old the name new, which must pass NewName
+// and not look like another user's. It ends the user's sessions (their
+// tokens carry the old name) and records the change, like SetPassword.
+func (s *Store) Rename(ctx context.Context, old, new string) error {
+	n, err := NewName(new)
+	if err != nil {
+		return err
+	}
+	if ValidName(old) != nil { // no account has such a name, and PostgreSQL refuses invalid UTF-8
+		return ErrNotFound
+	}
+	var taken int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE name <> $1 AND (name = $2 OR name_key = $3 OR name_shape = $4)`,
+		old, n.Display, n.Key, n.Shape).Scan(&taken); err != nil {
+		return fmt.Errorf("rename %s: %w", old, err)
+	}
+	if taken > 0 {
+		return ErrExists
+	}
+	err = s.change(ctx, "rename "+old,
+		`UPDATE users SET name = $1, name_key = $2, name_shape = $3,
+			sessions_valid_after = CASE WHEN sessions_valid_after < $4 THEN $4 ELSE sessions_valid_after + 1 END
+		WHERE name = $5 RETURNING id`,
+		n.Display, n.Key, n.Shape, time.Now().UnixMilli(), old)
+	if err != nil && isUniqueViolation(err) { // another rename or add won the race
+		return ErrExists
+	}
+	return err
 }
 
 // List returns every user, by name.
@@ -317,7 +366,11 @@ func (s *Store) Authenticate(ctx context.Context, name, password string) (User, 
 	var created, validAfter int64
 	err := sql.ErrNoRows
 	if ValidName(name) == nil { // no account has any other name, and PostgreSQL refuses invalid UTF-8
-		err = s.db.QueryRowContext(ctx, `SELECT id, name, password_hash, created_at, sessions_valid_after FROM users WHERE name = $1`, name).
+		// The exact name first (an account from before the naming rules
+		// may share its key with another), else the one that looks alike:
+		// "ALICE" or "ａｌｉｃｅ" signs alice in.
+		err = s.db.QueryRowContext(ctx, `SELECT id, name, password_hash, created_at, sessions_valid_after FROM users
+			WHERE name = $1 OR name_key = $2 ORDER BY CASE WHEN name = $1 THEN 0 ELSE 1 END LIMIT 1`, name, NameKey(name)).
 			Scan(&u.ID, &u.Name, &hash, &created, &validAfter)
 	}
 	switch {

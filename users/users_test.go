@@ -138,8 +138,9 @@ func TestInvalidNamesAndPasswordsAreRefused(t *testing.T) {
 				t.Errorf("Add with %d-byte password: err = %v, want ErrInvalidPass", len(pw), err)
 			}
 		}
-		if _, err := s.Add(ctx, "<script>alert(1)</script>", "long enough"); err != nil {
-			t.Errorf("a name with markup is allowed (and escaped on output): %v", err)
+		// Markup is escaped on output, but no name needs < or >.
+		if _, err := s.Add(ctx, "<script>alert(1)</script>", "long enough"); !errors.Is(err, users.ErrInvalidName) {
+			t.Errorf("Add of a name with markup: err = %v, want ErrInvalidName", err)
 		}
 	})
 }
@@ -229,4 +230,84 @@ func TestOpenPostgresErrorsDoNotShowThePassword(t *testing.T) {
 			t.Errorf("error shows the password: %v", err)
 		}
 	}
+}
+
+// TestNamesThatLookAlikeCannotBothExist adds alice, then every spelling
+// found to pass for her: each is refused, on both backends, and the ones
+// that are only another spelling of her name sign her in.
+func TestNamesThatLookAlikeCannotBothExist(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *users.Store) {
+		ctx := context.Background()
+		alice, err := s.Add(ctx, "alice", "correct horse")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"Alice", "ALICE", "ａｌｉｃｅ", "aIice"} {
+			if _, err := s.Add(ctx, name, "long enough"); !errors.Is(err, users.ErrExists) {
+				t.Errorf("Add(%q) beside alice: err = %v, want ErrExists", name, err)
+			}
+		}
+		for _, name := range []string{"\u0430lice", "alice\u034f", "alice\ufe0f", "\u3164", "\u2800", "\u115f", "and 3 guests", "Nobody is here yet."} {
+			if _, err := s.Add(ctx, name, "long enough"); !errors.Is(err, users.ErrInvalidName) {
+				t.Errorf("Add(%q): err = %v, want ErrInvalidName", name, err)
+			}
+		}
+		for _, name := range []string{"ALICE", "ａｌｉｃｅ"} {
+			if u, err := s.Authenticate(ctx, name, "correct horse"); err != nil || u.ID != alice.ID {
+				t.Errorf("Authenticate(%q) = %+v, %v; want alice", name, u, err)
+			}
+		}
+		// NFD and NFC spellings are one name, kept as NFC.
+		nfd, err := s.Add(ctx, "e\u0301lodie", "long enough")
+		if err != nil || nfd.Name != "\u00e9lodie" {
+			t.Fatalf("Add of an NFD name = %+v, %v; want it kept as NFC", nfd, err)
+		}
+		if _, err := s.Add(ctx, "\u00e9lodie", "long enough"); !errors.Is(err, users.ErrExists) {
+			t.Errorf("Add of the NFC spelling beside the NFD one: err = %v, want ErrExists", err)
+		}
+	})
+}
+
+// TestRenameChecksTheNewNameAndEndsSessions renames a user: the new name
+// passes the same rules as a new one, may not look like another user's,
+// and the rename is recorded as a change that ends the user's sessions.
+func TestRenameChecksTheNewNameAndEndsSessions(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *users.Store) {
+		ctx := context.Background()
+		bob, err := s.Add(ctx, "bob", "long enough")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Add(ctx, "carol", "long enough"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Rename(ctx, "bob", "Carol"); !errors.Is(err, users.ErrExists) {
+			t.Errorf("Rename to a look-alike of carol: err = %v, want ErrExists", err)
+		}
+		if err := s.Rename(ctx, "bob", "b\u043eb"); !errors.Is(err, users.ErrInvalidName) {
+			t.Errorf("Rename to a mixed-script name: err = %v, want ErrInvalidName", err)
+		}
+		if err := s.Rename(ctx, "nobody", "robert"); !errors.Is(err, users.ErrNotFound) {
+			t.Errorf("Rename of nobody: err = %v, want ErrNotFound", err)
+		}
+		if err := s.Rename(ctx, "bob", "Bob"); err != nil { // only the case changes: his own key
+			t.Fatalf("Rename bob to Bob: %v", err)
+		}
+		if err := s.Rename(ctx, "Bob", "robert"); err != nil {
+			t.Fatal(err)
+		}
+		u, err := s.Authenticate(ctx, "robert", "long enough")
+		if err != nil || u.ID != bob.ID || u.Name != "robert" {
+			t.Errorf("Authenticate(robert) = %+v, %v; want bob's account renamed", u, err)
+		}
+		if !u.SessionsValidAfter.After(bob.SessionsValidAfter) {
+			t.Errorf("sessions valid after %v, not moved on from %v: his old tokens still hold", u.SessionsValidAfter, bob.SessionsValidAfter)
+		}
+		if _, err := s.Authenticate(ctx, "bob", "long enough"); !errors.Is(err, users.ErrBadCredentials) {
+			t.Errorf("the old name still signs in: %v", err)
+		}
+		if changes, err := s.ChangesSince(ctx, 0, 10); err != nil || len(changes) != 2 || changes[1].UserID != bob.ID {
+			t.Errorf("changes = %+v, %v; want his two renames", changes, err)
+		}
+	})
 }
