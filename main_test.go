@@ -57,6 +57,39 @@ func TestUserSubcommands(t *testing.T) {
 	}
 }
 
+// TestUserAddRefusesLookAlikesAndRenameFixesANames checks what an operator
+// sees: a name that impersonates is refused with the rule it broke, a
+// fullwidth name is kept in its ordinary form, and rename moves an account
+// to a new name that passes the same rules.
+func TestUserAddRefusesLookAlikesAndRenameFixesANames(t *testing.T) {
+	data := t.TempDir()
+	if _, _, err := runCLI(t, "correct horse\n", "--data", data, "user", "add", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		"\u0430lice":   "mixes the Cyrillic and Latin scripts",
+		"Alice":        "looks like it, already exists",
+		"and 3 guests": "contains a space",
+		"\u3164":       "invisible",
+	} {
+		if _, _, err := runCLI(t, "long enough\n", "--data", data, "user", "add", name); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("user add %q: %v, want an error saying %q", name, err, want)
+		}
+	}
+	if out, _, err := runCLI(t, "long enough\n", "--data", data, "user", "add", "ｂｏｂ"); err != nil || out != "added bob\n" {
+		t.Errorf("user add of a fullwidth name printed %q, %v; want it added as bob", out, err)
+	}
+	if _, _, err := runCLI(t, "", "--data", data, "user", "rename", "bob", "alice"); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Errorf("rename bob to alice: %v, want 'already exists'", err)
+	}
+	if out, _, err := runCLI(t, "", "--data", data, "user", "rename", "bob", "robert"); err != nil || !strings.Contains(out, "renamed bob") {
+		t.Errorf("rename bob to robert: %q, %v", out, err)
+	}
+	if out, _, err := runCLI(t, "", "--data", data, "user", "list"); err != nil || !strings.Contains(out, "robert") || strings.Contains(out, "bob") {
+		t.Errorf("list after the rename = %q, %v; want robert, no bob", out, err)
+	}
+}
+
 func TestHelpListsEveryFlagWithItsEnvironmentVariable(t *testing.T) {
 	_, stderr, err := runCLI(t, "", "--help")
 	if err != nil {

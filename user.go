@@ -16,10 +16,11 @@ import (
 	"herenow/users"
 )
 
-const userUsage = "usage: herenow user add|passwd|delete NAME, or herenow user list"
+const userUsage = "usage: herenow user add|passwd|delete NAME, herenow user rename NAME NEWNAME, or herenow user list"
 
-// runUserCommand manages accounts: herenow user add|passwd|delete NAME, or
-// herenow user list. A password is never taken from the command line.
+// runUserCommand manages accounts: herenow user add|passwd|delete NAME,
+// herenow user rename NAME NEWNAME, or herenow user list. A password is
+// never taken from the command line.
 func runUserCommand(ctx context.Context, store *users.Store, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if args[0] != "user" || len(args) < 2 {
 		return errors.New(userUsage)
@@ -42,6 +43,12 @@ func runUserCommand(ctx context.Context, store *users.Store, args []string, stdi
 		}
 		fmt.Fprintf(stdout, "deleted %s and ended %s's sessions\n", args[2], args[2])
 		return nil
+	case verb == "rename" && len(args) == 4:
+		if err := store.Rename(ctx, args[2], args[3]); err != nil {
+			return fmt.Errorf("rename %q: %w", args[2], err)
+		}
+		fmt.Fprintf(stdout, "renamed %s and ended their sessions: they sign in again as %s\n", args[2], args[3])
+		return nil
 	case (verb == "add" || verb == "passwd") && len(args) == 3:
 		name := args[2]
 		password, err := readPassword(stdin, stderr)
@@ -49,10 +56,11 @@ func runUserCommand(ctx context.Context, store *users.Store, args []string, stdi
 			return err
 		}
 		if verb == "add" {
-			if _, err := store.Add(ctx, name, password); err != nil {
+			u, err := store.Add(ctx, name, password)
+			if err != nil {
 				return fmt.Errorf("add %q: %w", name, err)
 			}
-			fmt.Fprintf(stdout, "added %s\n", name)
+			fmt.Fprintf(stdout, "added %s\n", u.Name) // as kept: fullwidth letters mapped, NFC
 			return nil
 		}
 		if err := store.SetPassword(ctx, name, password); err != nil {

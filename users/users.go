@@ -24,7 +24,7 @@ import (
 // Errors callers can tell apart.
 var (
 	ErrNotFound       = errors.New("no such user")
-	ErrExists         = errors.New("a user with that name already exists")
+	ErrExists         = errors.New("a user with that name, or one that looks like it, already exists")
 	ErrBadCredentials = errors.New("wrong username or password")
 	ErrInvalidPass    = errors.New("a password is 8 to 72 bytes")
 )
