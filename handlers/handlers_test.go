@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"io"
 	"log/slog"
 	"net/http"
@@ -51,25 +52,52 @@ func newApp(t testing.TB) *app {
 	return newAppWith(t, nil)
 }
 
+// addUsersFromBeforeTheNamingRules creates the SQLite database at path as
+// herenow did before it had migrations and naming rules, with the given
+// users (name, password), ids from 1: the way a hostile name such as
+// evilName can still exist (the rules refuse it as a new name) and must
+// still be escaped everywhere.
+func addUsersFromBeforeTheNamingRules(t testing.TB, path string, namePasswords ...[2]string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TABLE users (
+	id            INTEGER PRIMARY KEY,
+	name          TEXT NOT NULL UNIQUE,
+	password_hash BLOB NOT NULL,
+	created_at    INTEGER NOT NULL
+) STRICT`); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range namePasswords {
+		hash, err := bcrypt.GenerateFromPassword([]byte(u[1]), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(`INSERT INTO users (name, password_hash, created_at) VALUES ($1, $2, $3)`, u[0], hash, time.Now().Unix()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // newAppWith is newApp with options changed by change before the server
 // starts.
 func newAppWith(t testing.TB, change func(*handlers.Options)) *app {
 	t.Helper()
 	ctx := context.Background()
-	store, err := users.Open(ctx, filepath.Join(t.TempDir(), "users.db"), bcrypt.MinCost)
+	path := filepath.Join(t.TempDir(), "users.db")
+	addUsersFromBeforeTheNamingRules(t, path, [2]string{"alice", "correct horse"}, [2]string{evilName, "evil password"})
+	store, err := users.Open(ctx, path, bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
 	a := &app{store: store}
-	for _, u := range [][2]string{{"alice", "correct horse"}, {evilName, "evil password"}} {
-		added, err := store.Add(ctx, u[0], u[1])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if u[0] == "alice" {
-			a.alice = added
-		}
+	if a.alice, err = store.Authenticate(ctx, "alice", "correct horse"); err != nil {
+		t.Fatal(err)
 	}
 	opt := handlers.Options{
 		Secret: []byte(secret), TokenTTL: time.Hour, Login: handlers.LoginLimits{PerIP: 20, PerName: 5},
