@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,8 +33,9 @@ const (
 
 // app is a real herenow server on a loopback port with a real SQLite store.
 type app struct {
-	srv *httptest.Server
-	hub *hub.Hub
+	srv   *httptest.Server
+	hub   *hub.Hub
+	store *users.Store
 }
 
 func newApp(t testing.TB) *app {
@@ -76,7 +78,7 @@ func newAppWith(t testing.TB, change func(*handlers.Options)) *app {
 	srv := httptest.NewServer(handlers.NewServer(logger, store, h, assets, opt))
 	t.Cleanup(srv.Close)
 	t.Cleanup(h.Close) // runs first: ends the live connections srv.Close would wait for
-	return &app{srv: srv, hub: h}
+	return &app{srv: srv, hub: h, store: store}
 }
 
 // client returns an HTTP client with its own cookie jar that does not follow
@@ -312,13 +314,26 @@ func TestHostileNameIsEscapedInFramesAndPage(t *testing.T) {
 	}
 }
 
+// TestWrongCredentialsAreRefusedAlike checks that a wrong password and an
+// unknown name get the same answer after the same work: exactly one bcrypt
+// comparison each (against the decoy hash for the unknown name), counted
+// through the store's comparer, so that the two take about as long.
 func TestWrongCredentialsAreRefusedAlike(t *testing.T) {
 	a := newApp(t)
+	var compared atomic.Int32
+	a.store.SetPasswordComparer(func(hash, password []byte) error {
+		compared.Add(1)
+		return bcrypt.CompareHashAndPassword(hash, password)
+	})
 	for _, c := range []struct{ name, password string }{
 		{"alice", "wrong password"},
 		{"mallory", "correct horse"},
 	} {
+		compared.Store(0)
 		resp, body := a.postLogin(t, a.client(t), c.name, c.password)
+		if n := compared.Load(); n != 1 {
+			t.Errorf("%s: %d password comparisons, want 1 like every other login", c.name, n)
+		}
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("%s: status %s, want 401", c.name, resp.Status)
 		}
