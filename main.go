@@ -73,7 +73,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	metrics.WatchHub(h)
 	app := handlers.NewServer(logger, store, h, assets, handlers.Options{
 		Secret: secret, TokenTTL: cfg.sessionTTL, Login: cfg.login, Live: cfg.live, Metrics: metrics,
-		Ready: link.ready, Revocations: link.revocations()})
+		Ready: link.ready, Revocations: link.revocations(), Proxy: cfg.proxy})
 	defer link.run(ctx, h)()
 	return serve(ctx, logger, cfg, h, app, metrics.OpsHandler())
 }

@@ -25,7 +25,9 @@ import (
 )
 
 const (
-	tokenCookie = "jwt" // the name jwtauth.TokenFromCookie reads
+	// The cookies' names over plain HTTP; cookieName gives the names they
+	// go by on a request.
+	tokenCookie = "jwt"
 	guestCookie = "guest"
 	issuer      = "herenow"
 	// maxLoginForm bounds what POST /login reads: a name and a password fit
@@ -122,11 +124,21 @@ func (s *sessions) identify(next http.Handler) http.Handler {
 				v.userID, v.name, v.jti, v.expires = id, name, tok.JwtID(), tok.Expiration()
 			}
 		}
-		if c, err := r.Cookie(guestCookie); err == nil {
+		if c, err := r.Cookie(cookieName(r, guestCookie)); err == nil {
 			v.guestID = s.verifyGuest(c.Value)
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), visitorKey{}, v)))
 	})
+}
+
+// tokenFromCookie finds the session token for jwtauth.Verify: in the
+// session cookie of the name r's scheme calls for, nowhere else.
+func tokenFromCookie(r *http.Request) string {
+	c, err := r.Cookie(cookieName(r, tokenCookie))
+	if err != nil {
+		return ""
+	}
+	return c.Value
 }
 
 // isDigits reports whether s is a user id as issued: it names an HTML id.
@@ -151,10 +163,7 @@ func (s *sessions) ensureGuest(w http.ResponseWriter, r *http.Request, v visitor
 		return
 	}
 	id := randomID()
-	http.SetCookie(w, &http.Cookie{
-		Name: guestCookie, Value: id + "." + s.signGuest(id), Path: "/",
-		MaxAge: 365 * 24 * 3600, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
-	})
+	http.SetCookie(w, newCookie(r, guestCookie, id+"."+s.signGuest(id), 365*24*3600))
 }
 
 func (s *sessions) signGuest(id string) string {
@@ -244,15 +253,16 @@ func serveLogin(logger *slog.Logger, store UserStore, s *sessions, limits *login
 			fail(http.StatusBadRequest, name, "Enter your username and password.")
 			return
 		}
+		client := middleware.GetClientIP(r.Context())
 		if limits.refuse(w, r, name) {
-			logger.Info("login refused", "reason", "rate limited")
+			logger.Info("login refused", "reason", "rate limited", "client", client)
 			fail(http.StatusTooManyRequests, name, "Too many attempts. Please wait a minute and try again.")
 			return
 		}
 		u, err := store.Authenticate(r.Context(), name, password)
 		switch {
 		case errors.Is(err, users.ErrBadCredentials):
-			logger.Info("login refused", "reason", "bad credentials")
+			logger.Info("login refused", "reason", "bad credentials", "client", client)
 			fail(http.StatusUnauthorized, name, "Wrong username or password.")
 			return
 		case err != nil:
@@ -266,10 +276,7 @@ func serveLogin(logger *slog.Logger, store UserStore, s *sessions, limits *login
 			fail(http.StatusInternalServerError, name, "Something went wrong. Please try again.")
 			return
 		}
-		http.SetCookie(w, &http.Cookie{
-			Name: tokenCookie, Value: token, Path: "/", MaxAge: int(s.ttl.Seconds()),
-			HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
-		})
+		http.SetCookie(w, newCookie(r, tokenCookie, token, int(s.ttl.Seconds())))
 		m.logins.WithLabelValues(loginSuccess).Inc()
 		logger.Info("login", "user_id", u.ID)
 		http.Redirect(w, r, "/", http.StatusSeeOther)
@@ -284,10 +291,7 @@ func serveLogout(s *sessions) http.Handler {
 		if v := visitorFrom(r.Context()); v.signedIn() {
 			s.logout(v)
 		}
-		http.SetCookie(w, &http.Cookie{
-			Name: tokenCookie, Value: "", Path: "/", MaxAge: -1,
-			HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
-		})
+		http.SetCookie(w, newCookie(r, tokenCookie, "", -1))
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})
 }

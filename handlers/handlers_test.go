@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -36,6 +38,25 @@ type app struct {
 	srv   *httptest.Server
 	hub   *hub.Hub
 	store *users.Store
+	logs  *logBuffer // what the server logged, if newAppLogging started it
+}
+
+// logBuffer keeps log lines written from many goroutines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func newApp(t testing.TB) *app {
@@ -46,6 +67,18 @@ func newApp(t testing.TB) *app {
 // newAppWith is newApp with options changed by change before the server
 // starts.
 func newAppWith(t testing.TB, change func(*handlers.Options)) *app {
+	t.Helper()
+	return startApp(t, change, nil)
+}
+
+// newAppLogging is newAppWith keeping what the server logs in app.logs.
+// Other tests discard it, so that what they log costs no memory.
+func newAppLogging(t testing.TB, change func(*handlers.Options)) *app {
+	t.Helper()
+	return startApp(t, change, &logBuffer{})
+}
+
+func startApp(t testing.TB, change func(*handlers.Options), logs *logBuffer) *app {
 	t.Helper()
 	ctx := context.Background()
 	store, err := users.Open(ctx, filepath.Join(t.TempDir(), "users.db"), bcrypt.MinCost)
@@ -74,11 +107,15 @@ func newAppWith(t testing.TB, change func(*handlers.Options)) *app {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var logTo io.Writer = io.Discard
+	if logs != nil {
+		logTo = logs
+	}
+	logger := slog.New(slog.NewTextHandler(logTo, nil))
 	srv := httptest.NewServer(handlers.NewServer(logger, store, h, assets, opt))
 	t.Cleanup(srv.Close)
 	t.Cleanup(h.Close) // runs first: ends the live connections srv.Close would wait for
-	return &app{srv: srv, hub: h, store: store}
+	return &app{srv: srv, hub: h, store: store, logs: logs}
 }
 
 // client returns an HTTP client with its own cookie jar that does not follow
@@ -141,10 +178,16 @@ type wsLive struct{ conn *websocket.Conn }
 
 func (a *app) dialWS(t *testing.T, c *http.Client) *wsLive {
 	t.Helper()
+	return a.dialWSWith(t, a.cookieHeader(c))
+}
+
+// dialWSWith is dialWS with the handshake's headers given.
+func (a *app) dialWSWith(t *testing.T, header http.Header) *wsLive {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(a.srv.URL, "http")+"/live/ws",
-		&websocket.DialOptions{HTTPHeader: a.cookieHeader(c)})
+		&websocket.DialOptions{HTTPHeader: header})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,12 +220,18 @@ type sseLive struct {
 // lines joined with "\n", one event per blank line.
 func (a *app) dialSSE(t *testing.T, c *http.Client) *sseLive {
 	t.Helper()
+	return a.dialSSEWith(t, a.cookieHeader(c))
+}
+
+// dialSSEWith is dialSSE with the request's headers given.
+func (a *app) dialSSEWith(t *testing.T, header http.Header) *sseLive {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.srv.URL+"/live/events", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header = a.cookieHeader(c)
+	req.Header = header
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
