@@ -55,7 +55,8 @@ func envName(flagName string) string {
 // parseConfig reads flags, falling back to environment variables, then to
 // defaults. It returns the arguments left after the flags (a subcommand).
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, []string, error) {
-	c := config{live: handlers.LiveOptions{WriteTimeout: 10 * time.Second, KeepAlive: 25 * time.Second}}
+	c := config{live: handlers.LiveOptions{WriteTimeout: 10 * time.Second, KeepAlive: 25 * time.Second},
+		login: handlers.LoginLimits{MaxDelay: 2 * time.Second}}
 	fs := newFlagSet(&c, stderr)
 	if err := fs.Parse(args[1:]); err != nil {
 		return c, nil, err
@@ -99,8 +100,8 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.sessionTTL, "session-ttl", 12*time.Hour, "how long a login lasts")
 	fs.DurationVar(&c.live.PingInterval, "ping-interval", 30*time.Second, "how often WebSocket clients are pinged")
 	fs.DurationVar(&c.live.PingTimeout, "ping-timeout", 10*time.Second, "how long a ping may go unanswered")
-	fs.IntVar(&c.login.PerIP, "login-limit-ip", 20, "login attempts allowed per minute from one address")
-	fs.IntVar(&c.login.PerName, "login-limit-name", 5, "login attempts allowed per minute against one username")
+	fs.IntVar(&c.login.PerIP, "login-limit-ip", 20, "login attempts allowed per minute from one address, whatever their outcome")
+	fs.IntVar(&c.login.PerName, "login-limit-name", 5, "failed logins allowed per minute against one username from one address; past as many from everywhere, attempts on it are slowed")
 	fs.StringVar(&c.publicURL, "public-url", "", "the address people use, e.g. https://presence.example.com; https makes cookies Secure and sends HSTS")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of the reverse proxies whose X-Forwarded-For, X-Forwarded-Proto and X-Request-Id are believed")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "least severe log level: debug, info, warn or error")

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5/middleware"
-	"github.com/go-chi/httprate"
 	"github.com/go-chi/jwtauth/v5"
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
@@ -193,32 +192,6 @@ func serveLoginForm(assets components.Assets) http.Handler {
 	})
 }
 
-// LoginLimits bound password guessing: attempts per minute from one client
-// address (an IPv6 /64 counts as one) and against one username.
-type LoginLimits struct {
-	PerIP   int
-	PerName int
-}
-
-// loginLimiter enforces LoginLimits with httprate's sliding-window counters.
-type loginLimiter struct {
-	perIP, perName *httprate.RateLimiter
-}
-
-func newLoginLimiter(l LoginLimits) *loginLimiter {
-	return &loginLimiter{
-		perIP:   httprate.NewRateLimiter(l.PerIP, time.Minute),
-		perName: httprate.NewRateLimiter(l.PerName, time.Minute),
-	}
-}
-
-// refuse counts an attempt and reports whether it is one too many; it sets
-// Retry-After when it is.
-func (l *loginLimiter) refuse(w http.ResponseWriter, r *http.Request, name string) bool {
-	ip := httprate.CanonicalizeIP(middleware.GetClientIP(r.Context()))
-	return l.perIP.OnLimit(w, r, ip) || l.perName.OnLimit(w, r, name)
-}
-
 // serveLogin checks the form's name and password, sets the session cookie
 // and sends the browser to the page. A failure says only that the pair was
 // wrong, never which half.
@@ -259,9 +232,13 @@ func serveLogin(logger *slog.Logger, store UserStore, s *sessions, limits *login
 			fail(http.StatusTooManyRequests, name, "Too many attempts. Please wait a minute and try again.")
 			return
 		}
+		if limits.wait(r.Context(), name) != nil {
+			return // the client went away while its attempt was slowed
+		}
 		u, err := store.Authenticate(r.Context(), name, password)
 		switch {
 		case errors.Is(err, users.ErrBadCredentials):
+			limits.failed(r, name)
 			logger.Info("login refused", "reason", "bad credentials", "client", client)
 			fail(http.StatusUnauthorized, name, "Wrong username or password.")
 			return
@@ -277,6 +254,7 @@ func serveLogin(logger *slog.Logger, store UserStore, s *sessions, limits *login
 			return
 		}
 		http.SetCookie(w, newCookie(r, tokenCookie, token, int(s.ttl.Seconds())))
+		limits.succeeded(r, name)
 		m.logins.WithLabelValues(loginSuccess).Inc()
 		logger.Info("login", "user_id", u.ID)
 		http.Redirect(w, r, "/", http.StatusSeeOther)
