@@ -173,6 +173,13 @@ func TestATrustedProxysHTTPSGetsHostCookiesHSTSAndTheClientsAddress(t *testing.T
 	if resp, _ := a.send(t, http.MethodPost, "/login", via("198.51.100.7"), "username=bob&password=wrong+password"); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("first attempt from 198.51.100.7 through the same proxy: %s, want 401", resp.Status)
 	}
+
+	// Logout clears the cookie by the name it was set under.
+	resp, _ = a.send(t, http.MethodPost, "/logout", withCookie(via("203.0.113.9"), "__Host-jwt"), "")
+	if c := cookieNamed(resp, "__Host-jwt"); c == nil || c.MaxAge >= 0 || !c.Secure {
+		t.Errorf("logout over HTTPS: cookies %v, want __Host-jwt cleared, Secure", resp.Cookies())
+	}
+	waitFor(t, viewer, "alice</strong> went offline")
 }
 
 func TestAnHTTPSPublicURLMakesCookiesSecureAndItsOriginWelcome(t *testing.T) {
