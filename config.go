@@ -9,6 +9,8 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,6 +34,11 @@ type config struct {
 	logLevel    slog.Level
 	live        handlers.LiveOptions
 	login       handlers.LoginLimits
+	// publicURL and trustedProxies are the flags' text; proxy is what they
+	// say.
+	publicURL      string
+	trustedProxies string
+	proxy          handlers.Proxy
 }
 
 // envPrefix turns a flag name into its environment variable: --list-limit
@@ -48,7 +55,8 @@ func envName(flagName string) string {
 // parseConfig reads flags, falling back to environment variables, then to
 // defaults. It returns the arguments left after the flags (a subcommand).
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, []string, error) {
-	c := config{live: handlers.LiveOptions{WriteTimeout: 10 * time.Second, KeepAlive: 25 * time.Second}}
+	c := config{live: handlers.LiveOptions{WriteTimeout: 10 * time.Second, KeepAlive: 25 * time.Second},
+		login: handlers.LoginLimits{MaxDelay: 2 * time.Second}}
 	fs := newFlagSet(&c, stderr)
 	if err := fs.Parse(args[1:]); err != nil {
 		return c, nil, err
@@ -64,6 +72,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		}
 	})
 	if err != nil {
+		return c, nil, err
+	}
+	if c.proxy, err = parseProxy(c.publicURL, c.trustedProxies); err != nil {
 		return c, nil, err
 	}
 	if c.listLimit < 0 || c.grace < 0 || c.tick <= 0 || c.sessionTTL <= 0 || c.live.PingInterval <= 0 || c.live.PingTimeout <= 0 ||
@@ -89,8 +100,10 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.sessionTTL, "session-ttl", 12*time.Hour, "how long a login lasts")
 	fs.DurationVar(&c.live.PingInterval, "ping-interval", 30*time.Second, "how often WebSocket clients are pinged")
 	fs.DurationVar(&c.live.PingTimeout, "ping-timeout", 10*time.Second, "how long a ping may go unanswered")
-	fs.IntVar(&c.login.PerIP, "login-limit-ip", 20, "login attempts allowed per minute from one address")
-	fs.IntVar(&c.login.PerName, "login-limit-name", 5, "login attempts allowed per minute against one username")
+	fs.IntVar(&c.login.PerIP, "login-limit-ip", 20, "login attempts allowed per minute from one address, whatever their outcome")
+	fs.IntVar(&c.login.PerName, "login-limit-name", 5, "failed logins allowed per minute against one username from one address; past as many from everywhere, attempts on it are slowed")
+	fs.StringVar(&c.publicURL, "public-url", "", "the address people use, e.g. https://presence.example.com; https makes cookies Secure and sends HSTS")
+	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of the reverse proxies whose X-Forwarded-For, X-Forwarded-Proto and X-Request-Id are believed")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "least severe log level: debug, info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: herenow [flags]              serve the page\n")
@@ -102,6 +115,36 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 		fmt.Fprintf(stderr, "\nHERENOW_JWT_SECRET (environment only) signs sessions; without it a secret is generated in the data directory.\n")
 	}
 	return fs
+}
+
+// parseProxy reads --public-url and --trusted-proxies.
+func parseProxy(publicURL, trustedProxies string) (handlers.Proxy, error) {
+	var p handlers.Proxy
+	if publicURL != "" {
+		u, err := url.Parse(publicURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil ||
+			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+			return p, fmt.Errorf("--public-url %q: want the site's scheme and host, such as https://presence.example.com (herenow is served from /)", publicURL)
+		}
+		u.Path = ""
+		p.PublicURL = u
+	}
+	for s := range strings.SplitSeq(trustedProxies, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		pfx, err := netip.ParsePrefix(s)
+		if err != nil {
+			if addr, aerr := netip.ParseAddr(s); aerr == nil && addr.Zone() == "" {
+				pfx = netip.PrefixFrom(addr, addr.BitLen()) // a single proxy's address
+			}
+		}
+		if !pfx.IsValid() || pfx.Addr().Is4In6() {
+			return p, fmt.Errorf("--trusted-proxies: %q is not a CIDR prefix (such as 10.0.0.0/8 or 127.0.0.1/32) or an address", s)
+		}
+		p.TrustedProxies = append(p.TrustedProxies, pfx.Masked())
+	}
+	return p, nil
 }
 
 // usersDSN is where the user store lives: --database, else SQLite in the

@@ -78,7 +78,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	app := handlers.NewServer(logger, store, h, assets, handlers.Options{
 		Secret: secret, TokenTTL: cfg.sessionTTL, Login: cfg.login, Live: cfg.live, Metrics: metrics,
-		Ready: link.ready, Revocations: link.revocations(), UserChanges: changes})
+		Ready: link.ready, Revocations: link.revocations(), UserChanges: changes,
+		Proxy: cfg.proxy})
 	defer link.run(ctx, h)()
 	defer changes.run(ctx)()
 	return serve(ctx, logger, cfg, h, app, metrics.OpsHandler())

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5/middleware"
-	"github.com/go-chi/httprate"
 	"github.com/go-chi/jwtauth/v5"
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
@@ -25,7 +24,9 @@ import (
 )
 
 const (
-	tokenCookie = "jwt" // the name jwtauth.TokenFromCookie reads
+	// The cookies' names over plain HTTP; cookieName gives the names they
+	// go by on a request.
+	tokenCookie = "jwt"
 	guestCookie = "guest"
 	issuer      = "herenow"
 	// maxLoginForm bounds what POST /login reads: a name and a password fit
@@ -147,7 +148,7 @@ func (s *sessions) identify(next http.Handler) http.Handler {
 		if tok, claims, err := jwtauth.FromContext(r.Context()); err == nil && tok != nil {
 			v = s.signedIn(r.Context(), tok, claims)
 		}
-		if c, err := r.Cookie(guestCookie); err == nil {
+		if c, err := r.Cookie(cookieName(r, guestCookie)); err == nil {
 			v.guestID = s.verifyGuest(c.Value)
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), visitorKey{}, v)))
@@ -182,6 +183,16 @@ func (s *sessions) signedIn(ctx context.Context, tok jwt.Token, claims map[strin
 		validAfter: int64(validAfter), checked: checked}
 }
 
+// tokenFromCookie finds the session token for jwtauth.Verify: in the
+// session cookie of the name r's scheme calls for, nowhere else.
+func tokenFromCookie(r *http.Request) string {
+	c, err := r.Cookie(cookieName(r, tokenCookie))
+	if err != nil {
+		return ""
+	}
+	return c.Value
+}
+
 // isDigits reports whether s is a user id as issued: it names an HTML id.
 func isDigits(s string) bool {
 	_, err := strconv.ParseUint(s, 10, 63)
@@ -206,10 +217,7 @@ func (s *sessions) ensureGuest(w http.ResponseWriter, r *http.Request, v visitor
 		return
 	}
 	id := randomID()
-	http.SetCookie(w, &http.Cookie{
-		Name: guestCookie, Value: id + "." + s.signGuest(id), Path: "/",
-		MaxAge: 365 * 24 * 3600, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
-	})
+	http.SetCookie(w, newCookie(r, guestCookie, id+"."+s.signGuest(id), 365*24*3600))
 }
 
 func (s *sessions) signGuest(id string) string {
@@ -237,32 +245,6 @@ func serveLoginForm(assets components.Assets) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		render(w, r, http.StatusOK, components.Login(components.LoginPage{Assets: assets}))
 	})
-}
-
-// LoginLimits bound password guessing: attempts per minute from one client
-// address (an IPv6 /64 counts as one) and against one username.
-type LoginLimits struct {
-	PerIP   int
-	PerName int
-}
-
-// loginLimiter enforces LoginLimits with httprate's sliding-window counters.
-type loginLimiter struct {
-	perIP, perName *httprate.RateLimiter
-}
-
-func newLoginLimiter(l LoginLimits) *loginLimiter {
-	return &loginLimiter{
-		perIP:   httprate.NewRateLimiter(l.PerIP, time.Minute),
-		perName: httprate.NewRateLimiter(l.PerName, time.Minute),
-	}
-}
-
-// refuse counts an attempt and reports whether it is one too many; it sets
-// Retry-After when it is.
-func (l *loginLimiter) refuse(w http.ResponseWriter, r *http.Request, name string) bool {
-	ip := httprate.CanonicalizeIP(middleware.GetClientIP(r.Context()))
-	return l.perIP.OnLimit(w, r, ip) || l.perName.OnLimit(w, r, name)
 }
 
 // serveLogin checks the form's name and password, sets the session cookie
@@ -299,15 +281,20 @@ func serveLogin(logger *slog.Logger, store UserStore, s *sessions, limits *login
 			fail(http.StatusBadRequest, name, "Enter your username and password.")
 			return
 		}
+		client := middleware.GetClientIP(r.Context())
 		if limits.refuse(w, r, name) {
-			logger.Info("login refused", "reason", "rate limited")
+			logger.Info("login refused", "reason", "rate limited", "client", client)
 			fail(http.StatusTooManyRequests, name, "Too many attempts. Please wait a minute and try again.")
 			return
+		}
+		if limits.wait(r.Context(), name) != nil {
+			return // the client went away while its attempt was slowed
 		}
 		u, err := store.Authenticate(r.Context(), name, password)
 		switch {
 		case errors.Is(err, users.ErrBadCredentials):
-			logger.Info("login refused", "reason", "bad credentials")
+			limits.failed(r, name)
+			logger.Info("login refused", "reason", "bad credentials", "client", client)
 			fail(http.StatusUnauthorized, name, "Wrong username or password.")
 			return
 		case err != nil:
@@ -321,10 +308,8 @@ func serveLogin(logger *slog.Logger, store UserStore, s *sessions, limits *login
 			fail(http.StatusInternalServerError, name, "Something went wrong. Please try again.")
 			return
 		}
-		http.SetCookie(w, &http.Cookie{
-			Name: tokenCookie, Value: token, Path: "/", MaxAge: int(s.ttl.Seconds()),
-			HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
-		})
+		http.SetCookie(w, newCookie(r, tokenCookie, token, int(s.ttl.Seconds())))
+		limits.succeeded(r, name)
 		m.logins.WithLabelValues(loginSuccess).Inc()
 		logger.Info("login", "user_id", u.ID)
 		http.Redirect(w, r, "/", http.StatusSeeOther)
@@ -339,10 +324,7 @@ func serveLogout(s *sessions) http.Handler {
 		if v := visitorFrom(r.Context()); v.signedIn() {
 			s.logout(v)
 		}
-		http.SetCookie(w, &http.Cookie{
-			Name: tokenCookie, Value: "", Path: "/", MaxAge: -1,
-			HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
-		})
+		http.SetCookie(w, newCookie(r, tokenCookie, "", -1))
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})
 }

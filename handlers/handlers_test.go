@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"database/sql"
 	"io"
@@ -12,6 +13,8 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,6 +43,25 @@ type app struct {
 	// userChanged tells the server of a user changed elsewhere, as the
 	// program's watcher of the user database does.
 	userChanged func(ctx context.Context, userID int64)
+	logs        *logBuffer // what the server logged, if newAppLogging started it
+}
+
+// logBuffer keeps log lines written from many goroutines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // userChanges hands the server's func for changed users to the test.
@@ -87,6 +109,18 @@ func addUsersFromBeforeTheNamingRules(t testing.TB, path string, namePasswords .
 // starts.
 func newAppWith(t testing.TB, change func(*handlers.Options)) *app {
 	t.Helper()
+	return startApp(t, change, nil)
+}
+
+// newAppLogging is newAppWith keeping what the server logs in app.logs.
+// Other tests discard it, so that what they log costs no memory.
+func newAppLogging(t testing.TB, change func(*handlers.Options)) *app {
+	t.Helper()
+	return startApp(t, change, &logBuffer{})
+}
+
+func startApp(t testing.TB, change func(*handlers.Options), logs *logBuffer) *app {
+	t.Helper()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "users.db")
 	addUsersFromBeforeTheNamingRules(t, path, [2]string{"alice", "correct horse"}, [2]string{evilName, "evil password"})
@@ -116,11 +150,15 @@ func newAppWith(t testing.TB, change func(*handlers.Options)) *app {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var logTo io.Writer = io.Discard
+	if logs != nil {
+		logTo = logs
+	}
+	logger := slog.New(slog.NewTextHandler(logTo, nil))
 	srv := httptest.NewServer(handlers.NewServer(logger, store, h, assets, opt))
 	t.Cleanup(srv.Close)
 	t.Cleanup(h.Close) // runs first: ends the live connections srv.Close would wait for
-	a.srv, a.hub = srv, h
+	a.srv, a.hub, a.logs = srv, h, logs
 	return a
 }
 
@@ -184,10 +222,16 @@ type wsLive struct{ conn *websocket.Conn }
 
 func (a *app) dialWS(t *testing.T, c *http.Client) *wsLive {
 	t.Helper()
+	return a.dialWSWith(t, a.cookieHeader(c))
+}
+
+// dialWSWith is dialWS with the handshake's headers given.
+func (a *app) dialWSWith(t *testing.T, header http.Header) *wsLive {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(a.srv.URL, "http")+"/live/ws",
-		&websocket.DialOptions{HTTPHeader: a.cookieHeader(c)})
+		&websocket.DialOptions{HTTPHeader: header})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,12 +264,18 @@ type sseLive struct {
 // lines joined with "\n", one event per blank line.
 func (a *app) dialSSE(t *testing.T, c *http.Client) *sseLive {
 	t.Helper()
+	return a.dialSSEWith(t, a.cookieHeader(c))
+}
+
+// dialSSEWith is dialSSE with the request's headers given.
+func (a *app) dialSSEWith(t *testing.T, header http.Header) *sseLive {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.srv.URL+"/live/events", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header = a.cookieHeader(c)
+	req.Header = header
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -357,13 +407,26 @@ func TestHostileNameIsEscapedInFramesAndPage(t *testing.T) {
 	}
 }
 
+// TestWrongCredentialsAreRefusedAlike checks that a wrong password and an
+// unknown name get the same answer after the same work: exactly one bcrypt
+// comparison each (against the decoy hash for the unknown name), counted
+// through the store's comparer, so that the two take about as long.
 func TestWrongCredentialsAreRefusedAlike(t *testing.T) {
 	a := newApp(t)
+	var compared atomic.Int32
+	a.store.SetPasswordComparer(func(hash, password []byte) error {
+		compared.Add(1)
+		return bcrypt.CompareHashAndPassword(hash, password)
+	})
 	for _, c := range []struct{ name, password string }{
 		{"alice", "wrong password"},
 		{"mallory", "correct horse"},
 	} {
+		compared.Store(0)
 		resp, body := a.postLogin(t, a.client(t), c.name, c.password)
+		if n := compared.Load(); n != 1 {
+			t.Errorf("%s: %d password comparisons, want 1 like every other login", c.name, n)
+		}
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("%s: status %s, want 401", c.name, resp.Status)
 		}

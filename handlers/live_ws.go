@@ -31,6 +31,7 @@ type live struct {
 	metrics  *Metrics
 	ws, sse  *transportMetrics
 	opt      LiveOptions
+	wsAccept *websocket.AcceptOptions // origins accepted beside the request's Host
 }
 
 // opened counts and logs a new live connection; the func it returns does the
@@ -42,7 +43,7 @@ func (l *live) opened(r *http.Request, transport string, m *transportMetrics, pe
 	}
 	m.connections.Inc()
 	id := middleware.GetReqID(r.Context())
-	l.logger.Info("live connection opened", "id", id, "transport", transport, "person", kind)
+	l.logger.Info("live connection opened", "id", id, "client", middleware.GetClientIP(r.Context()), "transport", transport, "person", kind)
 	started := time.Now()
 	return func(code int, err error) {
 		m.connections.Dec()
@@ -78,7 +79,7 @@ func serveLiveWS(l *live) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := visitorFrom(r.Context())
 		person := v.person()
-		c, err := websocket.Accept(w, r, nil)
+		c, err := websocket.Accept(w, r, l.wsAccept)
 		if err != nil {
 			l.logger.Info("websocket handshake refused", "err", err)
 			return // Accept has written the response

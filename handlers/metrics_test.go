@@ -32,12 +32,12 @@ func scrape(t *testing.T, m *handlers.Metrics, series string) float64 {
 
 func TestMetricsCountWhatHappens(t *testing.T) {
 	m := handlers.NewMetrics()
-	a := newAppWith(t, func(o *handlers.Options) { o.Metrics = m; o.Login.PerName = 2 })
+	a := newAppWith(t, func(o *handlers.Options) { o.Metrics = m; o.Login.PerName = 1 })
 	m.WatchHub(a.hub)
 
-	a.postLogin(t, a.client(t), "alice", "wrong password")
 	alice := a.login(t, "alice", "correct horse")
-	a.postLogin(t, a.client(t), "alice", "wrong again") // the third try on alice: limited
+	a.postLogin(t, a.client(t), "alice", "wrong password")
+	a.postLogin(t, a.client(t), "alice", "wrong again") // a second failure from this address: limited
 	a.postLogin(t, a.client(t), "", "")
 	for outcome, want := range map[string]float64{"success": 1, "bad_credentials": 1, "rate_limited": 1, "invalid": 1} {
 		if got := scrape(t, m, `herenow_logins_total{outcome="`+outcome+`"}`); got != want {

@@ -45,14 +45,16 @@ func serveReadyz(logger *slog.Logger, store UserStore, h *hub.Hub, check func(co
 	})
 }
 
-// accessLog writes one line per request, with chi's request id.
+// accessLog writes one line per request, with its id and the client's
+// address (as a trusted proxy gave it, else the peer's).
 func accessLog(logger *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 			start := time.Now()
 			defer func() {
-				logger.Info("request", "id", middleware.GetReqID(r.Context()), "method", r.Method, "path", r.URL.Path,
+				logger.Info("request", "id", middleware.GetReqID(r.Context()), "client", middleware.GetClientIP(r.Context()),
+					"method", r.Method, "path", r.URL.Path,
 					"status", ww.Status(), "bytes", ww.BytesWritten(), "duration", time.Since(start).Round(time.Microsecond))
 			}()
 			next.ServeHTTP(ww, r)

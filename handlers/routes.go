@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/go-chi/jwtauth/v5"
@@ -29,6 +30,9 @@ type Options struct {
 	Ready func(context.Context) error
 	// Revocations, optional, shares logouts with the other instances.
 	Revocations Revocations
+	// Proxy says how people reach the server: directly when zero.
+	Proxy Proxy
+
 	// UserChanges, optional, tells of users deleted or whose password
 	// changed, so that their live connections end.
 	UserChanges UserChanges
@@ -67,26 +71,35 @@ func NewServer(logger *slog.Logger, store UserStore, h *hub.Hub, assets *static.
 		opt.Metrics = NewMetrics()
 	}
 	l := &live{logger: logger, hub: h, sessions: s, metrics: opt.Metrics, opt: opt.Live,
-		ws: opt.Metrics.transport(transportWS), sse: opt.Metrics.transport(transportSSE)}
+		ws: opt.Metrics.transport(transportWS), sse: opt.Metrics.transport(transportSSE),
+		wsAccept: &websocket.AcceptOptions{OriginPatterns: opt.Proxy.websocketOriginPatterns()}}
 	urls := components.Assets{HTMX: assets.HTMX, WS: assets.WS, SSE: assets.SSE, Bulma: assets.Bulma}
 
+	crossOrigin := http.NewCrossOriginProtection()
+	if o := opt.Proxy.publicOrigin(); o != "" {
+		if err := crossOrigin.AddTrustedOrigin(o); err != nil {
+			panic(err) // the configuration checked the public URL
+		}
+	}
 	r := chi.NewRouter()
-	// herenow faces clients directly: the TCP peer is the client. Behind a
-	// proxy, swap in one of chi's ClientIPFrom* middlewares.
-	r.Use(middleware.RequestID, middleware.Recoverer, middleware.ClientIPFromRemoteAddr,
-		securityHeaders, http.NewCrossOriginProtection().Handler)
+	// The request id, the client's address and the scheme come first:
+	// they are what the logs, the rate limits and the cookies go by.
+	r.Use(opt.Proxy.middlewares()...)
+	r.Use(middleware.Recoverer, securityHeaders, crossOrigin.Handler)
 	// Only the cookie carries a session: a token in a header or the query
 	// string is ignored.
-	identify := chi.Chain(jwtauth.Verify(s.jwt, jwtauth.TokenFromCookie), s.identify)
+	identify := chi.Chain(jwtauth.Verify(s.jwt, tokenFromCookie), s.identify)
 
 	// Live connections log their own opening and closing, which says more
-	// than an access-log line would.
-	r.With(identify...).Method(http.MethodGet, "/live/ws", serveLiveWS(l))
-	r.With(identify...).Method(http.MethodGet, "/live/events", serveLiveSSE(l))
+	// than an access-log line would. Both refuse another site's pages.
+	r.With(opt.Proxy.checkOrigin).With(identify...).Method(http.MethodGet, "/live/ws", serveLiveWS(l))
+	r.With(opt.Proxy.checkOrigin).With(identify...).Method(http.MethodGet, "/live/events", serveLiveSSE(l))
 
 	r.Group(func(r chi.Router) {
 		r.Use(accessLog(logger))
-		r.Handle(static.Prefix+"*", assets)
+		// Assets are only ever read: anything but GET and HEAD is a 405.
+		r.Method(http.MethodGet, static.Prefix+"*", assets)
+		r.Method(http.MethodHead, static.Prefix+"*", assets)
 		r.Method(http.MethodGet, "/healthz", serveHealthz())
 		r.Method(http.MethodGet, "/readyz", serveReadyz(logger, store, h, opt.Ready))
 		r.Group(func(r chi.Router) {

@@ -223,35 +223,95 @@ func TestMalformedLoginsGetClearAnswers(t *testing.T) {
 	}
 }
 
-func TestLoginIsRateLimitedPerNameAndPerAddress(t *testing.T) {
+func TestLoginIsRateLimitedPerAddress(t *testing.T) {
 	a := newAppWith(t, func(o *handlers.Options) { o.Login = handlers.LoginLimits{PerIP: 8, PerName: 3} })
-	attempt := func(name string) *http.Response {
-		t.Helper()
-		resp, _ := a.postLogin(t, a.client(t), name, "wrong password")
-		return resp
-	}
-	for i := range 3 {
-		if resp := attempt("alice"); resp.StatusCode != http.StatusUnauthorized {
-			t.Fatalf("attempt %d on alice: %s, want 401", i+1, resp.Status)
-		}
-	}
-	resp := attempt("alice")
-	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
-		t.Fatalf("4th attempt on alice: %s, Retry-After %q; want 429 with Retry-After", resp.Status, resp.Header.Get("Retry-After"))
-	}
-	// The right password is refused too while the name is limited.
-	if resp, _ := a.postLogin(t, a.client(t), "alice", "correct horse"); resp.StatusCode != http.StatusTooManyRequests {
-		t.Errorf("correct password during the limit: %s, want 429", resp.Status)
-	}
-	// Other names from the same address still get through until the
-	// address's own limit (8 in all) is reached.
-	for i, name := range []string{"bob", "carol", "dave"} {
-		if resp := attempt(name); resp.StatusCode != http.StatusUnauthorized {
+	c := a.client(t)
+	// Attempts from one address count whatever their names and outcomes.
+	for i, name := range []string{"bob", "carol", "dave", "erin", "frank", "grace", "heidi"} {
+		if resp, _ := a.postLogin(t, c, name, "wrong password"); resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("attempt %d on %s: %s, want 401", i+1, name, resp.Status)
 		}
 	}
-	if resp := attempt("erin"); resp.StatusCode != http.StatusTooManyRequests {
-		t.Errorf("attempt beyond the address's limit: %s, want 429", resp.Status)
+	if resp, _ := a.postLogin(t, c, "alice", "correct horse"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("8th attempt, alice's password: %s, want 303", resp.Status)
+	}
+	resp, _ := a.postLogin(t, c, "alice", "correct horse")
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("attempt beyond the address's limit: %s, Retry-After %q; want 429 with Retry-After", resp.Status, resp.Header.Get("Retry-After"))
+	}
+}
+
+// clientFrom returns a client whose connections come from the loopback
+// address ip (Linux delivers all of 127.0.0.0/8 locally), so the server
+// sees a client address of its own without any proxy.
+func (a *app) clientFrom(t *testing.T, ip string) *http.Client {
+	t.Helper()
+	c := a.client(t)
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	tr := &http.Transport{DialContext: d.DialContext}
+	t.Cleanup(tr.CloseIdleConnections)
+	c.Transport = tr
+	return c
+}
+
+func TestOneAddressCannotLockAnotherOut(t *testing.T) {
+	a := newAppWith(t, func(o *handlers.Options) { o.Login = handlers.LoginLimits{PerIP: 100, PerName: 3} })
+	attacker, alice := a.clientFrom(t, "127.0.0.2"), a.clientFrom(t, "127.0.0.3")
+	for i := range 10 {
+		resp, _ := a.postLogin(t, attacker, "alice", "wrong password")
+		switch {
+		case i < 3 && resp.StatusCode != http.StatusUnauthorized:
+			t.Fatalf("attacker's failure %d: %s, want 401", i+1, resp.Status)
+		case i >= 3 && (resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == ""):
+			t.Fatalf("attacker's attempt %d past 3 failures: %s, want 429 with Retry-After", i+1, resp.Status)
+		}
+	}
+	// The attacker's address stays refused for alice, her password too.
+	if resp, _ := a.postLogin(t, attacker, "alice", "correct horse"); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("alice's password from the attacker's address: %s, want 429", resp.Status)
+	}
+	// alice, from her own address, is not: a typo, then her password.
+	if resp, _ := a.postLogin(t, alice, "alice", "wrong password"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("alice's typo from her address: %s, want 401", resp.Status)
+	}
+	if resp, _ := a.postLogin(t, alice, "alice", "correct horse"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("alice's password from her address: %s, want 303", resp.Status)
+	}
+}
+
+func TestADistributedAttackOnOneNameIsSlowedAndRefusedPerAddress(t *testing.T) {
+	const maxDelay = 400 * time.Millisecond
+	a := newAppWith(t, func(o *handlers.Options) {
+		o.Login = handlers.LoginLimits{PerIP: 100, PerName: 2, MaxDelay: maxDelay}
+	})
+	// Three addresses fail twice each: six failures against alice, enough
+	// for the full delay (2, then 3 more doublings). Each address is refused
+	// its third try.
+	for i := range 3 {
+		c := a.clientFrom(t, fmt.Sprintf("127.0.0.%d", 10+i))
+		for j := range 2 {
+			if resp, _ := a.postLogin(t, c, "alice", "wrong password"); resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("address %d, failure %d: %s, want 401", i+1, j+1, resp.Status)
+			}
+		}
+		if resp, _ := a.postLogin(t, c, "alice", "wrong password"); resp.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("address %d, third try: %s, want 429", i+1, resp.Status)
+		}
+	}
+	// Every attempt on alice now waits the full delay, from a new address
+	// too; a wrong password is still only wrong, and hers still gets in.
+	for _, c := range []struct {
+		ip, password string
+		want         int
+	}{
+		{"127.0.0.20", "wrong password", http.StatusUnauthorized},
+		{"127.0.0.21", "correct horse", http.StatusSeeOther},
+	} {
+		start := time.Now()
+		resp, _ := a.postLogin(t, a.clientFrom(t, c.ip), "alice", c.password)
+		if took := time.Since(start); resp.StatusCode != c.want || took < maxDelay {
+			t.Errorf("%q from a new address: %s after %v, want %d after at least %v", c.password, resp.Status, took, c.want, maxDelay)
+		}
 	}
 }
 

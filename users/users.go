@@ -56,6 +56,8 @@ type Store struct {
 	// decoy is a hash of a password nobody has, compared against when a name
 	// is unknown so that the answer takes as long as for a wrong password.
 	decoy []byte
+	// compare, when set, replaces bcrypt in Authenticate (compare.go).
+	compare PasswordComparer
 }
 
 // The schema is in migrations/ (see migrate.go). The queries are shared:
@@ -375,12 +377,12 @@ func (s *Store) Authenticate(ctx context.Context, name, password string) (User, 
 	}
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		_ = bcrypt.CompareHashAndPassword(s.decoy, []byte(password))
+		_ = s.comparePassword(s.decoy, []byte(password))
 		return User{}, ErrBadCredentials
 	case err != nil:
 		return User{}, fmt.Errorf("look up user: %w", err)
 	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil {
+	if s.comparePassword(hash, []byte(password)) != nil {
 		return User{}, ErrBadCredentials
 	}
 	u.Created, u.SessionsValidAfter = time.Unix(created, 0).UTC(), time.UnixMilli(validAfter).UTC()
