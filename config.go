@@ -48,7 +48,7 @@ func envName(flagName string) string {
 // parseConfig reads flags, falling back to environment variables, then to
 // defaults. It returns the arguments left after the flags (a subcommand).
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, []string, error) {
-	c := config{live: handlers.LiveOptions{WriteTimeout: 10 * time.Second, KeepAlive: 25 * time.Second}}
+	var c config
 	fs := newFlagSet(&c, stderr)
 	if err := fs.Parse(args[1:]); err != nil {
 		return c, nil, err
@@ -87,8 +87,8 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.grace, "grace", 5*time.Second, "how long someone whose last tab closed still counts as online")
 	fs.DurationVar(&c.tick, "tick", 100*time.Millisecond, "shortest time between two live updates")
 	fs.DurationVar(&c.sessionTTL, "session-ttl", 12*time.Hour, "how long a login lasts")
-	fs.DurationVar(&c.live.PingInterval, "ping-interval", 30*time.Second, "how often WebSocket clients are pinged")
-	fs.DurationVar(&c.live.PingTimeout, "ping-timeout", 10*time.Second, "how long a ping may go unanswered")
+	fs.DurationVar(&c.live.PingInterval, "ping-interval", 30*time.Second, "how often WebSocket clients are pinged and SSE streams get a keep-alive comment")
+	fs.DurationVar(&c.live.PingTimeout, "ping-timeout", 10*time.Second, "how long a ping, or data sent to any client (TCP_USER_TIMEOUT), may go unanswered")
 	fs.IntVar(&c.login.PerIP, "login-limit-ip", 20, "login attempts allowed per minute from one address")
 	fs.IntVar(&c.login.PerName, "login-limit-name", 5, "login attempts allowed per minute against one username")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "least severe log level: debug, info, warn or error")

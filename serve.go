@@ -36,9 +36,12 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, h *hub.Hub, app
 		servers = append(servers, &http.Server{Handler: ops, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errorLog})
 		addrs, names = append(addrs, cfg.metricsAddr), append(names, "metrics and pprof")
 	}
+	// Every accepted connection gives up once what it sent has gone
+	// unacknowledged for a ping timeout: see userTimeout.
+	lc := net.ListenConfig{Control: userTimeout(cfg.live.PingTimeout)}
 	served := make(chan error, len(servers))
 	for i, srv := range servers {
-		ln, err := net.Listen("tcp", addrs[i])
+		ln, err := lc.Listen(ctx, "tcp", addrs[i])
 		if err != nil {
 			for _, started := range servers[:i] {
 				started.Close()

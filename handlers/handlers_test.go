@@ -58,7 +58,7 @@ func newAppWith(t testing.TB, change func(*handlers.Options)) *app {
 	}
 	opt := handlers.Options{
 		Secret: []byte(secret), TokenTTL: time.Hour, Login: handlers.LoginLimits{PerIP: 20, PerName: 5},
-		Live: handlers.LiveOptions{PingInterval: time.Second, PingTimeout: time.Second, WriteTimeout: time.Second, KeepAlive: time.Second},
+		Live: handlers.LiveOptions{PingInterval: time.Second, PingTimeout: time.Second},
 	}
 	if change != nil {
 		change(&opt)

@@ -15,12 +15,13 @@ import (
 	"herenow/hub"
 )
 
-// LiveOptions tune the live transports.
+// LiveOptions tune the live transports. The ping settings bound both: a
+// WebSocket client is pinged every PingInterval and its pong may take
+// PingTimeout; an SSE stream gets a keep-alive comment every PingInterval
+// and each write to it may take PingTimeout.
 type LiveOptions struct {
-	PingInterval time.Duration // how often a WebSocket client is pinged
-	PingTimeout  time.Duration // how long its pong may take
-	WriteTimeout time.Duration // how long one write to an SSE stream may take (WebSocket writes are bounded by pings)
-	KeepAlive    time.Duration // how often an idle SSE stream gets a comment
+	PingInterval time.Duration // how often a WebSocket client is pinged, and an SSE stream sent a comment
+	PingTimeout  time.Duration // how long a pong, or one write to an SSE stream, may take
 }
 
 // live is what both live transports need.
