@@ -70,6 +70,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		c.login.PerIP <= 0 || c.login.PerName <= 0 {
 		return c, nil, errors.New("--list-limit and --grace must not be negative; --tick, --session-ttl, the ping settings and the login limits must be positive")
 	}
+	if c.live.MaxLive < 0 || c.live.MaxPerAddr < 0 {
+		return c, nil, errors.New("--max-live and --max-live-per-addr must not be negative")
+	}
+	if c.live.MaxLive == 0 {
+		c.live.MaxLive = defaultMaxLive(openFileLimit())
+	}
 	return c, fs.Args(), nil
 }
 
@@ -89,6 +95,9 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.sessionTTL, "session-ttl", 12*time.Hour, "how long a login lasts")
 	fs.DurationVar(&c.live.PingInterval, "ping-interval", 30*time.Second, "how often WebSocket clients are pinged and SSE streams get a keep-alive comment")
 	fs.DurationVar(&c.live.PingTimeout, "ping-timeout", 10*time.Second, "how long a ping, or data sent to any client (TCP_USER_TIMEOUT), may go unanswered")
+	fs.IntVar(&c.live.MaxLive, "max-live", 0, "most live connections at once (WebSocket and SSE together); "+
+		"0: the open-file limit less a reserve of a quarter of it, at least 32 and at most 512, for pages, database, Redis and listeners")
+	fs.IntVar(&c.live.MaxPerAddr, "max-live-per-addr", 64, "most live connections from one client address (an IPv6 /64 counts as one); 0: no cap")
 	fs.IntVar(&c.login.PerIP, "login-limit-ip", 20, "login attempts allowed per minute from one address")
 	fs.IntVar(&c.login.PerName, "login-limit-name", 5, "login attempts allowed per minute against one username")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "least severe log level: debug, info, warn or error")
@@ -102,6 +111,22 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 		fmt.Fprintf(stderr, "\nHERENOW_JWT_SECRET (environment only) signs sessions; without it a secret is generated in the data directory.\n")
 	}
 	return fs
+}
+
+// defaultMaxLive is the live-connection cap when none is set: the
+// open-file limit less a reserve of a quarter of it (at least 32, at most
+// 512 descriptors) for page requests, the database, Redis and the
+// listeners. nofile 1024 gives 768; 64 gives 32. With no limit known
+// (nofile 0) there is no cap.
+func defaultMaxLive(nofile uint64) int {
+	if nofile == 0 {
+		return 0
+	}
+	reserve := min(max(nofile/4, 32), 512)
+	if nofile <= reserve {
+		return 1
+	}
+	return int(min(nofile-reserve, 1<<30))
 }
 
 // usersDSN is where the user store lives: --database, else SQLite in the

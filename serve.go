@@ -36,6 +36,7 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, h *hub.Hub, app
 		servers = append(servers, &http.Server{Handler: ops, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errorLog})
 		addrs, names = append(addrs, cfg.metricsAddr), append(names, "metrics and pprof")
 	}
+	logger.Info("live connection caps", "max_live", cfg.live.MaxLive, "max_live_per_addr", cfg.live.MaxPerAddr)
 	// Every accepted connection gives up once what it sent has gone
 	// unacknowledged for a ping timeout: see userTimeout.
 	lc := net.ListenConfig{Control: userTimeout(cfg.live.PingTimeout)}

@@ -30,3 +30,13 @@ func userTimeout(d time.Duration) func(network, address string, c syscall.RawCon
 		return nil
 	}
 }
+
+// openFileLimit is the process's soft limit on open files (the Go runtime
+// has already raised it to the hard limit), or 0 if unknown.
+func openFileLimit() uint64 {
+	var l unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &l); err != nil || l.Cur == unix.RLIM_INFINITY {
+		return 0
+	}
+	return l.Cur
+}

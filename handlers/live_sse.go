@@ -31,6 +31,11 @@ func serveLiveSSE(l *live) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := visitorFrom(r.Context())
 		person := v.person()
+		release, ok := l.admit(w, r, transportSSE)
+		if !ok {
+			return
+		}
+		defer release()
 		rc := http.NewResponseController(w)
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.Header().Set("Cache-Control", "no-store")

@@ -22,6 +22,8 @@ import (
 type LiveOptions struct {
 	PingInterval time.Duration // how often a WebSocket client is pinged, and an SSE stream sent a comment
 	PingTimeout  time.Duration // how long a pong, or one write to an SSE stream, may take
+	MaxLive      int           // most live connections at once, both transports together; 0 for no cap
+	MaxPerAddr   int           // most live connections from one client address; 0 for no cap
 }
 
 // live is what both live transports need.
@@ -32,6 +34,7 @@ type live struct {
 	metrics  *Metrics
 	ws, sse  *transportMetrics
 	opt      LiveOptions
+	slots    *liveSlots
 }
 
 // opened counts and logs a new live connection; the func it returns does the
@@ -79,13 +82,18 @@ func serveLiveWS(l *live) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := visitorFrom(r.Context())
 		person := v.person()
+		release, ok := l.admit(w, r, transportWS)
+		if !ok {
+			return
+		}
 		c, err := websocket.Accept(w, r, nil)
 		if err != nil {
+			release()
 			l.logger.Info("websocket handshake refused", "err", err)
 			return // Accept has written the response
 		}
 		c.SetReadLimit(wsReadLimit)
-		ws := &wsConn{live: l, conn: c, closed: l.opened(r, transportWS, l.ws, person)}
+		ws := &wsConn{live: l, conn: c, closed: l.opened(r, transportWS, l.ws, person), release: release}
 		ws.writing.Store(true) // no writer until ws is complete
 		ws.sub = l.hub.ConnectWake(person, ws.wake)
 		ws.untrack = l.sessions.track(v, ws.endSession)
@@ -105,6 +113,7 @@ type wsConn struct {
 	untrack   func()
 	stopPings func()
 	closed    func(code int, err error)
+	release   func() // gives back the connection's live slot
 
 	ready   atomic.Bool // the fields above are set
 	writing atomic.Bool // a writer goroutine is running or about to
@@ -193,6 +202,7 @@ func (ws *wsConn) readUntilClosed() {
 		code, why = -1, ws.sub.Err() // ended by the hub while a write was blocked
 	}
 	ws.closed(int(code), why)
+	ws.release()
 	ws.sub.Close() // last: a draining hub waits for it
 }
 

@@ -54,7 +54,8 @@ func NewServer(logger *slog.Logger, store UserStore, h *hub.Hub, assets *static.
 		opt.Metrics = NewMetrics()
 	}
 	l := &live{logger: logger, hub: h, sessions: s, metrics: opt.Metrics, opt: opt.Live,
-		ws: opt.Metrics.transport(transportWS), sse: opt.Metrics.transport(transportSSE)}
+		ws: opt.Metrics.transport(transportWS), sse: opt.Metrics.transport(transportSSE),
+		slots: newLiveSlots(opt.Live.MaxLive, opt.Live.MaxPerAddr)}
 	urls := components.Assets{HTMX: assets.HTMX, WS: assets.WS, SSE: assets.SSE, Bulma: assets.Bulma}
 
 	r := chi.NewRouter()
