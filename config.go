@@ -32,6 +32,10 @@ type config struct {
 	logLevel    slog.Level
 	live        handlers.LiveOptions
 	login       handlers.LoginLimits
+
+	// Ordinary (not live) requests: the longest time to read one, body
+	// included, and to write its response.
+	readTimeout, writeTimeout time.Duration
 }
 
 // envPrefix turns a flag name into its environment variable: --list-limit
@@ -70,8 +74,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		c.login.PerIP <= 0 || c.login.PerName <= 0 {
 		return c, nil, errors.New("--list-limit and --grace must not be negative; --tick, --session-ttl, the ping settings and the login limits must be positive")
 	}
-	if c.live.MaxLive < 0 || c.live.MaxPerAddr < 0 {
-		return c, nil, errors.New("--max-live and --max-live-per-addr must not be negative")
+	if c.live.MaxLive < 0 || c.live.MaxPerAddr < 0 || c.readTimeout <= 0 || c.writeTimeout <= 0 {
+		return c, nil, errors.New("--max-live and --max-live-per-addr must not be negative; --read-timeout and --write-timeout must be positive")
 	}
 	if c.live.MaxLive == 0 {
 		c.live.MaxLive = defaultMaxLive(openFileLimit())
@@ -98,6 +102,8 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.live.MaxLive, "max-live", 0, "most live connections at once (WebSocket and SSE together); "+
 		"0: the open-file limit less a reserve of a quarter of it, at least 32 and at most 512, for pages, database, Redis and listeners")
 	fs.IntVar(&c.live.MaxPerAddr, "max-live-per-addr", 64, "most live connections from one client address (an IPv6 /64 counts as one); 0: no cap")
+	fs.DurationVar(&c.readTimeout, "read-timeout", 30*time.Second, "longest time to read an ordinary request, body included (live streams are exempt)")
+	fs.DurationVar(&c.writeTimeout, "write-timeout", time.Minute, "longest time to write an ordinary response (live streams are exempt)")
 	fs.IntVar(&c.login.PerIP, "login-limit-ip", 20, "login attempts allowed per minute from one address")
 	fs.IntVar(&c.login.PerName, "login-limit-name", 5, "login attempts allowed per minute against one username")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "least severe log level: debug, info, warn or error")

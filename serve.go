@@ -24,9 +24,13 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, h *hub.Hub, app
 	errorLog := slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 	public := &http.Server{
 		Handler: app,
-		// No read or write timeout for the whole request: live streams last
-		// for hours. Each stream sets its own write deadlines.
+		// Ordinary requests are bounded as a whole, so a client that sends
+		// its body or reads the response slowly cannot hold a connection
+		// for as long as it likes. Live streams last for hours: their
+		// handlers lift these deadlines and bound each write themselves.
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       cfg.readTimeout,
+		WriteTimeout:      cfg.writeTimeout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          errorLog,
 	}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/go-chi/httprate"
@@ -91,4 +92,12 @@ func (l *live) admit(w http.ResponseWriter, r *http.Request, transport string) (
 	}
 	http.Error(w, msg, http.StatusServiceUnavailable)
 	return nil, false
+}
+
+// clearDeadlines lifts the server's read and write timeouts for ordinary
+// requests from a live stream, which lasts for hours and bounds its writes
+// itself.
+func clearDeadlines(rc *http.ResponseController) {
+	rc.SetReadDeadline(time.Time{})
+	rc.SetWriteDeadline(time.Time{})
 }

@@ -37,6 +37,7 @@ func serveLiveSSE(l *live) http.Handler {
 		}
 		defer release()
 		rc := http.NewResponseController(w)
+		clearDeadlines(rc)
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("X-Accel-Buffering", "no")

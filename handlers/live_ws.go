@@ -86,6 +86,7 @@ func serveLiveWS(l *live) http.Handler {
 		if !ok {
 			return
 		}
+		clearDeadlines(http.NewResponseController(w))
 		c, err := websocket.Accept(w, r, nil)
 		if err != nil {
 			release()
