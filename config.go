@@ -39,6 +39,10 @@ type config struct {
 	publicURL      string
 	trustedProxies string
 	proxy          handlers.Proxy
+
+	// Ordinary (not live) requests: the longest time to read one, body
+	// included, and to write its response.
+	readTimeout, writeTimeout time.Duration
 }
 
 // envPrefix turns a flag name into its environment variable: --list-limit
@@ -55,8 +59,7 @@ func envName(flagName string) string {
 // parseConfig reads flags, falling back to environment variables, then to
 // defaults. It returns the arguments left after the flags (a subcommand).
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, []string, error) {
-	c := config{live: handlers.LiveOptions{WriteTimeout: 10 * time.Second, KeepAlive: 25 * time.Second},
-		login: handlers.LoginLimits{MaxDelay: 2 * time.Second}}
+	c := config{login: handlers.LoginLimits{MaxDelay: 2 * time.Second}}
 	fs := newFlagSet(&c, stderr)
 	if err := fs.Parse(args[1:]); err != nil {
 		return c, nil, err
@@ -81,6 +84,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		c.login.PerIP <= 0 || c.login.PerName <= 0 {
 		return c, nil, errors.New("--list-limit and --grace must not be negative; --tick, --session-ttl, the ping settings and the login limits must be positive")
 	}
+	if c.live.MaxLive < 0 || c.live.MaxPerAddr < 0 || c.readTimeout <= 0 || c.writeTimeout <= 0 {
+		return c, nil, errors.New("--max-live and --max-live-per-addr must not be negative; --read-timeout and --write-timeout must be positive")
+	}
+	if c.live.MaxLive == 0 {
+		c.live.MaxLive = defaultMaxLive(openFileLimit())
+	}
 	return c, fs.Args(), nil
 }
 
@@ -98,8 +107,13 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.grace, "grace", 5*time.Second, "how long someone whose last tab closed still counts as online")
 	fs.DurationVar(&c.tick, "tick", 100*time.Millisecond, "shortest time between two live updates")
 	fs.DurationVar(&c.sessionTTL, "session-ttl", 12*time.Hour, "how long a login lasts")
-	fs.DurationVar(&c.live.PingInterval, "ping-interval", 30*time.Second, "how often WebSocket clients are pinged")
-	fs.DurationVar(&c.live.PingTimeout, "ping-timeout", 10*time.Second, "how long a ping may go unanswered")
+	fs.DurationVar(&c.live.PingInterval, "ping-interval", 30*time.Second, "how often WebSocket clients are pinged and SSE streams get a keep-alive comment")
+	fs.DurationVar(&c.live.PingTimeout, "ping-timeout", 10*time.Second, "how long a ping, or data sent to any client (TCP_USER_TIMEOUT), may go unanswered")
+	fs.IntVar(&c.live.MaxLive, "max-live", 0, "most live connections at once (WebSocket and SSE together); "+
+		"0: the open-file limit less a reserve of a quarter of it, at least 32 and at most 512, for pages, database, Redis and listeners")
+	fs.IntVar(&c.live.MaxPerAddr, "max-live-per-addr", 64, "most live connections from one client address (an IPv6 /64 counts as one); 0: no cap")
+	fs.DurationVar(&c.readTimeout, "read-timeout", 30*time.Second, "longest time to read an ordinary request, body included (live streams are exempt)")
+	fs.DurationVar(&c.writeTimeout, "write-timeout", time.Minute, "longest time to write an ordinary response (live streams are exempt)")
 	fs.IntVar(&c.login.PerIP, "login-limit-ip", 20, "login attempts allowed per minute from one address, whatever their outcome")
 	fs.IntVar(&c.login.PerName, "login-limit-name", 5, "failed logins allowed per minute against one username from one address; past as many from everywhere, attempts on it are slowed")
 	fs.StringVar(&c.publicURL, "public-url", "", "the address people use, e.g. https://presence.example.com; https makes cookies Secure and sends HSTS")
@@ -145,6 +159,22 @@ func parseProxy(publicURL, trustedProxies string) (handlers.Proxy, error) {
 		p.TrustedProxies = append(p.TrustedProxies, pfx.Masked())
 	}
 	return p, nil
+}
+
+// defaultMaxLive is the live-connection cap when none is set: the
+// open-file limit less a reserve of a quarter of it (at least 32, at most
+// 512 descriptors) for page requests, the database, Redis and the
+// listeners. nofile 1024 gives 768; 64 gives 32. With no limit known
+// (nofile 0) there is no cap.
+func defaultMaxLive(nofile uint64) int {
+	if nofile == 0 {
+		return 0
+	}
+	reserve := min(max(nofile/4, 32), 512)
+	if nofile <= reserve {
+		return 1
+	}
+	return int(min(nofile-reserve, 1<<30))
 }
 
 // usersDSN is where the user store lives: --database, else SQLite in the

@@ -24,9 +24,13 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, h *hub.Hub, app
 	errorLog := slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 	public := &http.Server{
 		Handler: app,
-		// No read or write timeout for the whole request: live streams last
-		// for hours. Each stream sets its own write deadlines.
+		// Ordinary requests are bounded as a whole, so a client that sends
+		// its body or reads the response slowly cannot hold a connection
+		// for as long as it likes. Live streams last for hours: their
+		// handlers lift these deadlines and bound each write themselves.
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       cfg.readTimeout,
+		WriteTimeout:      cfg.writeTimeout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          errorLog,
 	}
@@ -36,9 +40,13 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, h *hub.Hub, app
 		servers = append(servers, &http.Server{Handler: ops, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errorLog})
 		addrs, names = append(addrs, cfg.metricsAddr), append(names, "metrics and pprof")
 	}
+	logger.Info("live connection caps", "max_live", cfg.live.MaxLive, "max_live_per_addr", cfg.live.MaxPerAddr)
+	// Every accepted connection gives up once what it sent has gone
+	// unacknowledged for a ping timeout: see userTimeout.
+	lc := net.ListenConfig{Control: userTimeout(cfg.live.PingTimeout)}
 	served := make(chan error, len(servers))
 	for i, srv := range servers {
-		ln, err := net.Listen("tcp", addrs[i])
+		ln, err := lc.Listen(ctx, "tcp", addrs[i])
 		if err != nil {
 			for _, started := range servers[:i] {
 				started.Close()

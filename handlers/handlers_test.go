@@ -135,7 +135,7 @@ func startApp(t testing.TB, change func(*handlers.Options), logs *logBuffer) *ap
 	}
 	opt := handlers.Options{
 		Secret: []byte(secret), TokenTTL: time.Hour, Login: handlers.LoginLimits{PerIP: 20, PerName: 5},
-		Live:        handlers.LiveOptions{PingInterval: time.Second, PingTimeout: time.Second, WriteTimeout: time.Second, KeepAlive: time.Second},
+		Live:        handlers.LiveOptions{PingInterval: time.Second, PingTimeout: time.Second},
 		UserChanges: userChanges{&a.userChanged},
 	}
 	if change != nil {

@@ -1,27 +1,54 @@
 package handlers
 
 import (
+	"errors"
 	"net/http"
+	"sync/atomic"
 	"time"
+
+	"herenow/hub"
 )
 
 // sseRetry tells EventSource how soon to reconnect after the stream ends.
 const sseRetry = "retry: 2000\n\n"
 
+// sseKeepAlive is the comment an idle stream gets every PingInterval.
+const sseKeepAlive = ": keep-alive\n\n"
+
 // serveLiveSSE streams the same frames as serveLiveWS as server-sent events,
 // for browsers whose WebSocket fails. When the hub ends the subscription the
 // stream ends, and EventSource reconnects and resyncs from a snapshot.
+//
+// EventSource never answers, so a vanished client is found the way TCP
+// finds it: a keep-alive comment goes out at least every PingInterval, and
+// the listener's TCP_USER_TIMEOUT (PingTimeout) aborts the connection when
+// that data stays unacknowledged, or unsent behind a closed window, for that
+// long. The abort ends the request's context. Every write also carries a
+// PingTimeout deadline, and a stream the hub gave up on for falling behind
+// is cut at once, as a WebSocket is. So an SSE client is gone within the
+// same PingInterval + PingTimeout as a WebSocket one.
 func serveLiveSSE(l *live) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := visitorFrom(r.Context())
 		person := v.person()
+		release, ok := l.admit(w, r, transportSSE)
+		if !ok {
+			return
+		}
+		defer release()
 		rc := http.NewResponseController(w)
+		clearDeadlines(rc)
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("X-Accel-Buffering", "no")
 		w.WriteHeader(http.StatusOK)
+		var sub *hub.Subscription
+		var subSet atomic.Bool
 		write := func(b []byte) error {
-			if err := rc.SetWriteDeadline(time.Now().Add(l.opt.WriteTimeout)); err != nil {
+			if subSet.Load() && errors.Is(sub.Err(), hub.ErrSlow) {
+				return hub.ErrSlow
+			}
+			if err := rc.SetWriteDeadline(time.Now().Add(l.opt.PingTimeout)); err != nil {
 				return err
 			}
 			if _, err := w.Write(b); err != nil {
@@ -35,12 +62,21 @@ func serveLiveSSE(l *live) http.Handler {
 			return
 		}
 
-		sub := l.hub.Connect(person)
+		// The hub calls this, locked, when it queues a frame or ends the
+		// subscription. Once it has dropped a stream that fell behind, a
+		// write blocked on the client is ended now rather than at its
+		// deadline.
+		sub = l.hub.ConnectWake(person, func() {
+			if subSet.Load() && errors.Is(sub.Err(), hub.ErrSlow) {
+				rc.SetWriteDeadline(time.Now())
+			}
+		})
+		subSet.Store(true)
 		defer sub.Close()
 		sessionEnded := make(chan struct{})
 		defer l.sessions.track(v, func() { close(sessionEnded) })()
 		closed := l.opened(r, transportSSE, l.sse, person)
-		keepAlive := time.NewTicker(l.opt.KeepAlive)
+		keepAlive := time.NewTicker(l.opt.PingInterval)
 		defer keepAlive.Stop()
 
 		var err error
@@ -51,7 +87,7 @@ func serveLiveSSE(l *live) http.Handler {
 					l.sse.wrote(f, len(f.Event))
 				}
 			case <-keepAlive.C:
-				err = write([]byte(": keep-alive\n\n"))
+				err = write([]byte(sseKeepAlive))
 			case <-sub.Done():
 				err = sub.Err()
 			case <-r.Context().Done():
@@ -61,6 +97,9 @@ func serveLiveSSE(l *live) http.Handler {
 				sub.Leave()
 				err = errSessionEnded
 			}
+		}
+		if errors.Is(sub.Err(), hub.ErrSlow) {
+			err = hub.ErrSlow // counted as a drop, whatever the blocked write said
 		}
 		closed(-1, err)
 	})

@@ -15,12 +15,15 @@ import (
 	"herenow/hub"
 )
 
-// LiveOptions tune the live transports.
+// LiveOptions tune the live transports. The ping settings bound both: a
+// WebSocket client is pinged every PingInterval and its pong may take
+// PingTimeout; an SSE stream gets a keep-alive comment every PingInterval
+// and each write to it may take PingTimeout.
 type LiveOptions struct {
-	PingInterval time.Duration // how often a WebSocket client is pinged
-	PingTimeout  time.Duration // how long its pong may take
-	WriteTimeout time.Duration // how long one write to an SSE stream may take (WebSocket writes are bounded by pings)
-	KeepAlive    time.Duration // how often an idle SSE stream gets a comment
+	PingInterval time.Duration // how often a WebSocket client is pinged, and an SSE stream sent a comment
+	PingTimeout  time.Duration // how long a pong, or one write to an SSE stream, may take
+	MaxLive      int           // most live connections at once, both transports together; 0 for no cap
+	MaxPerAddr   int           // most live connections from one client address; 0 for no cap
 }
 
 // live is what both live transports need.
@@ -32,6 +35,7 @@ type live struct {
 	ws, sse  *transportMetrics
 	opt      LiveOptions
 	wsAccept *websocket.AcceptOptions // origins accepted beside the request's Host
+	slots    *liveSlots
 }
 
 // opened counts and logs a new live connection; the func it returns does the
@@ -79,13 +83,19 @@ func serveLiveWS(l *live) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := visitorFrom(r.Context())
 		person := v.person()
+		release, ok := l.admit(w, r, transportWS)
+		if !ok {
+			return
+		}
+		clearDeadlines(http.NewResponseController(w))
 		c, err := websocket.Accept(w, r, l.wsAccept)
 		if err != nil {
+			release()
 			l.logger.Info("websocket handshake refused", "err", err)
 			return // Accept has written the response
 		}
 		c.SetReadLimit(wsReadLimit)
-		ws := &wsConn{live: l, conn: c, closed: l.opened(r, transportWS, l.ws, person)}
+		ws := &wsConn{live: l, conn: c, closed: l.opened(r, transportWS, l.ws, person), release: release}
 		ws.writing.Store(true) // no writer until ws is complete
 		ws.sub = l.hub.ConnectWake(person, ws.wake)
 		ws.untrack = l.sessions.track(v, ws.endSession)
@@ -105,6 +115,7 @@ type wsConn struct {
 	untrack   func()
 	stopPings func()
 	closed    func(code int, err error)
+	release   func() // gives back the connection's live slot
 
 	ready   atomic.Bool // the fields above are set
 	writing atomic.Bool // a writer goroutine is running or about to
@@ -193,6 +204,7 @@ func (ws *wsConn) readUntilClosed() {
 		code, why = -1, ws.sub.Err() // ended by the hub while a write was blocked
 	}
 	ws.closed(int(code), why)
+	ws.release()
 	ws.sub.Close() // last: a draining hub waits for it
 }
 

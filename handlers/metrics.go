@@ -21,6 +21,7 @@ type Metrics struct {
 	bytes       *prometheus.CounterVec   // frame bytes written, by transport
 	drops       *prometheus.CounterVec   // subscribers dropped for falling behind, by transport
 	pingsMissed prometheus.Counter       // WebSocket clients dropped for not answering a ping
+	liveRefused *prometheus.CounterVec   // live connections refused at a cap, by transport and reason
 	logins      *prometheus.CounterVec   // login attempts, by outcome
 	render      *prometheus.HistogramVec // time to render a frame, by kind
 	fanOut      *prometheus.HistogramVec // from a diff's render until one subscriber has it written, by transport
@@ -43,6 +44,9 @@ func NewMetrics() *Metrics {
 			Name: "herenow_slow_subscriber_drops_total", Help: "Live connections closed for falling behind."}, []string{"transport"}),
 		pingsMissed: f.NewCounter(prometheus.CounterOpts{
 			Name: "herenow_pings_missed_total", Help: "WebSocket connections dropped for not answering a ping in time."}),
+		liveRefused: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "herenow_live_refused_total", Help: "Live connections refused with 503 at --max-live or --max-live-per-addr."},
+			[]string{"transport", "reason"}),
 		logins: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "herenow_logins_total", Help: "Login attempts by outcome."}, []string{"outcome"}),
 		render: f.NewHistogramVec(prometheus.HistogramOpts{
@@ -58,6 +62,8 @@ func NewMetrics() *Metrics {
 		m.frames.WithLabelValues(t)
 		m.bytes.WithLabelValues(t)
 		m.drops.WithLabelValues(t)
+		m.liveRefused.WithLabelValues(t, refusedMaxLive)
+		m.liveRefused.WithLabelValues(t, refusedMaxLivePerAddr)
 	}
 	for _, o := range []string{loginSuccess, loginBadCredentials, loginRateLimited, loginInvalid} {
 		m.logins.WithLabelValues(o)

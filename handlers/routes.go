@@ -72,7 +72,8 @@ func NewServer(logger *slog.Logger, store UserStore, h *hub.Hub, assets *static.
 	}
 	l := &live{logger: logger, hub: h, sessions: s, metrics: opt.Metrics, opt: opt.Live,
 		ws: opt.Metrics.transport(transportWS), sse: opt.Metrics.transport(transportSSE),
-		wsAccept: &websocket.AcceptOptions{OriginPatterns: opt.Proxy.websocketOriginPatterns()}}
+		wsAccept: &websocket.AcceptOptions{OriginPatterns: opt.Proxy.websocketOriginPatterns()},
+		slots:    newLiveSlots(opt.Live.MaxLive, opt.Live.MaxPerAddr)}
 	urls := components.Assets{HTMX: assets.HTMX, WS: assets.WS, SSE: assets.SSE, Bulma: assets.Bulma}
 
 	crossOrigin := http.NewCrossOriginProtection()
