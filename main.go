@@ -74,6 +74,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	app := handlers.NewServer(logger, store, h, assets, handlers.Options{
 		Secret: secret, TokenTTL: cfg.sessionTTL, Login: cfg.login, Live: cfg.live, Metrics: metrics,
 		Ready: link.ready, Revocations: link.revocations()})
-	defer link.run(ctx, h)()
-	return serve(ctx, logger, cfg, h, app, metrics.OpsHandler())
+	return link.serveLinked(ctx, h, func(ctx context.Context) error {
+		return serve(ctx, logger, cfg, h, app, metrics.OpsHandler())
+	})
 }

@@ -133,7 +133,9 @@ type sharedEntry struct {
 // every change and heartbeat, and applies the others' as they announce
 // changes, re-reading them all on every heartbeat. While Redis is away the
 // hub keeps serving local presence; when it returns, the share is
-// republished and the views resynced.
+// republished and the views resynced. It returns nil when ctx ends, and an
+// error only when the link is broken for good (the subscription closed, as
+// when the client is closed under it).
 func (r *Redis) Run(ctx context.Context, h *hub.Hub) error {
 	r.hub = h
 	// One instance at a time writes the activity log (whoever holds the
