@@ -1,9 +1,8 @@
 package main
 
-// Real-browser checks of what a visitor meets (issue 7, "Visitor"): an
-// automated accessibility audit with axe-core, and the page on a 390 px
-// phone in light and in dark mode. They reuse the helpers of
-// browser_test.go (startApp, newBrowser, navigate, login, waitJS,
+// Real-browser checks of what a visitor meets: an automated accessibility
+// audit with axe-core, and the page on a 390 px phone in light and in dark
+// mode. They reuse the helpers of browser_test.go (startApp, newBrowser, navigate, login, waitJS,
 // assertConsole) and, like those tests, skip without Chromium except under
 // CI.
 //

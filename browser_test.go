@@ -144,8 +144,9 @@ func TestBrowserFallsBackToSSE(t *testing.T) {
 }
 
 // restartLimit bounds how long the pages may take to come back after a
-// restart: the WebSocket extension retries after a random delay that
-// doubles with every refused attempt (stack-facts §1).
+// restart: the WebSocket extension (htmx-ext-ws 2.0.4) retries after a
+// random delay whose bound doubles with every refused attempt (up to
+// 1 s × 2^attempt).
 const restartLimit = 30 * time.Second
 
 // TestBrowserReconnectsAfterRestart restarts the server on the same port
@@ -234,7 +235,7 @@ func testReconnectsAfterRestart(t *testing.T, outage, sse bool) {
 // /live/sse-box to fall back to SSE; that fetch is refused too, and htmx
 // logs the failed request as htmx:afterRequest and htmx:sendError (with
 // the element, printed "[object HTMLDivElement]"). The fallback's "once" is
-// then spent and the WebSocket extension keeps retrying (stack-facts §3).
+// then spent and the WebSocket extension keeps retrying, without end.
 // A page whose first retry finds the server back logs none of them, so
 // only the refused reconnect of an outage the test waited for is a must.
 func restartConsole(outage bool) []consoleRule {
@@ -294,11 +295,12 @@ var wsReconnectRefused = consoleRule{
 }
 
 // wsRefusedConsole names, one by one, the console messages that a refused
-// WebSocket handshake brings (stack-facts §3), and nothing else: Chromium
-// reports the refusal, and htmx's triggerErrorEvent logs the htmx:wsError
-// event's error, an Event, with console.error, which prints "[object
-// Event]" once per failed handshake (the first, and possibly one that a
-// reconnect timer already pending when #live was swapped starts).
+// WebSocket handshake brings (in Chromium, with htmx-ext-ws 2.0.4), and
+// nothing else: Chromium reports the refusal, and htmx's triggerErrorEvent
+// logs the htmx:wsError event's error, an Event, with console.error, which
+// prints "[object Event]" once per failed handshake (the first, and
+// possibly one that a reconnect timer already pending when #live was
+// swapped starts).
 var wsRefusedConsole = []consoleRule{
 	{
 		why:    "Chromium reports the WebSocket handshake the proxy refused",
@@ -310,9 +312,10 @@ var wsRefusedConsole = []consoleRule{
 	},
 	{
 		// A handshake retry that the WebSocket extension had already
-		// scheduled (stack-facts §1) can be in flight when #live is
-		// swapped; removing the element closes that socket while it
-		// connects, and Chromium warns. Whether this happens depends on
+		// scheduled (its timer does not check that the element is still
+		// in the page) can be in flight when #live is swapped; removing
+		// the element closes that socket while it connects, and Chromium
+		// warns. Whether this happens depends on
 		// the extension's random reconnect delay.
 		why:    "Chromium warns of the retried handshake that the swap cut short",
 		typ:    chromedp.ConsoleWarning,

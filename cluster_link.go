@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -67,17 +68,32 @@ func (l *clusterLink) ready(ctx context.Context) error {
 	return l.backend.Ready(ctx)
 }
 
-// run keeps the link until ctx ends; the func it returns waits for that.
-func (l *clusterLink) run(ctx context.Context, h *hub.Hub) (wait func()) {
+// serveLinked runs serve and, beside it, the link, and returns when both
+// have stopped. The link outlives serve's draining, so that what is logged
+// or revoked while draining is still shared, and stops when serve returns:
+// at once when serve failed (a port already taken). Should the link fail
+// on its own, serving stops too and its error is returned: an instance
+// that no longer hears the others must not go on as if it did.
+func (l *clusterLink) serveLinked(ctx context.Context, h *hub.Hub, serve func(context.Context) error) error {
 	if l.backend == nil {
-		return func() {}
+		return serve(ctx)
 	}
-	done := make(chan struct{})
+	serveCtx, stopServing := context.WithCancel(ctx)
+	defer stopServing()
+	linkCtx, stopLink := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopLink()
+	linkErr := make(chan error, 1)
 	go func() {
-		defer close(done)
-		l.backend.Run(ctx, h)
+		err := l.backend.Run(linkCtx, h)
+		if err != nil {
+			err = fmt.Errorf("cluster link: %w", err)
+			stopServing()
+		}
+		linkErr <- err
 	}()
-	return func() { <-done }
+	err := serve(serveCtx)
+	stopLink()
+	return errors.Join(err, <-linkErr)
 }
 
 func (l *clusterLink) close() {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/rand"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -18,6 +20,10 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"go.uber.org/goleak"
+
+	"herenow/handlers"
+	"herenow/hub"
 )
 
 // testRedisURL is the Redis the cluster tests use.
@@ -29,6 +35,135 @@ func TestRedisWithoutASharedSecretIsRefused(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "HERENOW_JWT_SECRET") {
 		t.Errorf("err = %v, want a refusal naming HERENOW_JWT_SECRET", err)
 	}
+}
+
+// TestATakenPortIsAnErrorNotAHang: when the address is taken, run returns
+// the listen error, naming the address, within 2 s, with or without
+// --redis, and leaves no goroutine behind. (With --redis it used to wait
+// for a signal: the cluster link kept running and run waited for it.)
+func TestATakenPortIsAnErrorNotAHang(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	addr := taken.Addr().String()
+	for name, env := range map[string]map[string]string{
+		"alone": {},
+		"with --redis": {
+			"HERENOW_JWT_SECRET":   "a shared secret of at least thirty-two bytes",
+			"HERENOW_REDIS_URL":    testRedisURL,
+			"HERENOW_CLUSTER_NAME": "herenow-test-" + rand.Text(),
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			others := goleak.IgnoreCurrent()
+			done := make(chan error, 1)
+			go func() {
+				done <- run(context.Background(), []string{"herenow", "--addr", addr, "--data", t.TempDir()},
+					func(k string) string { return env[k] }, strings.NewReader(""), io.Discard, io.Discard)
+			}()
+			select {
+			case err := <-done:
+				if err == nil || !strings.Contains(err.Error(), addr) {
+					t.Errorf("run on a taken port returned %v, want an error naming %s", err, addr)
+				}
+			case <-time.After(2 * time.Second):
+				t.Fatal("run on a taken port did not return within 2 s")
+			}
+			goleak.VerifyNone(t, others)
+		})
+	}
+}
+
+// TestRunWithRedisLeavesNoGoroutineBehind serves with --redis, holds a live
+// connection, and cancels: once run has returned, every goroutine it
+// started has ended.
+func TestRunWithRedisLeavesNoGoroutineBehind(t *testing.T) {
+	others := goleak.IgnoreCurrent()
+	env := map[string]string{
+		"HERENOW_JWT_SECRET":   "a shared secret of at least thirty-two bytes",
+		"HERENOW_REDIS_URL":    testRedisURL,
+		"HERENOW_CLUSTER_NAME": "herenow-test-" + rand.Text(),
+	}
+	addr := freeLoopbackAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var logs lockedBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"herenow", "--addr", addr, "--data", t.TempDir()}, func(k string) string { return env[k] },
+			strings.NewReader(""), io.Discard, &logs)
+	}()
+	waitServing(t, "http://"+addr, &logs)
+	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer dcancel()
+	conn, _, err := websocket.Dial(dctx, "ws://"+addr+"/live/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	if _, _, err := conn.Read(dctx); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	for { // answer the server's close (1012) as a browser would
+		if _, _, err := conn.Read(dctx); err != nil {
+			break
+		}
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v\n%s", err, logs.String())
+		}
+	case <-time.After(drainTimeout + 5*time.Second):
+		t.Fatal("run did not return after cancel")
+	}
+	conn.CloseNow()
+	http.DefaultClient.CloseIdleConnections() // the test's own
+	goleak.VerifyNone(t, others)
+}
+
+// TestTheClusterLinksOwnErrorEndsServing: should the link to the cluster
+// break for good (here its Redis client is closed under it), serving stops
+// and the link's error is returned, not dropped.
+func TestTheClusterLinksOwnErrorEndsServing(t *testing.T) {
+	others := goleak.IgnoreCurrent()
+	logger := slog.New(slog.DiscardHandler)
+	link, err := joinCluster(testRedisURL, "herenow-test-"+rand.Text(), logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer link.close()
+	h, err := hub.New(hub.Config{Render: handlers.Renderer{}, Logger: logger, Tick: 10 * time.Millisecond, ListLimit: 10,
+		LogSize: 10, QueueSize: 4, LocalChanged: link.localChanged, Logged: link.logged})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	serving := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- link.serveLinked(context.Background(), h, func(ctx context.Context) error {
+			close(serving)
+			<-ctx.Done() // serving until told to stop
+			return nil
+		})
+	}()
+	<-serving
+	waitUntil(t, "the link to be ready", func() bool { return link.ready(context.Background()) == nil })
+	link.client.Close()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "cluster link") {
+			t.Errorf("serveLinked returned %v, want the cluster link's error", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("serving went on after the cluster link broke")
+	}
+	h.Close()
+	goleak.VerifyNone(t, others)
 }
 
 // TestTwoInstancesShareOnePresence runs two real instances linked through

@@ -80,7 +80,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		Secret: secret, TokenTTL: cfg.sessionTTL, Login: cfg.login, Live: cfg.live, Metrics: metrics,
 		Ready: link.ready, Revocations: link.revocations(), UserChanges: changes,
 		Proxy: cfg.proxy})
-	defer link.run(ctx, h)()
-	defer changes.run(ctx)()
-	return serve(ctx, logger, cfg, h, app, metrics.OpsHandler())
+	return link.serveLinked(ctx, h, func(ctx context.Context) error {
+		defer changes.run(ctx)() // ends the watcher of the user database and waits for it
+		return serve(ctx, logger, cfg, h, app, metrics.OpsHandler())
+	})
 }

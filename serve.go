@@ -61,6 +61,9 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, h *hub.Hub, app
 		for _, srv := range servers {
 			srv.Close()
 		}
+		for range len(servers) - 1 { // the others' Serve goroutines end
+			<-served
+		}
 		h.Close()
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():

@@ -133,7 +133,9 @@ type sharedEntry struct {
 // every change and heartbeat, and applies the others' as they announce
 // changes, re-reading them all on every heartbeat. While Redis is away the
 // hub keeps serving local presence; when it returns, the share is
-// republished and the views resynced.
+// republished and the views resynced. It returns nil when ctx ends, and an
+// error only when the link is broken for good (the subscription closed, as
+// when the client is closed under it).
 func (r *Redis) Run(ctx context.Context, h *hub.Hub) error {
 	r.hub = h
 	// One instance at a time writes the activity log (whoever holds the
@@ -150,9 +152,10 @@ func (r *Redis) Run(ctx context.Context, h *hub.Hub) error {
 		err = r.loadLog(ctx)
 	}
 	if err != nil {
-		r.report(err)
+		r.report(ctx, err)
 	}
 	messages := sub.Channel()
+	var unshared []hub.Entry
 	beat := time.NewTicker(r.opt.Heartbeat)
 	defer beat.Stop()
 	// Ready only from here on: this instance has read the others' shares
@@ -161,22 +164,18 @@ func (r *Redis) Run(ctx context.Context, h *hub.Hub) error {
 	for {
 		select {
 		case <-ctx.Done():
-			// The share stays until it expires, like a grace period: during
-			// a rolling restart the people here reconnect to another
-			// instance before it runs out, and nobody sees them leave. The
-			// log writer's lease is released so another takes over at once.
-			cleanup, cancel := context.WithTimeout(context.Background(), time.Second)
-			defer cancel()
-			if r.isWriter() && r.client.Get(cleanup, r.writerKey()).Val() == r.instance {
-				r.client.Del(cleanup, r.writerKey())
-			}
+			r.leave(unshared)
 			return nil
 		case <-r.changed:
-			r.report(r.publish(ctx))
+			r.report(ctx, r.publish(ctx))
 		case e := <-r.entries:
-			r.report(r.shareEntry(ctx, e))
+			if err := r.shareEntry(ctx, e); err != nil && ctx.Err() != nil {
+				unshared = append(unshared, e) // stopping: leave shares it
+			} else {
+				r.report(ctx, err)
+			}
 		case <-r.revokedHere:
-			r.report(r.shareRevocations(ctx))
+			r.report(ctx, r.shareRevocations(ctx))
 		case <-beat.C:
 			r.sync(ctx)
 		case m, ok := <-messages:
@@ -196,9 +195,38 @@ func (r *Redis) Run(ctx context.Context, h *hub.Hub) error {
 			}
 			if m.Payload != r.instance {
 				_, err := r.readShare(ctx, m.Payload)
-				r.report(err)
+				r.report(ctx, err)
 			}
 		}
+	}
+}
+
+// leave ends this instance's part in the cluster cleanly, within a second.
+// What it logged or revoked and has not shared yet is shared first: the
+// entries were shown here, and a logout must be refused everywhere. Then the
+// log writer's lease is released so another instance takes over at once,
+// numbering after those entries. The share stays until it expires, like a
+// grace period: during a rolling restart the people here reconnect to
+// another instance before it runs out, and nobody sees them leave.
+func (r *Redis) leave(unshared []hub.Entry) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	// Only what is queued now: the hub may still be logging.
+	for range len(r.entries) {
+		unshared = append(unshared, <-r.entries)
+	}
+	err := r.shareRevocations(ctx)
+	for _, e := range unshared {
+		if err != nil {
+			break
+		}
+		err = r.shareEntry(ctx, e)
+	}
+	if err != nil {
+		r.logger.Warn("stopped without sharing every entry and logout", "err", err)
+	}
+	if r.isWriter() && r.client.Get(ctx, r.writerKey()).Val() == r.instance {
+		r.client.Del(ctx, r.writerKey())
 	}
 }
 
@@ -233,7 +261,7 @@ func (r *Redis) sync(ctx context.Context) {
 	if err == nil {
 		err = r.readRevocations(ctx)
 	}
-	r.report(err)
+	r.report(ctx, err)
 }
 
 // publish writes this instance's share with a fresh expiry and tells the
@@ -326,8 +354,12 @@ func (r *Redis) apply(instance string, people []hub.Held) {
 }
 
 // report records whether Redis answered, logging only when that changes,
-// not once per event.
-func (r *Redis) report(err error) {
+// not once per event. An error once ctx has ended comes from stopping and
+// says nothing about Redis.
+func (r *Redis) report(ctx context.Context, err error) {
+	if err != nil && ctx.Err() != nil {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {

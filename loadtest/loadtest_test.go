@@ -164,10 +164,10 @@ func TestProcParsing(t *testing.T) {
 	}
 }
 
-// presenceServer is a tiny presence server like the floor: on every join
-// and leave each client gets {"online":N}, over WebSocket at /ws and SSE at
-// /events. With noisy set it also sends a frame every 5 ms, so it never
-// goes quiet.
+// presenceServer is a tiny presence server like loadtest/baseline: on every
+// join and leave each client gets {"online":N}, over WebSocket at /ws and
+// SSE at /events. With noisy set it also sends a frame every 5 ms, so it
+// never goes quiet.
 type presenceServer struct {
 	noisy bool
 	mu    sync.Mutex

@@ -5,8 +5,8 @@
 //
 // It treats every message the server sends as one opaque frame (a
 // WebSocket text or binary message, or a dispatched SSE event) and never
-// parses its content, so herenow and the floor server
-// (../shared/floor) are measured the same way with the same flags.
+// parses its content, so herenow and the baseline server
+// (./loadtest/baseline) are measured the same way with the same flags.
 //
 // # What it does
 //
@@ -52,15 +52,15 @@
 // # Examples
 //
 // herenow, with its grace period off so that a departure is announced at
-// once, and the floor, each with 3,000 WebSocket guests. Start each server
+// once, and the baseline, each with 3,000 WebSocket guests. Start each server
 // afresh before a run: RSS per connection means nothing on a server whose
 // heap an earlier run already grew.
 //
 //	go build -o /tmp/hn . && /tmp/hn --addr 127.0.0.1:8181 --data "$(mktemp -d)" --grace 0 & HN=$!
 //	go run ./loadtest -url ws://127.0.0.1:8181/live/ws -n 3000 -pid $HN
 //
-//	(cd ../shared/floor && go build -o /tmp/floor .) && /tmp/floor -addr 127.0.0.1:8099 & FLOOR=$!
-//	go run ./loadtest -url ws://127.0.0.1:8099/ws -n 3000 -pid $FLOOR
+//	go build -o /tmp/baseline ./loadtest/baseline && /tmp/baseline -addr 127.0.0.1:8099 & BASE=$!
+//	go run ./loadtest -url ws://127.0.0.1:8099/ws -n 3000 -pid $BASE
 //
 // 10,000 clients: on two shared cores each storm takes a minute or two
 // (every join is a frame to everyone already connected), so allow more time:
