@@ -179,10 +179,15 @@ func plainRequestID(id string) bool {
 // Origin whose host is the request's Host (coder/websocket's rule), or the
 // public URL's origin. Anything else is another site, a sibling subdomain
 // included, whose pages must not make their visitors count as online here.
+// A request without an Origin is refused too when the browser says it came
+// from another site or a sibling (Sec-Fetch-Site cross-site or same-site):
+// that is what a no-cors load, such as <img src=".../live/events"> on a
+// sibling subdomain, sends, with the visitor's SameSite=Lax cookies.
 func (p Proxy) allowedOrigin(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
-		return true
+		site := r.Header.Get("Sec-Fetch-Site")
+		return site != "cross-site" && site != "same-site"
 	}
 	u, err := url.Parse(origin)
 	if err != nil || u.Host == "" {

@@ -225,8 +225,15 @@ func TestLiveEventsRefuseOtherOrigins(t *testing.T) {
 			t.Errorf("/live/events from %q: %s, want 403", origin, resp.Status)
 		}
 	}
+	// A no-cors load from a sibling (an <img> or <script> pointing here)
+	// sends no Origin, but the browser says where it came from.
+	for _, site := range []string{"same-site", "cross-site"} {
+		if resp, _ := a.send(t, http.MethodGet, "/live/events", http.Header{"Sec-Fetch-Site": {site}}, ""); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("/live/events with no Origin and Sec-Fetch-Site %s: %s, want 403", site, resp.Status)
+		}
+	}
 	// Same-origin EventSource sends no Origin (Chromium) or its own.
-	a.dialSSEWith(t, http.Header{})
+	a.dialSSEWith(t, http.Header{"Sec-Fetch-Site": {"same-origin"}})
 	waitFor(t, viewer, "2</strong> people online")
 	a.dialSSEWith(t, http.Header{"Origin": {a.srv.URL}})
 	waitFor(t, viewer, "3</strong> people online")
