@@ -219,6 +219,12 @@ func loadSecret(dataDir string, getenv func(string) string, shared bool) ([]byte
 		return nil, errors.New("several instances need one signing secret: set HERENOW_JWT_SECRET (the same on every instance) when --redis is given")
 	}
 	path := filepath.Join(dataDir, "jwt-secret")
+	// An older herenow may have left it readable by others.
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(path, 0o600); err != nil {
+			return nil, fmt.Errorf("make the signing secret private: %w", err)
+		}
+	}
 	b, err := os.ReadFile(path)
 	if err == nil {
 		if len(b) < minSecretLen {

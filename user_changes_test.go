@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"io/fs"
 	"net/http"
@@ -222,5 +223,49 @@ func TestDataFilesAreOwnerOnlyInAnExistingDirectory(t *testing.T) {
 	}
 	if _, stderr, _ := runCLI(t, "", "--data", data, "user", "list"); strings.Contains(stderr, "data directory") {
 		t.Errorf("warned about a directory only its owner can use:\n%s", stderr)
+	}
+}
+
+// TestDataFilesLeftOpenByAnOlderVersionAreMadePrivate starts the program on
+// a data directory an older herenow left under a umask of 022: the user
+// database, its -wal and -shm, and the signing secret all readable by
+// others. After one start every one of them is owner-only.
+func TestDataFilesLeftOpenByAnOlderVersionAreMadePrivate(t *testing.T) {
+	data := t.TempDir()
+	if _, _, err := runCLI(t, "correct horse\n", "--data", data, "user", "add", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadSecret(data, noEnv, false); err != nil {
+		t.Fatal(err)
+	}
+	open := []string{"users.db", "users.db-wal", "users.db-shm", "jwt-secret"}
+	for _, name := range open {
+		path := filepath.Join(data, name)
+		if name == "users.db-wal" || name == "users.db-shm" {
+			// SQLite removed them on close; an older version's crash leaves them.
+			if err := os.WriteFile(path, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Chmod(path, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := loadSecret(data, noEnv, false); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, err := runCLI(t, "", "--data", data, "user", "list"); err != nil || !strings.Contains(out, "alice") {
+		t.Fatalf("user list on the older data: %q, %v", out, err)
+	}
+	for _, name := range open {
+		info, err := os.Stat(filepath.Join(data, name))
+		if errors.Is(err, fs.ErrNotExist) && name != "users.db" && name != "jwt-secret" {
+			continue // SQLite may remove an empty -wal or -shm
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if mode := info.Mode() & fs.ModePerm; mode != 0o600 {
+			t.Errorf("%s is still %v after a start, want -rw-------", name, mode)
+		}
 	}
 }

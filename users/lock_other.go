@@ -23,3 +23,6 @@ func createPrivate(path string) (*os.File, error) {
 	}
 	return f, err
 }
+
+// makePrivate does nothing where file modes are not Unix's.
+func makePrivate(path string) error { return nil }

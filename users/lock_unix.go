@@ -46,11 +46,18 @@ func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 }
 
 // createPrivate opens path for reading and writing, creating it readable
-// and writable by its owner only whatever the umask; an existing file keeps
-// its mode.
+// and writable by its owner only whatever the umask. An existing file that
+// others may read or write (made by an older herenow under a umask of 022)
+// loses those permissions, and so do its SQLite -wal and -shm files, which
+// SQLite made with its mode.
 func createPrivate(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, os.ErrExist) {
+		for _, p := range []string{path, path + "-wal", path + "-shm"} {
+			if err := makePrivate(p); err != nil {
+				return nil, err
+			}
+		}
 		return os.OpenFile(path, os.O_RDWR, 0)
 	}
 	if err != nil {
@@ -63,4 +70,19 @@ func createPrivate(path string) (*os.File, error) {
 		return nil, err
 	}
 	return f, nil
+}
+
+// makePrivate takes from the file at path, if there is one, every
+// permission its group and others have.
+func makePrivate(path string) error {
+	fi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if mode := fi.Mode().Perm(); mode&0o077 != 0 {
+		return os.Chmod(path, mode&^0o077)
+	}
+	return nil
 }
