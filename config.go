@@ -122,9 +122,10 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: herenow [flags]              serve the page\n")
 		fmt.Fprintf(stderr, "       herenow [flags] user add|passwd|delete NAME\n")
+		fmt.Fprintf(stderr, "       herenow [flags] user rename NAME NEWNAME\n")
 		fmt.Fprintf(stderr, "       herenow [flags] user list\n\nFlags (each also read from its environment variable):\n")
 		fs.VisitAll(func(f *flag.Flag) {
-			fmt.Fprintf(stderr, "  --%-14s %-22s %s (default %s)\n", f.Name, envName(f.Name), f.Usage, f.DefValue)
+			fmt.Fprintf(stderr, "  --%-17s %-25s %s (default %s)\n", f.Name, envName(f.Name), f.Usage, f.DefValue)
 		})
 		fmt.Fprintf(stderr, "\nHERENOW_JWT_SECRET (environment only) signs sessions; without it a secret is generated in the data directory.\n")
 	}
