@@ -32,6 +32,9 @@ type userChanges struct {
 	store  *users.Store
 	logger *slog.Logger
 	seq    int64 // the last change read
+	// unreadable is set while the database does not answer, so that an
+	// outage is logged when it starts and ends, not once a second.
+	unreadable bool
 
 	mu      sync.Mutex
 	changed func(ctx context.Context, userID int64)
@@ -90,10 +93,15 @@ func (w *userChanges) poll(ctx context.Context) {
 	for range 10 {
 		batch, err := w.store.ChangesSince(ctx, w.seq, userChangesBatch)
 		if err != nil {
-			if ctx.Err() == nil {
-				w.logger.Warn("read user changes", "err", err)
+			if ctx.Err() == nil && !w.unreadable {
+				w.unreadable = true
+				w.logger.Warn("cannot read user changes; retrying every second", "err", err)
 			}
 			return
+		}
+		if w.unreadable {
+			w.unreadable = false
+			w.logger.Info("reading user changes again")
 		}
 		seen := make(map[int64]bool, len(batch))
 		for _, c := range batch {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,7 +16,9 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"golang.org/x/crypto/bcrypt"
 
+	"herenow/users"
 	"herenow/users/userstest"
 )
 
@@ -267,5 +270,38 @@ func TestDataFilesLeftOpenByAnOlderVersionAreMadePrivate(t *testing.T) {
 		if mode := info.Mode() & fs.ModePerm; mode != 0o600 {
 			t.Errorf("%s is still %v after a start, want -rw-------", name, mode)
 		}
+	}
+}
+
+// TestAnUnreadableUserDatabaseIsLoggedOncePerOutage polls a store that no
+// longer answers several times: one warning, not one a second, and one line
+// when it answers again.
+func TestAnUnreadableUserDatabaseIsLoggedOncePerOutage(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "users.db")
+	store, err := users.Open(ctx, path, bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	w, err := watchUserChanges(ctx, store, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	for range 5 {
+		w.poll(ctx)
+	}
+	if n := strings.Count(logs.String(), "cannot read user changes"); n != 1 {
+		t.Errorf("5 failed polls logged %d warnings, want 1:\n%s", n, logs.String())
+	}
+	if w.store, err = users.Open(ctx, path, bcrypt.MinCost); err != nil {
+		t.Fatal(err)
+	}
+	defer w.store.Close()
+	w.poll(ctx)
+	w.poll(ctx)
+	if n := strings.Count(logs.String(), "reading user changes again"); n != 1 {
+		t.Errorf("the database's return logged %d lines, want 1:\n%s", n, logs.String())
 	}
 }
