@@ -51,6 +51,10 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, h *hub.Hub, app
 			for _, started := range servers[:i] {
 				started.Close()
 			}
+			for range i { // their Serve goroutines end
+				<-served
+			}
+			h.Close()
 			return fmt.Errorf("listen: %w", err)
 		}
 		logger.Info("listening", "addr", ln.Addr().String(), "serves", names[i])
