@@ -495,15 +495,7 @@ func TestALogoutOnOneInstanceEndsTheSessionOnAll(t *testing.T) {
 		break
 	}
 	for _, addr := range []string{a, b} {
-		page, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		page.Header = cookies.Clone()
-		resp, err := http.DefaultClient.Do(page)
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp := getWithCookies(t, ctx, "http://"+addr+"/", cookies)
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if strings.Contains(string(body), "Hello") || !strings.Contains(string(body), `href="/login"`) {

@@ -22,11 +22,10 @@ import (
 	"herenow/users/userstest"
 )
 
-// openSSE opens the event stream with cookies; the channel closes when the
-// server ends it.
-func openSSE(t *testing.T, ctx context.Context, addr string, cookies http.Header) <-chan struct{} {
+// getWithCookies GETs url with the Cookie headers a browser would send.
+func getWithCookies(t *testing.T, ctx context.Context, url string, cookies http.Header) *http.Response {
 	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/live/events", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,6 +34,14 @@ func openSSE(t *testing.T, ctx context.Context, addr string, cookies http.Header
 	if err != nil {
 		t.Fatal(err)
 	}
+	return resp
+}
+
+// openSSE opens the event stream with cookies; the channel closes when the
+// server ends it.
+func openSSE(t *testing.T, ctx context.Context, addr string, cookies http.Header) <-chan struct{} {
+	t.Helper()
+	resp := getWithCookies(t, ctx, "http://"+addr+"/live/events", cookies)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("event stream: %s", resp.Status)
 	}
@@ -51,15 +58,7 @@ func openSSE(t *testing.T, ctx context.Context, addr string, cookies http.Header
 // user.
 func pageGreets(t *testing.T, ctx context.Context, addr string, cookies http.Header) bool {
 	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header = cookies.Clone()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := getWithCookies(t, ctx, "http://"+addr+"/", cookies)
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return strings.Contains(string(body), "Hello")

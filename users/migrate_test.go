@@ -55,6 +55,31 @@ func openRaw(t *testing.T, dsn string) (*sql.DB, bool) {
 	return db, postgres
 }
 
+// createUnversioned creates the schema at dsn as herenow did before it had
+// versioned migrations, with the given users (each with the password
+// "NAME's password", created at created), and returns the bare connection.
+func createUnversioned(t *testing.T, dsn string, created time.Time, names ...string) *sql.DB {
+	t.Helper()
+	db, postgres := openRaw(t, dsn)
+	schema := unversionedSQLiteSchema
+	if postgres {
+		schema = unversionedPostgresSchema
+	}
+	if _, err := db.Exec(schema); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		hash, err := bcrypt.GenerateFromPassword([]byte(name+"'s password"), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(`INSERT INTO users (name, password_hash, created_at) VALUES ($1, $2, $3)`, name, hash, created.Unix()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return db
+}
+
 // TestADatabaseFromBeforeMigrationsIsUpgradedWithoutLosingAUser creates the
 // schema as herenow did before it had versioned migrations, with users in
 // it and no version table, then opens it with the store: every user still
@@ -63,25 +88,8 @@ func openRaw(t *testing.T, dsn string) (*sql.DB, bool) {
 func TestADatabaseFromBeforeMigrationsIsUpgradedWithoutLosingAUser(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
 		ctx := context.Background()
-		db, postgres := openRaw(t, dsn)
-		schema := unversionedSQLiteSchema
-		if postgres {
-			schema = unversionedPostgresSchema
-		}
-		if _, err := db.ExecContext(ctx, schema); err != nil {
-			t.Fatal(err)
-		}
 		created := time.Now().Add(-time.Hour).Truncate(time.Second).UTC()
-		for _, name := range []string{"alice", "bob", "mallory"} {
-			hash, err := bcrypt.GenerateFromPassword([]byte(name+"'s password"), bcrypt.MinCost)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := db.ExecContext(ctx, `INSERT INTO users (name, password_hash, created_at) VALUES ($1, $2, $3)`,
-				name, hash, created.Unix()); err != nil {
-				t.Fatal(err)
-			}
-		}
+		db := createUnversioned(t, dsn, created, "alice", "bob", "mallory")
 
 		s := openStore(t, dsn)
 		var version int64
@@ -265,25 +273,8 @@ func TestTheDatabaseFilesAreOwnerOnlyWhateverTheUmask(t *testing.T) {
 func TestNamesFromBeforeTheRulesKeepWorking(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
 		ctx := context.Background()
-		db, postgres := openRaw(t, dsn)
-		schema := unversionedSQLiteSchema
-		if postgres {
-			schema = unversionedPostgresSchema
-		}
-		if _, err := db.ExecContext(ctx, schema); err != nil {
-			t.Fatal(err)
-		}
 		old := []string{"alice", "Alice", "Alice Smith", "\u0430lice"}
-		for _, name := range old {
-			hash, err := bcrypt.GenerateFromPassword([]byte(name+"'s password"), bcrypt.MinCost)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := db.ExecContext(ctx, `INSERT INTO users (name, password_hash, created_at) VALUES ($1, $2, $3)`,
-				name, hash, time.Now().Unix()); err != nil {
-				t.Fatal(err)
-			}
-		}
+		createUnversioned(t, dsn, time.Now(), old...)
 		s := openStore(t, dsn)
 		for _, name := range old {
 			if u, err := s.Authenticate(ctx, name, name+"'s password"); err != nil || u.Name != name {
