@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 
 	"herenow/handlers"
+	"herenow/users"
 )
 
 // generousLimits keep the rate limiter out of the fuzzers' way.
@@ -31,6 +32,8 @@ func FuzzLoginForm(f *testing.F) {
 		"username=" + strings.Repeat("%00", 100),
 		strings.Repeat("a=b&", 2000),
 		"username=%zz",
+		"username=A1iCe&password=correct+horse",
+		"username=%EF%BC%A1LICE&password=correct+horse",
 	} {
 		f.Add(seed)
 	}
@@ -51,7 +54,9 @@ func FuzzLoginForm(f *testing.F) {
 				t.Error("303 without a session cookie")
 			}
 			form, err := url.ParseQuery(body)
-			if err != nil || form.Get("username") != "alice" || form.Get("password") != "correct horse" {
+			// Another spelling of her name ("ALICE") is hers; a look-alike
+			// ("A1iCe") is not.
+			if err != nil || !users.SameName(form.Get("username"), "alice") || form.Get("password") != "correct horse" {
 				t.Errorf("signed in with %q", body)
 			}
 		case http.StatusBadRequest, http.StatusUnauthorized, http.StatusRequestEntityTooLarge:

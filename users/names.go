@@ -105,6 +105,13 @@ func NameKey(name string) string {
 	return legacyKeyPrefix + name
 }
 
+// SameName reports whether a and b are spellings of one name: equal after
+// PRECIS case mapping (width, case and normalisation), not merely alike in
+// shape as "alice" and "a1ice" are.
+func SameName(a, b string) bool {
+	return precis.UsernameCaseMapped.Compare(a, b)
+}
+
 // legacyKeyPrefix marks the key of a name that predates the rules: '=' is
 // not among the characters a new name may have.
 const legacyKeyPrefix = "="

@@ -369,11 +369,16 @@ func (s *Store) Authenticate(ctx context.Context, name, password string) (User, 
 	err := sql.ErrNoRows
 	if ValidName(name) == nil { // no account has any other name, and PostgreSQL refuses invalid UTF-8
 		// The exact name first (an account from before the naming rules
-		// may share its key with another), else the one that looks alike:
-		// "ALICE" or "ａｌｉｃｅ" signs alice in.
+		// may share its key with another), else the one with the same key.
 		err = s.db.QueryRowContext(ctx, `SELECT id, name, password_hash, created_at, sessions_valid_after FROM users
 			WHERE name = $1 OR name_key = $2 ORDER BY CASE WHEN name = $1 THEN 0 ELSE 1 END LIMIT 1`, name, NameKey(name)).
 			Scan(&u.ID, &u.Name, &hash, &created, &validAfter)
+		// A key is a skeleton, shared by names that merely look alike
+		// ("a1ice"); only another spelling of the name itself ("ALICE",
+		// "ａｌｉｃｅ") signs its owner in.
+		if err == nil && u.Name != name && !SameName(u.Name, name) {
+			err = sql.ErrNoRows
+		}
 	}
 	switch {
 	case errors.Is(err, sql.ErrNoRows):

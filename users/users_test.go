@@ -257,6 +257,12 @@ func TestNamesThatLookAlikeCannotBothExist(t *testing.T) {
 				t.Errorf("Authenticate(%q) = %+v, %v; want alice", name, u, err)
 			}
 		}
+		// Names that only look like hers share her key but are not her name.
+		for _, name := range []string{"a1ice", "A1iCe", "aIice"} {
+			if u, err := s.Authenticate(ctx, name, "correct horse"); !errors.Is(err, users.ErrBadCredentials) {
+				t.Errorf("Authenticate(%q) = %+v, %v; want ErrBadCredentials", name, u, err)
+			}
+		}
 		// NFD and NFC spellings are one name, kept as NFC.
 		nfd, err := s.Add(ctx, "e\u0301lodie", "long enough")
 		if err != nil || nfd.Name != "\u00e9lodie" {
