@@ -4,11 +4,13 @@
 package hub
 
 import (
+	"cmp"
 	"container/list"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 )
@@ -48,6 +50,10 @@ type Config struct {
 	// change, for a cluster backend to publish Local. It runs with the hub
 	// locked, so it must return at once and must not call the hub.
 	LocalChanged func()
+	// Peers, optional, links this hub to the other instances of a cluster:
+	// it is told what this instance holds and says who numbers the log.
+	// Alone{} when nil.
+	Peers Peers
 }
 
 // Hub holds the presence state and the subscribers. It is safe for
@@ -69,17 +75,21 @@ type Hub struct {
 	listed   list.List // of *shownPerson, users named in the list
 	unlisted list.List // of *shownPerson, users waiting for a place in the list
 	counts   Counts
-	log      []Entry // oldest first, at most cfg.LogSize
-	nextID   uint64
+	log      []Entry // sorted by ID, oldest first, at most cfg.LogSize
+	nextID   uint64  // the last ID this hub wrote, or was given, below ProvisionalBase
+	nextProv uint64  // the last provisional ID this hub wrote
 	follower bool    // another instance writes the log; entries arrive through AddEntries
-	received []Entry // entries from AddEntries, for the next frame
+	pending  []Entry // entries for the next frame (written here or given), sorted by ID
+	reorder  bool    // the log changed other than at its ends: the next frame replaces it whole
 
 	// Fan-out.
 	subs       []*Subscription
-	open       int    // subscriptions not yet closed by their owner
-	snapshot   *Frame // rendered shown state; nil once a frame changed it
-	lastFrame  time.Time
-	flushTimer Timer // pending frame, nil when none is scheduled
+	open       int       // subscriptions not yet closed by their owner
+	snapshot   *Frame    // rendered shown state; nil once a frame changed it
+	lastFlush  time.Time // when the last frame went out or Peers was last told
+	flushTimer Timer     // pending frame, nil when none is scheduled
+	flushLazy  bool      // flushTimer was set by scheduleLazy
+	flushGen   uint64    // tells a stopped flush timer from the current one
 
 	closed  bool
 	drained chan struct{} // closed when closed and open == 0
@@ -94,6 +104,10 @@ type presence struct {
 	remote   map[string]int // instance → connections there, for people other instances hold
 	quiet    bool           // was online before this instance knew: show without logging an arrival
 	dirty    bool
+
+	// What Peers.Changed was last told of this person.
+	reported      bool // told they are held here (and not told Gone since)
+	reportedConns int
 }
 
 func (p *presence) online() bool { return p.conns > 0 || p.grace != nil || len(p.remote) > 0 }
@@ -135,12 +149,16 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Peers == nil {
+		cfg.Peers = Alone{}
+	}
 	return &Hub{
-		cfg:     cfg,
-		live:    make(map[string]*presence),
-		remotes: make(map[string]map[string]*presence),
-		shown:   make(map[string]*shownPerson),
-		drained: make(chan struct{}),
+		cfg:      cfg,
+		nextProv: ProvisionalBase,
+		live:     make(map[string]*presence),
+		remotes:  make(map[string]map[string]*presence),
+		shown:    make(map[string]*shownPerson),
+		drained:  make(chan struct{}),
 	}, nil
 }
 
@@ -258,6 +276,10 @@ func (s *Subscription) close(withGrace bool) {
 	p.graceGen++
 	gen := p.graceGen
 	p.grace = h.cfg.Clock.AfterFunc(h.cfg.Grace, func() { h.graceOver(p, gen) })
+	// Nothing shown changes yet, but Peers must learn the person has no
+	// connection here: within a tick, so a reload inside it tells nothing.
+	h.mark(p)
+	h.scheduleLazy()
 }
 
 // graceOver takes a person offline once their grace period passed without a
@@ -287,8 +309,10 @@ func (h *Hub) SetLogging(write bool) {
 	h.follower = !write
 }
 
-// AddEntries adds entries another instance wrote to the log, oldest first;
-// entries already in the log are skipped. They go out with the next frame.
+// AddEntries merges entries into the log by ID: an entry whose ID is
+// already held (shown or about to be) is skipped, and one older than the
+// newest held is inserted in order, not dropped. They go out with the next
+// frame; the log keeps the LogSize newest.
 func (h *Hub) AddEntries(entries []Entry) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -297,39 +321,113 @@ func (h *Hub) AddEntries(entries []Entry) {
 	}
 	added := false
 	for _, e := range entries {
-		if e.ID <= h.newestID() {
-			continue
+		if h.holds(e.ID) || (len(h.log) >= h.cfg.LogSize && e.ID < h.log[0].ID) {
+			continue // held, or too old to ever be shown
 		}
-		h.received = append(h.received, e)
-		h.nextID = max(h.nextID, e.ID)
+		h.addPending(e)
+		if e.ID < ProvisionalBase {
+			h.nextID = max(h.nextID, e.ID)
+		}
 		added = true
+	}
+	if excess := len(h.pending) - h.cfg.LogSize; excess > 0 {
+		// Only the LogSize newest can be shown: the log is never longer.
+		clear(h.pending[:excess])
+		h.pending = slices.Delete(h.pending, 0, excess)
 	}
 	if added {
 		h.scheduleFrame()
 	}
 }
 
-// newestID is the ID of the newest entry logged or about to be.
-func (h *Hub) newestID() uint64 {
-	if n := len(h.received); n > 0 {
-		return h.received[n-1].ID
+// Renumber gives the provisional entry from the shared ID to, once the
+// cluster has shared it. The log is re-sorted and the next frame shows it.
+// If to is already held (the shared copy arrived first), from is dropped.
+func (h *Hub) Renumber(from, to uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed || from == to {
+		return
 	}
-	if n := len(h.log); n > 0 {
-		return h.log[n-1].ID
+	if to < ProvisionalBase {
+		h.nextID = max(h.nextID, to)
 	}
-	return 0
+	held := h.holds(to)
+	if i, ok := findEntry(h.pending, from); ok {
+		e := h.pending[i]
+		h.pending = slices.Delete(h.pending, i, i+1)
+		if !held {
+			e.ID = to
+			h.addPending(e)
+		}
+		return // not shown yet: the next frame merges it as any other
+	}
+	i, ok := findEntry(h.log, from)
+	if !ok {
+		return
+	}
+	e := h.log[i]
+	h.log = slices.Delete(h.log, i, i+1)
+	if !held {
+		e.ID = to
+		j, _ := findEntry(h.log, to)
+		h.log = slices.Insert(h.log, j, e)
+	}
+	h.reorder = true
+	h.scheduleFrame()
+}
+
+// Provisional returns the entries held with provisional IDs (above
+// ProvisionalBase), oldest first: what this instance logged while cut off
+// from the cluster.
+func (h *Hub) Provisional() []Entry {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []Entry
+	for _, entries := range [][]Entry{h.log, h.pending} {
+		i, _ := findEntry(entries, ProvisionalBase+1)
+		out = append(out, entries[i:]...)
+	}
+	slices.SortFunc(out, byID)
+	return out
+}
+
+// LogSize is how many activity entries the hub keeps.
+func (h *Hub) LogSize() int { return h.cfg.LogSize }
+
+func byID(a, b Entry) int { return cmp.Compare(a.ID, b.ID) }
+
+// findEntry finds id in entries sorted by ID: its index, or where it would
+// go.
+func findEntry(entries []Entry, id uint64) (int, bool) {
+	return slices.BinarySearchFunc(entries, id, func(e Entry, id uint64) int { return cmp.Compare(e.ID, id) })
+}
+
+// holds reports whether an entry with id is shown or about to be.
+func (h *Hub) holds(id uint64) bool {
+	_, inLog := findEntry(h.log, id)
+	_, inPending := findEntry(h.pending, id)
+	return inLog || inPending
+}
+
+// addPending queues e for the next frame, keeping pending sorted; entries
+// mostly come in order, so this is mostly an append.
+func (h *Hub) addPending(e Entry) {
+	i, _ := findEntry(h.pending, e.ID)
+	h.pending = slices.Insert(h.pending, i, e)
 }
 
 // Held is a person as one instance holds them: for a cluster backend to
 // publish this instance's share and report the others'.
 type Held struct {
 	Person Person
-	Conns  int // open connections; 0 while the person's grace period runs
+	Conns  int  // open connections; 0 while the person's grace period runs
+	Gone   bool // in a change: the instance no longer holds the person
 }
 
-// Local returns the people this instance holds, counting those in their
+// Held returns the people this instance holds, counting those in their
 // grace period.
-func (h *Hub) Local() []Held {
+func (h *Hub) Held() []Held {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var out []Held
@@ -341,50 +439,126 @@ func (h *Hub) Local() []Held {
 	return out
 }
 
-// SetRemote replaces what another instance holds. A person it no longer
-// lists, and nobody else holds, goes offline with the next frame: that
-// instance has already let their grace period pass. An empty list (or
-// none) forgets the instance, as when it died.
-func (h *Hub) SetRemote(instance string, people []Held) { h.setRemote(instance, people, false) }
+// Local is Held, for the cluster backend that still calls it.
+func (h *Hub) Local() []Held { return h.Held() }
 
-// Baseline is SetRemote for what was so before this instance joined the
-// cluster: the people it adds are shown without "came online" entries,
-// since they did not just arrive.
-func (h *Hub) Baseline(instance string, people []Held) { h.setRemote(instance, people, true) }
+// ApplyRemote applies a change to what another instance holds: each person
+// with their connections there, or Gone once it no longer holds them. A
+// person nobody holds any more goes offline with the next frame: that
+// instance has already let their grace period pass.
+func (h *Hub) ApplyRemote(instance string, changes []Held) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed || len(changes) == 0 {
+		return
+	}
+	share := h.remotes[instance]
+	for _, c := range changes {
+		key := c.Person.Key
+		if c.Gone {
+			if p := share[key]; p != nil {
+				delete(share, key)
+				delete(p.remote, instance)
+				h.mark(p)
+			}
+			continue
+		}
+		if share == nil {
+			share = make(map[string]*presence)
+			h.remotes[instance] = share
+		}
+		p := share[key]
+		if p == nil {
+			p = h.presence(c.Person, false)
+			share[key] = p
+		}
+		h.setRemoteConns(p, instance, c.Conns)
+	}
+	if share != nil && len(share) == 0 {
+		delete(h.remotes, instance)
+	}
+	h.scheduleDirty()
+}
 
-func (h *Hub) setRemote(instance string, people []Held, baseline bool) {
+// ReplaceRemote replaces everything another instance holds: people it no
+// longer lists lose their place there. With quiet, people new to this hub
+// are shown without a "came online" entry: they were online before this
+// instance could know (it joined, or missed that instance's changes).
+func (h *Hub) ReplaceRemote(instance string, people []Held, quiet bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return
 	}
+	h.replaceRemote(instance, people, quiet)
+	h.scheduleDirty()
+}
+
+// ForgetRemote drops everything another instance holds, as when it died.
+func (h *Hub) ForgetRemote(instance string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	h.replaceRemote(instance, nil, false)
+	h.scheduleDirty()
+}
+
+// SetRemote replaces what another instance holds. A person it no longer
+// lists, and nobody else holds, goes offline with the next frame: that
+// instance has already let their grace period pass. An empty list (or
+// none) forgets the instance, as when it died.
+func (h *Hub) SetRemote(instance string, people []Held) { h.ReplaceRemote(instance, people, false) }
+
+// Baseline is SetRemote for what was so before this instance joined the
+// cluster: the people it adds are shown without "came online" entries,
+// since they did not just arrive.
+func (h *Hub) Baseline(instance string, people []Held) { h.ReplaceRemote(instance, people, true) }
+
+func (h *Hub) replaceRemote(instance string, people []Held, quiet bool) {
 	old := h.remotes[instance]
 	next := make(map[string]*presence, len(people))
 	for _, held := range people {
-		p := h.live[held.Person.Key]
-		if p == nil {
-			p = &presence{person: held.Person, quiet: baseline}
-			h.live[held.Person.Key] = p
+		if held.Gone {
+			continue
 		}
-		if p.remote == nil {
-			p.remote = make(map[string]int)
-		}
-		if c, ok := p.remote[instance]; !ok || c != held.Conns {
-			p.remote[instance] = held.Conns
-			h.markDirty(p)
-		}
+		p := h.presence(held.Person, quiet)
+		h.setRemoteConns(p, instance, held.Conns)
 		next[held.Person.Key] = p
 	}
 	for key, p := range old {
 		if _, still := next[key]; !still {
 			delete(p.remote, instance)
-			h.markDirty(p)
+			h.mark(p)
 		}
 	}
 	if len(next) == 0 {
 		delete(h.remotes, instance)
 	} else {
 		h.remotes[instance] = next
+	}
+}
+
+// presence returns person's live state, creating it (quiet or not) if the
+// hub has none.
+func (h *Hub) presence(person Person, quiet bool) *presence {
+	p := h.live[person.Key]
+	if p == nil {
+		p = &presence{person: person, quiet: quiet}
+		h.live[person.Key] = p
+	}
+	return p
+}
+
+// setRemoteConns records that instance holds p with conns connections.
+func (h *Hub) setRemoteConns(p *presence, instance string, conns int) {
+	if p.remote == nil {
+		p.remote = make(map[string]int)
+	}
+	if c, ok := p.remote[instance]; !ok || c != conns {
+		p.remote[instance] = conns
+		h.mark(p)
 	}
 }
 
@@ -493,29 +667,65 @@ func (h *Hub) unsubscribe(s *Subscription) {
 // markDirty notes that p may have changed and makes sure a frame is coming:
 // at once after a quiet spell, else at the next tick.
 func (h *Hub) markDirty(p *presence) {
+	h.mark(p)
+	h.scheduleFrame()
+}
+
+// mark notes that p may have changed, for the next flush.
+func (h *Hub) mark(p *presence) {
 	if !p.dirty {
 		p.dirty = true
 		h.dirty = append(h.dirty, p)
 	}
-	h.scheduleFrame()
+}
+
+// scheduleDirty makes sure a frame is coming if anyone was marked.
+func (h *Hub) scheduleDirty() {
+	if len(h.dirty) > 0 {
+		h.scheduleFrame()
+	}
 }
 
 // scheduleFrame makes sure a frame is coming: at once after a quiet spell,
 // else at the next tick.
 func (h *Hub) scheduleFrame() {
 	if h.flushTimer != nil {
-		return
+		if !h.flushLazy {
+			return
+		}
+		// A lazy flush is never due before an eager one: bring it forward.
+		h.flushTimer.Stop()
+		h.flushTimer = nil
 	}
-	wait := h.lastFrame.Add(h.cfg.Tick).Sub(h.cfg.Clock.Now())
+	wait := h.lastFlush.Add(h.cfg.Tick).Sub(h.cfg.Clock.Now())
 	if wait <= 0 {
 		h.flush()
 		return
 	}
+	h.startFlushTimer(wait, false)
+}
+
+// scheduleLazy makes sure a flush comes for a change nobody is shown, such
+// as a last tab closing into its grace period: not at once even after a
+// quiet spell, but a tick later, so that a reload within the tick cancels
+// out before Peers is told.
+func (h *Hub) scheduleLazy() {
+	if h.flushTimer != nil {
+		return
+	}
+	wait := max(h.lastFlush.Add(h.cfg.Tick).Sub(h.cfg.Clock.Now()), h.cfg.Tick)
+	h.startFlushTimer(wait, true)
+}
+
+func (h *Hub) startFlushTimer(wait time.Duration, lazy bool) {
+	h.flushGen++
+	gen := h.flushGen
+	h.flushLazy = lazy
 	h.flushTimer = h.cfg.Clock.AfterFunc(wait, func() {
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		if h.closed {
-			return
+		if h.closed || h.flushGen != gen {
+			return // stopped, and maybe replaced, while waiting for the lock
 		}
 		h.flushTimer = nil
 		h.flush()
@@ -523,14 +733,19 @@ func (h *Hub) scheduleFrame() {
 }
 
 // flush brings the shown state up to the live one and sends the difference,
-// rendered once, to every subscriber.
+// rendered once, to every subscriber. It tells Peers first what changed in
+// this instance's share, even when nothing shown did.
 func (h *Hub) flush() {
 	now := h.cfg.Clock.Now()
 	var d Diff
 	var arrived, left []Person
+	var held []Held
 	before := h.counts
 	for _, p := range h.dirty {
 		p.dirty = false
+		if c, changed := p.report(); changed {
+			held = append(held, c)
+		}
 		sp := h.shown[p.person.Key]
 		switch {
 		case p.online() && sp == nil:
@@ -554,28 +769,29 @@ func (h *Hub) flush() {
 	}
 	clear(h.dirty)
 	h.dirty = h.dirty[:0]
+	if len(held) > 0 {
+		h.cfg.Peers.Changed(held)
+		h.lastFlush = now // Peers, too, hears at most once a tick
+	}
 
-	if !h.follower {
+	logging := h.cfg.Peers.Logging()
+	if !h.follower && logging != LogShared {
 		if len(arrived) > 0 {
-			h.newEntry(&d, now, true, arrived)
+			h.newEntry(now, logging, true, arrived)
 		}
 		if len(left) > 0 {
-			h.newEntry(&d, now, false, left)
+			h.newEntry(now, logging, false, left)
 		}
 	}
-	for _, e := range h.received {
-		h.record(&d, e)
-	}
-	clear(h.received)
-	h.received = h.received[:0]
+	h.mergeLog(&d)
 	if h.counts != before {
 		c := h.counts
 		d.Counts = &c
 	}
-	if d.Counts == nil && len(d.Removed)+len(d.Updated)+len(d.Added)+len(d.Logged) == 0 {
+	if d.Counts == nil && len(d.Removed)+len(d.Updated)+len(d.Added)+len(d.Logged) == 0 && !d.LogReplaced {
 		return // changes that cancelled out, such as a reload within one tick
 	}
-	h.lastFrame = now
+	h.lastFlush = now
 	h.snapshot = nil
 	frame, err := h.cfg.Render.Diff(d)
 	if err != nil {
@@ -584,6 +800,23 @@ func (h *Hub) flush() {
 		return
 	}
 	h.broadcast(frame)
+}
+
+// report says what Peers must be told of p, if anything changed since it
+// was last told, and notes it as told.
+func (p *presence) report() (Held, bool) {
+	if p.local() {
+		if p.reported && p.reportedConns == p.conns {
+			return Held{}, false
+		}
+		p.reported, p.reportedConns = true, p.conns
+		return Held{Person: p.person, Conns: p.conns}, true
+	}
+	if !p.reported {
+		return Held{}, false
+	}
+	p.reported = false
+	return Held{Person: p.person, Gone: true}, true
 }
 
 // show adds a person who came online to the shown state.
@@ -632,11 +865,26 @@ func (h *Hub) hide(sp *shownPerson, d *Diff) {
 // summarises the rest as "and N others".
 const namesPerEntry = 3
 
-// newEntry logs people who came or went together, and hands the entry to
-// Config.Logged.
-func (h *Hub) newEntry(d *Diff, at time.Time, arrived bool, people []Person) {
-	h.nextID++
-	e := Entry{ID: h.nextID, At: at, Arrived: arrived}
+// newEntry logs people who came or went together, numbered as logging
+// says, for the next frame, and hands the entry to Config.Logged.
+func (h *Hub) newEntry(at time.Time, logging Logging, arrived bool, people []Person) {
+	e := Entry{At: at, Arrived: arrived}
+	if logging == LogProvisional {
+		// Above every provisional ID held, and never one handed out before
+		// (an earlier one may since have been renumbered).
+		newest := h.nextProv
+		if n := len(h.log); n > 0 {
+			newest = max(newest, h.log[n-1].ID)
+		}
+		if n := len(h.pending); n > 0 {
+			newest = max(newest, h.pending[n-1].ID)
+		}
+		h.nextProv = newest + 1
+		e.ID = h.nextProv
+	} else {
+		h.nextID++
+		e.ID = h.nextID
+	}
 	for _, p := range people {
 		switch {
 		case p.Guest:
@@ -647,27 +895,67 @@ func (h *Hub) newEntry(d *Diff, at time.Time, arrived bool, people []Person) {
 			e.Others++
 		}
 	}
-	h.record(d, e)
+	h.addPending(e)
 	if h.cfg.Logged != nil {
 		h.cfg.Logged(e)
 	}
 }
 
-// record adds e to the log and to the diff, trimming the oldest entry.
-func (h *Hub) record(d *Diff, e Entry) {
-	h.log = append(h.log, e)
-	d.Logged = append([]Entry{e}, d.Logged...)
-	if len(h.log) <= h.cfg.LogSize {
+// mergeLog moves the pending entries into the log, trims it to LogSize and
+// puts the change in d. In the common case, entries newer than all shown,
+// d gets them (Logged) and the IDs that fell off the end (Trimmed); when an
+// entry went anywhere else, or Renumber moved one, d carries the whole log
+// instead (Log, LogReplaced).
+func (h *Hub) mergeLog(d *Diff) {
+	added := h.pending
+	reorder := h.reorder
+	h.reorder = false
+	if len(added) == 0 && !reorder {
 		return
 	}
-	oldest := h.log[0].ID
-	h.log[0] = Entry{}
-	h.log = h.log[1:]
-	if last := len(d.Logged) - 1; d.Logged[last].ID == oldest {
-		d.Logged = d.Logged[:last] // added and trimmed in the same frame: never sent
-		return
+	var newest uint64 // of the entries shown
+	if n := len(h.log); n > 0 {
+		newest = h.log[n-1].ID
 	}
-	d.Trimmed = append(d.Trimmed, oldest)
+	switch {
+	case len(added) == 0:
+	case added[0].ID > newest:
+		h.log = append(h.log, added...)
+	default:
+		merged := make([]Entry, 0, len(h.log)+len(added))
+		merged = append(append(merged, h.log...), added...)
+		slices.SortFunc(merged, byID)
+		h.log = merged
+	}
+	isNew := func(id uint64) bool {
+		_, found := findEntry(added, id)
+		return found
+	}
+	if excess := len(h.log) - h.cfg.LogSize; excess > 0 {
+		for _, e := range h.log[:excess] {
+			if !isNew(e.ID) { // one added and trimmed in the same frame is never sent
+				d.Trimmed = append(d.Trimmed, e.ID)
+			}
+		}
+		clear(h.log[:excess])
+		h.log = h.log[excess:]
+	}
+	for i := len(added) - 1; i >= 0 && len(h.log) > 0 && added[i].ID >= h.log[0].ID; i-- {
+		if added[i].ID < newest {
+			reorder = true // shown below an entry already shown
+		}
+		d.Logged = append(d.Logged, added[i])
+	}
+	clear(h.pending)
+	h.pending = h.pending[:0]
+	if reorder {
+		d.Logged, d.Trimmed = nil, nil
+		d.LogReplaced = true
+		d.Log = make([]Entry, 0, len(h.log))
+		for i := len(h.log) - 1; i >= 0; i-- {
+			d.Log = append(d.Log, h.log[i])
+		}
+	}
 }
 
 func (h *Hub) snapshotLocked() Snapshot {

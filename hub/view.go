@@ -28,7 +28,7 @@ type Counts struct {
 // Entry is one line of the activity log: people who came online or went
 // offline together, within one frame.
 type Entry struct {
-	ID      uint64 // increasing; names the entry's list item
+	ID      uint64 // orders the log; names the entry's list item
 	At      time.Time
 	Arrived bool     // came online (true) or went offline (false)
 	Names   []string // the first few users, in order of the event
@@ -52,6 +52,12 @@ type Diff struct {
 	Added   []User   // users to append to the list
 	Logged  []Entry  // new log entries, newest first
 	Trimmed []uint64 // IDs of log entries that fell off the end
+
+	// LogReplaced says the log changed other than by Logged and Trimmed (an
+	// entry went below one already shown, or was renumbered): Log is then
+	// the whole log, newest first, and Logged and Trimmed are empty. Rare.
+	LogReplaced bool
+	Log         []Entry
 }
 
 // Frame is one rendered message, shared by every subscriber that gets it.
