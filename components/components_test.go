@@ -63,6 +63,15 @@ func TestGolden(t *testing.T) {
 		{"frame_diff_guests_only_entry", components.DiffFrame(components.Diff{
 			Logged: []components.Entry{{ID: 9, At: at, Arrived: true, Guests: 3}},
 		})},
+		{"frame_diff_log_replaced", components.DiffFrame(components.Diff{
+			Count:       &count,
+			LogReplaced: true,
+			Log: []components.Entry{
+				{ID: 1<<62 + 1, At: at, Arrived: true, Names: []string{"dave"}}, // provisional: 19 digits
+				{ID: 12, At: at.Add(-time.Second), Arrived: false, Names: []string{"carol"}},
+				{ID: 11, At: at.Add(-time.Minute), Arrived: true, Guests: 1},
+			},
+		})},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var buf bytes.Buffer

@@ -62,6 +62,11 @@ type Diff struct {
 	Added   []UserItem
 	Logged  []Entry // newest first
 	Trimmed []uint64
+	// LogReplaced: Log is the whole activity log, newest first, replacing
+	// what is shown (an entry went below one shown, or was renumbered);
+	// Logged and Trimmed are then unused.
+	LogReplaced bool
+	Log         []Entry
 }
 
 // IndexPage is the view model of "/".
