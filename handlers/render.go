@@ -38,6 +38,9 @@ func (r Renderer) Diff(d hub.Diff) (*hub.Frame, error) {
 		Added:   userItems(d.Added),
 		Logged:  entries(d.Logged),
 		Trimmed: d.Trimmed,
+
+		LogReplaced: d.LogReplaced,
+		Log:         entries(d.Log),
 	}
 	if d.Counts != nil {
 		c := components.Count(*d.Counts)

@@ -60,6 +60,23 @@ func TestDiffFrameSizeDoesNotGrowWithPeopleOnline(t *testing.T) {
 	}
 }
 
+// TestDiffFrameCanReplaceTheWholeLog checks the renderer passes the hub's
+// whole-log replacement on to the template.
+func TestDiffFrameCanReplaceTheWholeLog(t *testing.T) {
+	f, err := (handlers.Renderer{}).Diff(hub.Diff{LogReplaced: true, Log: []hub.Entry{
+		{ID: 12, At: time.Now(), Names: []string{"carol"}},
+		{ID: 11, At: time.Now(), Arrived: true, Names: []string{"bob"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	html := string(f.HTML)
+	if !strings.Contains(html, `<div id="activity-log" hx-swap-oob="innerHTML">`) ||
+		strings.Index(html, `id="a-12"`) > strings.Index(html, `id="a-11"`) || !strings.Contains(html, `id="a-11"`) {
+		t.Errorf("frame does not replace the log with entries 12, 11:\n%s", html)
+	}
+}
+
 func BenchmarkRenderArrivalDiff(b *testing.B) {
 	d := hub.Diff{
 		Counts:  &hub.Counts{People: 10_001, Guests: 5_000, Unlisted: 4_900},
