@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -96,4 +97,53 @@ func BenchmarkCoalescedChanges(b *testing.B) {
 			s.Close()
 		}
 	}
+}
+
+// BenchmarkApplyRemote is one person arriving or leaving on another
+// instance, flushed at once, while 500,000 people are held by nine other
+// instances: the cost must follow the change, not the people online.
+// SetRemote of that instance's whole share is the old way, for comparison.
+func BenchmarkApplyRemote(b *testing.B) {
+	const instances, people = 9, 500_000
+	clock := hubtest.NewClock()
+	h := benchHub(b, clock)
+	for i := range instances {
+		share := make([]hub.Held, 0, people/instances+1)
+		for j := i; j < people; j += instances {
+			share = append(share, hub.Held{Person: hub.Person{Key: fmt.Sprintf("g-%d", j), Guest: true}, Conns: 1})
+		}
+		h.ReplaceRemote(fmt.Sprintf("i-%d", i), share, true)
+	}
+	clock.Advance(time.Second)
+	if c := h.Counts(); c.People != people {
+		b.Fatalf("%d people online, want %d", c.People, people)
+	}
+	probe := hub.Person{Key: "u-probe", Name: "probe"}
+	b.Run("delta", func(b *testing.B) {
+		b.ReportAllocs()
+		arrived := false
+		for b.Loop() {
+			clock.Advance(time.Second) // quiet spell: flushed at once
+			arrived = !arrived
+			h.ApplyRemote("i-0", []hub.Held{{Person: probe, Conns: 1, Gone: !arrived}})
+		}
+	})
+	b.Run("whole-share", func(b *testing.B) {
+		var share []hub.Held
+		for j := 0; j < people; j += instances {
+			share = append(share, hub.Held{Person: hub.Person{Key: fmt.Sprintf("g-%d", j), Guest: true}, Conns: 1})
+		}
+		withProbe := append(slices.Clone(share), hub.Held{Person: probe, Conns: 1})
+		b.ReportAllocs()
+		arrived := false
+		for b.Loop() {
+			clock.Advance(time.Second)
+			arrived = !arrived
+			if arrived {
+				h.SetRemote("i-0", withProbe)
+			} else {
+				h.SetRemote("i-0", share)
+			}
+		}
+	})
 }
