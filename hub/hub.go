@@ -80,7 +80,7 @@ type Hub struct {
 	nextProv uint64  // the last provisional ID this hub wrote
 	follower bool    // another instance writes the log; entries arrive through AddEntries
 	pending  []Entry // entries for the next frame (written here or given), sorted by ID
-	reorder  bool    // the log changed other than at its ends: the next frame replaces it whole
+	reorder  bool    // Renumber moved a shown entry: the next frame replaces the log whole
 
 	// Fan-out.
 	subs       []*Subscription
