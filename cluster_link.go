@@ -12,7 +12,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"herenow/cluster"
-	"herenow/handlers"
 	"herenow/hub"
 )
 
@@ -53,14 +52,6 @@ func (l *clusterLink) logged(e hub.Entry) {
 	}
 }
 
-// revocations shares logouts with the other instances; nil without any.
-func (l *clusterLink) revocations() handlers.Revocations {
-	if l.backend == nil {
-		return nil
-	}
-	return l.backend
-}
-
 func (l *clusterLink) ready(ctx context.Context) error {
 	if l.backend == nil {
 		return nil
@@ -70,7 +61,7 @@ func (l *clusterLink) ready(ctx context.Context) error {
 
 // serveLinked runs serve and, beside it, the link, and returns when both
 // have stopped. The link outlives serve's draining, so that what is logged
-// or revoked while draining is still shared, and stops when serve returns:
+// while draining is still shared, and stops when serve returns:
 // at once when serve failed (a port already taken). Should the link fail
 // on its own, serving stops too and its error is returned: an instance
 // that no longer hears the others must not go on as if it did.

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -398,24 +399,37 @@ func TestThreeInstancesOnLoopback(t *testing.T) {
 // Cleanup stops it and requires a clean exit.
 func startInstance(t *testing.T, getenv func(string) string) string {
 	t.Helper()
-	addr := freeLoopbackAddr(t)
+	addr, _ := startInstanceIn(t, getenv, t.TempDir())
+	return addr
+}
+
+// startInstanceIn is startInstance on the data directory data, and returns
+// too a func that stops the instance (at once, or at cleanup at the
+// latest) and requires a clean exit.
+func startInstanceIn(t *testing.T, getenv func(string) string, data string) (addr string, stop func()) {
+	t.Helper()
+	addr = freeLoopbackAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var logs lockedBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"herenow", "--addr", addr, "--data", t.TempDir()}, getenv, strings.NewReader(""), &bytes.Buffer{}, &logs)
+		done <- run(ctx, []string{"herenow", "--addr", addr, "--data", data}, getenv, strings.NewReader(""), &bytes.Buffer{}, &logs)
 	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("instance on %s: %v\n%s", addr, err, logs.String())
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("instance on %s: %v\n%s", addr, err, logs.String())
+			}
+		})
+	}
+	t.Cleanup(stop)
 	waitServing(t, "http://"+addr, &logs)
 	if body := httpGet(t, "http://"+addr+"/readyz"); !strings.Contains(body, "ready") {
 		t.Errorf("instance on %s is not ready: %q", addr, body)
 	}
-	return addr
+	return addr, stop
 }
 
 // loginCookies signs name in on the instance at addr through POST /login
@@ -442,64 +456,125 @@ func loginCookies(t *testing.T, addr, name, password string) http.Header {
 	return cookies
 }
 
-// TestALogoutOnOneInstanceEndsTheSessionOnAll signs alice in on A, opens
-// her page's WebSocket on B, and logs her out on A: B must close that
-// WebSocket (1012, so her page reconnects as a guest) and refuse her old
-// cookie, as A does.
+// TestALogoutOnOneInstanceEndsTheSessionOnAll runs two instances sharing
+// one user database, with Redis and without: alice signs in on A, opens
+// her page's WebSocket on B, and logs out on A. B must close that
+// WebSocket (1012, so her page reconnects as a guest) within a few
+// seconds, and refuse her old cookie, as A does.
 func TestALogoutOnOneInstanceEndsTheSessionOnAll(t *testing.T) {
-	env := map[string]string{
-		"HERENOW_JWT_SECRET":   "a shared secret of at least thirty-two bytes",
-		"HERENOW_REDIS_URL":    testRedisURL,
-		"HERENOW_CLUSTER_NAME": "herenow-test-" + rand.Text(),
-		"HERENOW_DATABASE":     filepath.Join(t.TempDir(), "users.db"),
-	}
-	getenv := func(k string) string { return env[k] }
-	if err := run(context.Background(), []string{"herenow", "--data", t.TempDir(), "user", "add", "alice"}, getenv,
-		strings.NewReader("alice's password\n"), &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
-		t.Fatal(err)
-	}
-	a, b := startInstance(t, getenv), startInstance(t, getenv)
-	cookies := loginCookies(t, a, "alice", "alice's password")
+	for _, redisURL := range []string{testRedisURL, ""} {
+		name := "with redis"
+		if redisURL == "" {
+			name = "without redis"
+		}
+		t.Run(name, func(t *testing.T) {
+			env := map[string]string{
+				"HERENOW_JWT_SECRET":   "a shared secret of at least thirty-two bytes",
+				"HERENOW_REDIS_URL":    redisURL,
+				"HERENOW_CLUSTER_NAME": "herenow-test-" + rand.Text(),
+				"HERENOW_DATABASE":     filepath.Join(t.TempDir(), "users.db"), // one for both
+			}
+			getenv := func(k string) string { return env[k] }
+			if err := run(context.Background(), []string{"herenow", "--data", t.TempDir(), "user", "add", "alice"}, getenv,
+				strings.NewReader("alice's password\n"), &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+				t.Fatal(err)
+			}
+			a, b := startInstance(t, getenv), startInstance(t, getenv)
+			cookies := loginCookies(t, a, "alice", "alice's password")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	onB, _, err := websocket.Dial(ctx, "ws://"+b+"/live/ws", &websocket.DialOptions{HTTPHeader: cookies})
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			onB, _, err := websocket.Dial(ctx, "ws://"+b+"/live/ws", &websocket.DialOptions{HTTPHeader: cookies})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer onB.CloseNow()
+
+			logout(t, ctx, a, cookies)
+			loggedOut := time.Now()
+			for {
+				_, _, err := onB.Read(ctx)
+				if err == nil {
+					continue // frames sent before the logout reached B
+				}
+				if got := websocket.CloseStatus(err); got != websocket.StatusServiceRestart {
+					t.Fatalf("alice's WebSocket on B ended with %v (status %d), want a close with 1012", err, got)
+				}
+				break
+			}
+			if took := time.Since(loggedOut); took > 5*time.Second {
+				t.Errorf("her WebSocket on B ended %v after the logout, want within a few seconds", took)
+			}
+			for _, addr := range []string{a, b} {
+				if pageGreets(t, ctx, addr, cookies) {
+					t.Errorf("after logging out on A, alice's old cookie still signs her in on %s", addr)
+				}
+			}
+		})
+	}
+}
+
+// logout posts /logout on the instance at addr with cookies and requires
+// the redirect home.
+func logout(t *testing.T, ctx context.Context, addr string, cookies http.Header) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/logout", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer onB.CloseNow()
-
-	logout, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+a+"/logout", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logout.Header = cookies.Clone()
+	req.Header = cookies.Clone()
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := noRedirect.Do(logout)
+	resp, err := noRedirect.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("POST /logout on A: %s", resp.Status)
+		t.Fatalf("POST /logout on %s: %s", addr, resp.Status)
 	}
+}
 
-	for {
-		_, _, err := onB.Read(ctx)
-		if err == nil {
-			continue // frames sent before the logout reached B
-		}
-		if got := websocket.CloseStatus(err); got != websocket.StatusServiceRestart {
-			t.Fatalf("alice's WebSocket on B ended with %v (status %d), want a close with 1012", err, got)
-		}
-		break
+// TestALogoutSurvivesARestart runs one instance, without Redis, on a data
+// directory: alice signs in twice and logs out of one session. Started
+// again on the same data, the instance takes the logged-out cookie for a
+// guest, on the page and in a WebSocket handshake, and the other session
+// still signs her in (the signing secret is the same: it is the logout that
+// is remembered).
+func TestALogoutSurvivesARestart(t *testing.T) {
+	data := t.TempDir()
+	if err := run(context.Background(), []string{"herenow", "--data", data, "user", "add", "alice"}, noEnv,
+		strings.NewReader("alice's password\n"), &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
 	}
-	for _, addr := range []string{a, b} {
-		resp := getWithCookies(t, ctx, "http://"+addr+"/", cookies)
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if strings.Contains(string(body), "Hello") || !strings.Contains(string(body), `href="/login"`) {
-			t.Errorf("after logging out on A, alice's old cookie still signs her in on %s", addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	addr, stop := startInstanceIn(t, noEnv, data)
+	loggedOut, kept := loginCookies(t, addr, "alice", "alice's password"), loginCookies(t, addr, "alice", "alice's password")
+	logout(t, ctx, addr, loggedOut)
+	stop()
+
+	addr, _ = startInstanceIn(t, noEnv, data)
+	if pageGreets(t, ctx, addr, loggedOut) {
+		t.Error("after a restart, the cookie of a session logged out before it signs alice in")
+	}
+	if !pageGreets(t, ctx, addr, kept) {
+		t.Error("after a restart, the cookie of a session not logged out is a guest")
+	}
+	conn, _, err := websocket.Dial(ctx, "ws://"+addr+"/live/ws", &websocket.DialOptions{HTTPHeader: loggedOut})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	for {
+		_, f, err := conn.Read(ctx)
+		if err != nil {
+			t.Fatalf("waiting for the page's first count: %v", err)
+		}
+		if strings.Contains(string(f), "<strong>1</strong> person online") {
+			if strings.Contains(string(f), "alice") {
+				t.Errorf("after a restart, a handshake with the logged-out cookie counts as alice:\n%s", f)
+			}
+			break
 		}
 	}
 }

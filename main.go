@@ -76,10 +76,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
-	app := handlers.NewServer(logger, store, h, assets, handlers.Options{
+	app, err := handlers.NewServer(ctx, logger, store, h, assets, handlers.Options{
 		Secret: secret, TokenTTL: cfg.sessionTTL, Login: cfg.login, Live: cfg.live, Metrics: metrics,
-		Ready: link.ready, Revocations: link.revocations(), UserChanges: changes,
-		Proxy: cfg.proxy})
+		Ready: link.ready, UserChanges: changes, Proxy: cfg.proxy})
+	if err != nil {
+		return err
+	}
 	return link.serveLinked(ctx, h, func(ctx context.Context) error {
 		defer changes.run(ctx)() // ends the watcher of the user database and waits for it
 		return serve(ctx, logger, cfg, h, app, metrics.OpsHandler())

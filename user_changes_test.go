@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -302,5 +304,88 @@ func TestAnUnreadableUserDatabaseIsLoggedOncePerOutage(t *testing.T) {
 	w.poll(ctx)
 	if n := strings.Count(logs.String(), "reading user changes again"); n != 1 {
 		t.Errorf("the database's return logged %d lines, want 1:\n%s", n, logs.String())
+	}
+}
+
+// revokedSessions collects the sessions a watcher tells of.
+type revokedSessions struct {
+	mu   sync.Mutex
+	jtis []string
+}
+
+func (r *revokedSessions) end(jti string, _ time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.jtis = append(r.jtis, jti)
+}
+
+func (r *revokedSessions) get() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.jtis)
+}
+
+// TestTheWatcherTellsOfEachLogoutOnce: the watcher tells of each session
+// revoked after it started, in order and once, however often it polls; a
+// session revoked before it started is left to the server, which reads
+// them all when it is made.
+func TestTheWatcherTellsOfEachLogoutOnce(t *testing.T) {
+	ctx := context.Background()
+	store, err := users.Open(ctx, filepath.Join(t.TempDir(), "users.db"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	until := time.Now().Add(time.Hour)
+	if _, err := store.Revoke(ctx, "before", until); err != nil {
+		t.Fatal(err)
+	}
+	w, err := watchUserChanges(ctx, store, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var told revokedSessions
+	w.OnRevoked(told.end)
+	for _, jti := range []string{"first", "second"} {
+		if _, err := store.Revoke(ctx, jti, until); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.poll(ctx)
+	w.poll(ctx)
+	if _, err := store.Revoke(ctx, "third", until); err != nil {
+		t.Fatal(err)
+	}
+	w.poll(ctx)
+	if got := told.get(); !slices.Equal(got, []string{"first", "second", "third"}) {
+		t.Errorf("the watcher told of %q, want first, second, third, once each", got)
+	}
+}
+
+// TestAPokedWatcherPollsAtOnce: a watcher whose next tick is an hour away
+// reads a new logout as soon as it is poked.
+func TestAPokedWatcherPollsAtOnce(t *testing.T) {
+	ctx := context.Background()
+	store, err := users.Open(ctx, filepath.Join(t.TempDir(), "users.db"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	w, err := watchUserChanges(ctx, store, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.every = time.Hour
+	var told revokedSessions
+	w.OnRevoked(told.end)
+	defer w.run(ctx)()
+	if _, err := store.Revoke(ctx, "session-1", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	w.poke()
+	for deadline := time.Now().Add(5 * time.Second); len(told.get()) == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a poked watcher did not read the new logout within 5s")
+		}
 	}
 }

@@ -43,9 +43,6 @@ type Redis struct {
 	opt      Options
 	changed  chan struct{}  // the local share changed; buffered, one pending signal is enough
 	entries  chan hub.Entry // entries this instance wrote, to share
-	// revokedHere signals new revocations in unshared; buffered, one
-	// pending signal is enough.
-	revokedHere chan struct{}
 
 	mu        sync.Mutex
 	known     map[string]bool // other instances whose share is in the hub
@@ -53,10 +50,6 @@ type Redis struct {
 	writer    bool            // this instance writes the shared log
 	healthy   error           // nil while Redis answers; the last error otherwise
 	started   bool            // Run has talked to Redis at least once
-
-	unshared   map[string]time.Time // revocations made here and not yet in Redis: jti → until
-	seen       map[string]time.Time // revocations applied here, until they no longer matter
-	endSession func(jti string, until time.Time)
 }
 
 // QuietRedisLogs keeps go-redis from logging each failed dial and retry:
@@ -77,13 +70,10 @@ func New(client *redis.Client, instance string, logger *slog.Logger, opt Options
 	}
 	return &Redis{
 		client: client, instance: instance, logger: logger, opt: opt,
-		changed:     make(chan struct{}, 1),
-		entries:     make(chan hub.Entry, 256),
-		revokedHere: make(chan struct{}, 1),
-		known:       make(map[string]bool),
-		unshared:    make(map[string]time.Time),
-		seen:        make(map[string]time.Time),
-		healthy:     errors.New("not connected yet"),
+		changed: make(chan struct{}, 1),
+		entries: make(chan hub.Entry, 256),
+		known:   make(map[string]bool),
+		healthy: errors.New("not connected yet"),
 	}
 }
 
@@ -142,12 +132,12 @@ func (r *Redis) Run(ctx context.Context, h *hub.Hub) error {
 	// writer's lease); the others show what it writes. Until the lease is
 	// settled, this one follows, starting from the shared log.
 	h.SetLogging(false)
-	sub := r.client.Subscribe(ctx, r.channel(), r.logChannel(), r.revokedChannel())
+	sub := r.client.Subscribe(ctx, r.channel(), r.logChannel())
 	defer sub.Close()
 	// Read the shared log only once the subscription is in place: an entry
 	// shared in between then also arrives over the channel (AddEntries
 	// drops the copy the list already gave) instead of being lost.
-	err := awaitSubscribed(ctx, sub, 3, r.opt.TTL)
+	err := awaitSubscribed(ctx, sub, 2, r.opt.TTL)
 	if err == nil {
 		err = r.loadLog(ctx)
 	}
@@ -158,8 +148,7 @@ func (r *Redis) Run(ctx context.Context, h *hub.Hub) error {
 	var unshared []hub.Entry
 	beat := time.NewTicker(r.opt.Heartbeat)
 	defer beat.Stop()
-	// Ready only from here on: this instance has read the others' shares
-	// and the revoked sessions it must refuse.
+	// Ready only from here on: this instance has read the others' shares.
 	r.sync(ctx)
 	for {
 		select {
@@ -174,17 +163,11 @@ func (r *Redis) Run(ctx context.Context, h *hub.Hub) error {
 			} else {
 				r.report(ctx, err)
 			}
-		case <-r.revokedHere:
-			r.report(ctx, r.shareRevocations(ctx))
 		case <-beat.C:
 			r.sync(ctx)
 		case m, ok := <-messages:
 			if !ok {
 				return errors.New("redis subscription closed")
-			}
-			if m.Channel == r.revokedChannel() {
-				r.revocationMessage(m.Payload)
-				continue
 			}
 			if m.Channel == r.logChannel() {
 				var se sharedEntry
@@ -202,10 +185,9 @@ func (r *Redis) Run(ctx context.Context, h *hub.Hub) error {
 }
 
 // leave ends this instance's part in the cluster cleanly, within a second.
-// What it logged or revoked and has not shared yet is shared first: the
-// entries were shown here, and a logout must be refused everywhere. Then the
-// log writer's lease is released so another instance takes over at once,
-// numbering after those entries. The share stays until it expires, like a
+// What it logged and has not shared yet is shared first: the entries were
+// shown here. Then the log writer's lease is released so another instance
+// takes over at once, numbering after those entries. The share stays until it expires, like a
 // grace period: during a rolling restart the people here reconnect to
 // another instance before it runs out, and nobody sees them leave.
 func (r *Redis) leave(unshared []hub.Entry) {
@@ -215,7 +197,7 @@ func (r *Redis) leave(unshared []hub.Entry) {
 	for range len(r.entries) {
 		unshared = append(unshared, <-r.entries)
 	}
-	err := r.shareRevocations(ctx)
+	var err error
 	for _, e := range unshared {
 		if err != nil {
 			break
@@ -223,7 +205,7 @@ func (r *Redis) leave(unshared []hub.Entry) {
 		err = r.shareEntry(ctx, e)
 	}
 	if err != nil {
-		r.logger.Warn("stopped without sharing every entry and logout", "err", err)
+		r.logger.Warn("stopped without sharing every entry", "err", err)
 	}
 	if r.isWriter() && r.client.Get(ctx, r.writerKey()).Val() == r.instance {
 		r.client.Del(ctx, r.writerKey())
@@ -246,7 +228,7 @@ func awaitSubscribed(ctx context.Context, sub *redis.PubSub, channels int, timeo
 }
 
 // sync renews or takes the log writer's lease, publishes this instance's
-// share and re-reads everyone else's, and does the same for revocations.
+// share and re-reads everyone else's.
 func (r *Redis) sync(ctx context.Context) {
 	err := r.elect(ctx)
 	if err == nil {
@@ -254,12 +236,6 @@ func (r *Redis) sync(ctx context.Context) {
 	}
 	if err == nil {
 		err = r.readAll(ctx)
-	}
-	if err == nil {
-		err = r.shareRevocations(ctx)
-	}
-	if err == nil {
-		err = r.readRevocations(ctx)
 	}
 	r.report(ctx, err)
 }

@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -37,17 +36,6 @@ type node struct {
 	client  *redis.Client
 	backend *cluster.Redis
 	stop    func()
-
-	mu    sync.Mutex
-	ended []string // sessions other instances revoked, as the backend ended them here
-}
-
-// endedSessions returns the session ids ended here on other instances'
-// word, in order.
-func (n *node) endedSessions() []string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return slices.Clone(n.ended)
 }
 
 func newNode(t *testing.T, prefix, instance string, opt cluster.Options) *node {
@@ -70,11 +58,6 @@ func newNodeAt(t *testing.T, addr string, logs io.Writer, prefix, instance strin
 		t.Fatal(err)
 	}
 	n := &node{name: instance, hub: h, client: client, backend: backend}
-	backend.OnRevoked(func(jti string, until time.Time) {
-		n.mu.Lock()
-		defer n.mu.Unlock()
-		n.ended = append(n.ended, jti)
-	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -383,60 +366,4 @@ func TestACleanlyStoppingWriterSharesWhatItLogged(t *testing.T) {
 		log := other.hub.Snapshot().Log
 		return len(log) == 1 && log[0].Arrived && log[0].Names[0] == "bob"
 	})
-}
-
-// A logout on an instance that stops before sharing it still ends the
-// session on the others.
-func TestALogoutAsAnInstanceStopsIsShared(t *testing.T) {
-	prefix := testPrefix()
-	opt := cluster.Options{Heartbeat: 100 * time.Millisecond, TTL: time.Second}
-	a, b := newNode(t, prefix, "A", opt), newNode(t, prefix, "B", opt)
-	linked(t, a, b)
-	a.backend.Revoked("session-1", time.Now().Add(time.Hour))
-	a.stop()
-	waitUntil(t, "B to end session-1", func() bool { return len(b.endedSessions()) > 0 })
-}
-
-// A session revoked on one instance ends on the others, at once and on an
-// instance that starts later, exactly once each; a revocation that no
-// longer matters is not passed on.
-func TestALogoutEndsTheSessionOnEveryInstance(t *testing.T) {
-	prefix := testPrefix()
-	opt := cluster.Options{Heartbeat: 100 * time.Millisecond, TTL: time.Second}
-	a, b := newNode(t, prefix, "A", opt), newNode(t, prefix, "B", opt)
-	linked(t, a, b)
-
-	a.backend.Revoked("session-1", time.Now().Add(time.Hour))
-	a.backend.Revoked("session-gone", time.Now().Add(-time.Second)) // its token has expired anyway
-	waitUntil(t, "B to end session-1", func() bool { return len(b.endedSessions()) > 0 })
-	late := newNode(t, prefix, "late", opt)
-	waitUntil(t, "a later instance to end session-1", func() bool { return len(late.endedSessions()) > 0 })
-
-	time.Sleep(3 * opt.Heartbeat) // heartbeats re-read the revocations: room for a repeat to show
-	for name, n := range map[string]*node{"B": b, "late": late} {
-		if got := n.endedSessions(); !slices.Equal(got, []string{"session-1"}) {
-			t.Errorf("%s ended %q, want session-1 once", name, got)
-		}
-	}
-	if got := a.endedSessions(); len(got) != 0 {
-		t.Errorf("A, where the logout happened, was told again to end %q", got)
-	}
-}
-
-// A logout while Redis is away is shared once it is back.
-func TestALogoutDuringARedisOutageIsSharedOnItsReturn(t *testing.T) {
-	addr := freeAddr(t)
-	stop := redisServer(t, addr)
-	prefix := testPrefix()
-	opt := cluster.Options{Heartbeat: 100 * time.Millisecond, TTL: time.Second}
-	a, b := newNodeAt(t, addr, io.Discard, prefix, "A", opt), newNodeAt(t, addr, io.Discard, prefix, "B", opt)
-	linked(t, a, b)
-	stop()
-	waitUntil(t, "A to notice the outage", func() bool { return a.backend.Ready(context.Background()) != nil })
-	a.backend.Revoked("session-1", time.Now().Add(time.Hour))
-	// A tries to share it, and fails, while Redis is away: a heartbeat
-	// during the outage takes about 400 ms.
-	time.Sleep(time.Second)
-	redisServer(t, addr)
-	waitUntil(t, "B to end session-1 after Redis returned", func() bool { return len(b.endedSessions()) > 0 })
 }

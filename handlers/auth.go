@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -35,12 +36,20 @@ const (
 )
 
 // UserStore checks names and passwords, and whether the user a session
-// token names still exists; *users.Store is one.
+// token names still exists, and keeps the sessions ended at logout;
+// *users.Store is one.
 type UserStore interface {
 	Authenticate(ctx context.Context, name, password string) (users.User, error)
 	// ByID returns the user with id, or users.ErrNotFound.
 	ByID(ctx context.Context, id int64) (users.User, error)
 	Ping(ctx context.Context) error
+	// Revoke records a session ended at logout, its token to be refused
+	// until until, for every process sharing the store and across
+	// restarts. Revoking a token twice changes nothing.
+	Revoke(ctx context.Context, jti string, until time.Time) (seq int64, err error)
+	// RevokedNow returns the sessions ended whose tokens are still to be
+	// refused.
+	RevokedNow(ctx context.Context) ([]users.Revocation, error)
 }
 
 // validAfterClaim is the session token's claim that carries the user's
@@ -64,9 +73,6 @@ type sessions struct {
 	ttl      time.Duration
 	store    UserStore
 	logger   *slog.Logger
-
-	// share, when set, tells the other instances of a logout here.
-	share func(jti string, until time.Time)
 
 	mu      sync.Mutex
 	revoked map[string]time.Time                 // jti → until when it is refused
@@ -322,7 +328,7 @@ func serveLogin(logger *slog.Logger, store UserStore, s *sessions, limits *login
 func serveLogout(s *sessions) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if v := visitorFrom(r.Context()); v.signedIn() {
-			s.logout(v)
+			s.logout(r.Context(), v)
 		}
 		http.SetCookie(w, newCookie(r, tokenCookie, "", -1))
 		http.Redirect(w, r, "/", http.StatusSeeOther)
@@ -427,14 +433,45 @@ func (s *sessions) userChanged(ctx context.Context, id int64) {
 	}
 }
 
-// logout ends v's session here and, through share, everywhere.
-func (s *sessions) logout(v visitor) {
+// logoutRecordTimeout bounds how long a logout waits to be recorded.
+const logoutRecordTimeout = 5 * time.Second
+
+// logout ends v's session here at once, and records it in the store, from
+// which every instance sharing it ends it too (see UserChanges) and every
+// instance starting refuses its token.
+func (s *sessions) logout(ctx context.Context, v visitor) {
 	// Verification accepts a token up to tokenSkew past its expiry.
 	until := v.expires.Add(tokenSkew)
 	s.revoke(v.jti, until)
-	if s.share != nil {
-		s.share(v.jti, until)
+	// Recorded even if the browser goes away meanwhile: it asked to log
+	// out.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), logoutRecordTimeout)
+	defer cancel()
+	if _, err := s.store.Revoke(ctx, v.jti, until); err != nil {
+		// The session has still ended here and its cookie is cleared:
+		// failing the logout would leave the user signed in on this
+		// instance too, and retrying it could not do better than the
+		// store. Only the other instances, and this one after a
+		// restart, still take a copy of the token until it expires: the
+		// operator must hear of it.
+		s.logger.Error("record a logout: other instances, and this one after a restart, accept its token until it expires",
+			"until", until, "err", err)
 	}
+}
+
+// loadRevoked refuses the tokens of the sessions the store says were ended
+// and are still to be refused.
+func (s *sessions) loadRevoked(ctx context.Context) error {
+	revoked, err := s.store.RevokedNow(ctx)
+	if err != nil {
+		return fmt.Errorf("load the sessions ended at logout: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range revoked {
+		s.revoked[r.JTI] = r.Until
+	}
+	return nil
 }
 
 // revoke ends the session with token id jti, refusing its token until

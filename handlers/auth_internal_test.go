@@ -20,6 +20,10 @@ func (goneStore) ByID(context.Context, int64) (users.User, error) {
 	return users.User{}, users.ErrNotFound
 }
 func (goneStore) Ping(context.Context) error { return nil }
+func (goneStore) Revoke(context.Context, string, time.Time) (int64, error) {
+	return 1, nil
+}
+func (goneStore) RevokedNow(context.Context) ([]users.Revocation, error) { return nil, nil }
 
 // TestAChangeBetweenAHandshakesCheckAndItsTrackingEndsIt covers the window
 // in which a live connection has been identified (the user existed) but is

@@ -40,9 +40,11 @@ type app struct {
 	hub   *hub.Hub
 	store *users.Store
 	alice users.User
-	// userChanged tells the server of a user changed elsewhere, as the
-	// program's watcher of the user database does.
+	// userChanged tells the server of a user changed elsewhere, and
+	// revoked of a session ended at logout anywhere, as the program's
+	// watcher of the user database does.
 	userChanged func(ctx context.Context, userID int64)
+	revoked     func(jti string, until time.Time)
 	logs        *logBuffer // what the server logged, if newAppLogging started it
 }
 
@@ -64,10 +66,15 @@ func (b *logBuffer) String() string {
 	return b.buf.String()
 }
 
-// userChanges hands the server's func for changed users to the test.
-type userChanges struct{ changed *func(context.Context, int64) }
+// userChanges hands the server's funcs for changed users and ended
+// sessions to the test.
+type userChanges struct {
+	changed *func(context.Context, int64)
+	revoked *func(string, time.Time)
+}
 
 func (u userChanges) OnUserChanged(f func(context.Context, int64)) { *u.changed = f }
+func (u userChanges) OnRevoked(f func(string, time.Time))          { *u.revoked = f }
 
 func newApp(t testing.TB) *app {
 	t.Helper()
@@ -109,17 +116,19 @@ func addUsersFromBeforeTheNamingRules(t testing.TB, path string, namePasswords .
 // starts.
 func newAppWith(t testing.TB, change func(*handlers.Options)) *app {
 	t.Helper()
-	return startApp(t, change, nil)
+	return startApp(t, change, nil, nil)
 }
 
 // newAppLogging is newAppWith keeping what the server logs in app.logs.
 // Other tests discard it, so that what they log costs no memory.
 func newAppLogging(t testing.TB, change func(*handlers.Options)) *app {
 	t.Helper()
-	return startApp(t, change, &logBuffer{})
+	return startApp(t, change, &logBuffer{}, nil)
 }
 
-func startApp(t testing.TB, change func(*handlers.Options), logs *logBuffer) *app {
+// startApp starts a server on a new SQLite store, given to the server
+// through wrap when set.
+func startApp(t testing.TB, change func(*handlers.Options), logs *logBuffer, wrap func(*users.Store) handlers.UserStore) *app {
 	t.Helper()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "users.db")
@@ -129,14 +138,33 @@ func startApp(t testing.TB, change func(*handlers.Options), logs *logBuffer) *ap
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	a := &app{store: store}
-	if a.alice, err = store.Authenticate(ctx, "alice", "correct horse"); err != nil {
+	alice, err := store.Authenticate(ctx, "alice", "correct horse")
+	if err != nil {
 		t.Fatal(err)
 	}
+	var serverStore handlers.UserStore = store
+	if wrap != nil {
+		serverStore = wrap(store)
+	}
+	return serveApp(t, store, serverStore, alice, change, logs)
+}
+
+// restart starts another server on a's store, as the program started again
+// on the same data would, and returns it. a goes on serving.
+func (a *app) restart(t testing.TB) *app {
+	t.Helper()
+	return serveApp(t, a.store, a.store, a.alice, nil, nil)
+}
+
+// serveApp starts a server on serverStore, whose users' store is store.
+func serveApp(t testing.TB, store *users.Store, serverStore handlers.UserStore, alice users.User,
+	change func(*handlers.Options), logs *logBuffer) *app {
+	t.Helper()
+	a := &app{store: store, alice: alice}
 	opt := handlers.Options{
 		Secret: []byte(secret), TokenTTL: time.Hour, Login: handlers.LoginLimits{PerIP: 20, PerName: 5},
 		Live:        handlers.LiveOptions{PingInterval: time.Second, PingTimeout: time.Second},
-		UserChanges: userChanges{&a.userChanged},
+		UserChanges: userChanges{&a.userChanged, &a.revoked},
 	}
 	if change != nil {
 		change(&opt)
@@ -155,7 +183,11 @@ func startApp(t testing.TB, change func(*handlers.Options), logs *logBuffer) *ap
 		logTo = logs
 	}
 	logger := slog.New(slog.NewTextHandler(logTo, nil))
-	srv := httptest.NewServer(handlers.NewServer(logger, store, h, assets, opt))
+	server, err := handlers.NewServer(context.Background(), logger, serverStore, h, assets, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(server)
 	t.Cleanup(srv.Close)
 	t.Cleanup(h.Close) // runs first: ends the live connections srv.Close would wait for
 	a.srv, a.hub, a.logs = srv, h, logs

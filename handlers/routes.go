@@ -5,6 +5,7 @@ package handlers
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -28,44 +29,38 @@ type Options struct {
 	Metrics  *Metrics // NewMetrics() when nil
 	// Ready, optional, adds a readiness check, such as the cluster's link.
 	Ready func(context.Context) error
-	// Revocations, optional, shares logouts with the other instances.
-	Revocations Revocations
 	// Proxy says how people reach the server: directly when zero.
 	Proxy Proxy
 
 	// UserChanges, optional, tells of users deleted or whose password
-	// changed, so that their live connections end.
+	// changed, and of sessions ended at logout, anywhere, so that their
+	// live connections end here.
 	UserChanges UserChanges
 }
 
-// UserChanges tells of users deleted, or whose password changed, by any
-// process sharing the user database (the user command, another instance).
+// UserChanges tells of the changes made to the user store by any process
+// sharing it (the user command, another instance, this one).
 type UserChanges interface {
-	// OnUserChanged sets the func called with the id of each changed user.
+	// OnUserChanged sets the func called with the id of each user deleted
+	// or whose password changed.
 	OnUserChanged(changed func(ctx context.Context, userID int64))
-}
-
-// Revocations carries logouts between instances, so that a session ended
-// on one ends on all: its token is refused everywhere and its live
-// connections close wherever they are.
-type Revocations interface {
-	// Revoked shares a token revoked here, to be refused until until. It
-	// must not block.
-	Revoked(jti string, until time.Time)
-	// OnRevoked sets the func that ends here a session another instance
-	// revoked.
+	// OnRevoked sets the func that ends here a session ended at logout,
+	// on any instance: its token is refused until until, and its live
+	// connections close.
 	OnRevoked(end func(jti string, until time.Time))
 }
 
-// NewServer returns herenow's whole URL surface.
-func NewServer(logger *slog.Logger, store UserStore, h *hub.Hub, assets *static.Assets, opt Options) http.Handler {
+// NewServer returns herenow's whole URL surface. It reads from store the
+// sessions ended at logout whose tokens are still to be refused: to miss
+// none, read the changes to come (UserChanges) from before it is called.
+func NewServer(ctx context.Context, logger *slog.Logger, store UserStore, h *hub.Hub, assets *static.Assets, opt Options) (http.Handler, error) {
 	s := newSessions(opt.Secret, opt.TokenTTL, store, logger)
-	if opt.Revocations != nil {
-		s.share = opt.Revocations.Revoked
-		opt.Revocations.OnRevoked(s.revoke)
+	if err := s.loadRevoked(ctx); err != nil {
+		return nil, err
 	}
 	if opt.UserChanges != nil {
 		opt.UserChanges.OnUserChanged(s.userChanged)
+		opt.UserChanges.OnRevoked(s.revoke)
 	}
 	if opt.Metrics == nil {
 		opt.Metrics = NewMetrics()
@@ -79,7 +74,7 @@ func NewServer(logger *slog.Logger, store UserStore, h *hub.Hub, assets *static.
 	crossOrigin := http.NewCrossOriginProtection()
 	if o := opt.Proxy.publicOrigin(); o != "" {
 		if err := crossOrigin.AddTrustedOrigin(o); err != nil {
-			panic(err) // the configuration checked the public URL
+			return nil, fmt.Errorf("trust the public origin: %w", err)
 		}
 	}
 	r := chi.NewRouter()
@@ -112,7 +107,7 @@ func NewServer(logger *slog.Logger, store UserStore, h *hub.Hub, assets *static.
 			r.Method(http.MethodGet, "/live/sse-box", serveSSEBox(h))
 		})
 	})
-	return r
+	return r, nil
 }
 
 // contentSecurityPolicy allows scripts, styles and connections from this

@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS users (
 )
 
 // latestVersion is the number of the newest migration.
-const latestVersion = 6
+const latestVersion = 7
 
 // openRaw opens dsn with the bare driver, as the store before migrations
 // would have.
@@ -124,6 +124,13 @@ func TestADatabaseFromBeforeMigrationsIsUpgradedWithoutLosingAUser(t *testing.T)
 		}
 		if changes, err := s.ChangesSince(ctx, 0, 10); err != nil || len(changes) != 1 || changes[0].UserID != byName["mallory"].ID {
 			t.Errorf("changes = %+v, %v; want mallory's deletion", changes, err)
+		}
+		// It records logouts, too.
+		if _, err := s.Revoke(ctx, "alice's session", time.Now().Add(time.Hour)); err != nil {
+			t.Errorf("revoke on the upgraded database: %v", err)
+		}
+		if now, err := s.RevokedNow(ctx); err != nil || len(now) != 1 {
+			t.Errorf("revoked now on the upgraded database: %+v, %v; want alice's session", now, err)
 		}
 
 		// Opening it again applies nothing and loses nothing.
