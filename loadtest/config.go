@@ -32,6 +32,17 @@ type config struct {
 	CPUProfile  string
 	GoMaxProcs  int
 	Stall       int
+
+	// The idle window, and what is measured in it.
+	IdleWindow    time.Duration
+	idleWindowSet bool // -idle-window given: measure a window even without Redis
+	RedisStats    string
+
+	// Synthetic instances, written to Redis before the clients connect.
+	RedisURL           string
+	ClusterName        string
+	SyntheticInstances int
+	SyntheticPeople    int
 }
 
 // transport is how clients talk to the server, decided by the URL's scheme.
@@ -68,6 +79,12 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.FanoutWait, "fanout-timeout", 10*time.Second, "longest one arrival may take to reach every client")
 	fs.IntVar(&c.GoMaxProcs, "gomaxprocs", 1, "GOMAXPROCS of each of the tool's processes (0: Go's default); one leaves the other cores to the server and spends less CPU per frame")
 	fs.IntVar(&c.Stall, "stall", 0, "clients that complete the handshake after the storm and then never read, held through the arrivals")
+	fs.StringVar(&c.RedisStats, "redis-stats", "", "redis://HOST:PORT/DB on loopback: sample its INFO stats and commandstats at the start and end of the idle window")
+	fs.DurationVar(&c.IdleWindow, "idle-window", 10*time.Second, "after the storm settled, hold still this long and measure Redis (-redis-stats) and the server's CPU (-pid); the window is measured when -redis-stats or -synthetic-instances is given, or this flag is; 0: none")
+	fs.IntVar(&c.SyntheticInstances, "synthetic-instances", 0, "before the clients connect, write this many instances to Redis in the cluster protocol's v2 layout, keep them alive, and remove them at the end")
+	fs.IntVar(&c.SyntheticPeople, "synthetic-people", 0, "people in each synthetic instance's share (a fifth users, the rest guests)")
+	fs.StringVar(&c.RedisURL, "redis-url", "", "redis://HOST:PORT/DB on loopback for the synthetic instances (default: -redis-stats)")
+	fs.StringVar(&c.ClusterName, "cluster-name", "herenow", "the servers' --cluster-name: the synthetic instances' key prefix is this and a colon")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the tool's own CPU profile to this file (FILE.1, FILE.2... for the workers of -procs)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: go run ./loadtest -url URL [flags]")
@@ -78,6 +95,10 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	fs.Visit(func(f *flag.Flag) { c.idleWindowSet = c.idleWindowSet || f.Name == "idle-window" })
+	if c.RedisURL == "" {
+		c.RedisURL = c.RedisStats
 	}
 	return c, c.validate()
 }
@@ -106,8 +127,34 @@ func (c config) validate() error {
 		return fmt.Errorf("-pid %d: not a process id", c.PID)
 	case strings.ContainsAny(c.Cookie, "\r\n"):
 		return errors.New("-cookie: must be one line")
+	case c.IdleWindow < 0:
+		return fmt.Errorf("-idle-window %v: not a duration to wait", c.IdleWindow)
+	case c.SyntheticInstances < 0 || c.SyntheticPeople < 0:
+		return errors.New("-synthetic-instances and -synthetic-people must not be negative")
+	case c.SyntheticInstances > 0 && c.RedisURL == "":
+		return errors.New("-synthetic-instances needs a Redis: give -redis-url or -redis-stats")
+	case c.SyntheticInstances > 0 && c.ClusterName == "":
+		return errors.New("-cluster-name: must not be empty")
+	}
+	if c.RedisStats != "" {
+		if _, err := redisOptions("-redis-stats", c.RedisStats); err != nil {
+			return err
+		}
+	}
+	if c.SyntheticInstances > 0 {
+		if _, err := redisOptions("-redis-url", c.RedisURL); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// idleWindow is how long the idle window lasts, 0 for none.
+func (c config) idleWindow() time.Duration {
+	if c.RedisStats != "" || c.SyntheticInstances > 0 || c.idleWindowSet {
+		return c.IdleWindow
+	}
+	return 0
 }
 
 // checkLoopbackURL refuses any URL whose host is not this machine's

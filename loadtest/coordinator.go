@@ -9,6 +9,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // maxQuietWait bounds one wait for the server to go quiet.
@@ -25,6 +27,10 @@ type measurement struct {
 
 	serverBefore procSample
 	toolStart    time.Duration
+	lastConnect  time.Time // the storm's last handshake
+
+	synthetic       *syntheticWriter // nil without -synthetic-instances
+	syntheticClient *redis.Client
 }
 
 func (m *measurement) logf(format string, args ...any) {
@@ -51,6 +57,7 @@ func measure(ctx context.Context, cfg config, stderr io.Writer) *result {
 		m.logf("%v", err)
 	}
 	m.finish()
+	m.stopSynthetic()
 	m.res.ElapsedMS = ms(time.Since(start))
 	return m.res
 }
@@ -67,7 +74,15 @@ func (m *measurement) phases(ctx context.Context) error {
 		m.serverBefore = s
 		m.res.Server = &serverFigures{PID: m.cfg.PID, RSSBeforeKiB: s.RSSKiB}
 	}
+	if m.cfg.SyntheticInstances > 0 {
+		if err := m.startSynthetic(ctx); err != nil {
+			return err
+		}
+	}
 	if err := m.storm(ctx); err != nil {
+		return err
+	}
+	if err := m.idle(ctx); err != nil {
 		return err
 	}
 	if m.cfg.Stall > 0 {
@@ -132,6 +147,7 @@ func (m *measurement) storm(ctx context.Context) error {
 		agg, _ := m.status(ctx)
 		return fmt.Errorf("storm: no client connected (%d failed): %v", m.res.FailedHandshakes, agg.Errors)
 	}
+	m.lastConnect = time.Unix(0, last)
 	m.res.StormMS = ms(time.Duration(last - first))
 	m.res.StormHandshake = summarize(handshakes)
 	m.logf("storm: %d connected in %.0f ms, %d failed", m.res.Connected, m.res.StormMS, m.res.FailedHandshakes)
@@ -268,6 +284,11 @@ func (m *measurement) arrival(ctx context.Context, seq uint32) (last, first, con
 // counting from since at the earliest, and returns the counters then and
 // when the quiet began.
 func (m *measurement) waitQuiet(ctx context.Context, since time.Time) (counters, time.Time, error) {
+	return m.waitQuietFor(ctx, since, m.cfg.Quiet)
+}
+
+// waitQuietFor is waitQuiet for a quiet of its own.
+func (m *measurement) waitQuietFor(ctx context.Context, since time.Time, quiet time.Duration) (counters, time.Time, error) {
 	giveUp := time.Now().Add(maxQuietWait)
 	for {
 		agg, err := m.status(ctx)
@@ -275,12 +296,12 @@ func (m *measurement) waitQuiet(ctx context.Context, since time.Time) (counters,
 			return agg, time.Time{}, err
 		}
 		quietFrom := time.Unix(0, max(agg.LastFrame, since.UnixNano()))
-		left := m.cfg.Quiet - time.Since(quietFrom)
+		left := quiet - time.Since(quietFrom)
 		if left <= 0 {
 			return agg, quietFrom, nil
 		}
 		if time.Now().After(giveUp) {
-			return agg, time.Time{}, fmt.Errorf("frames kept coming for %v: never quiet for %v", maxQuietWait, m.cfg.Quiet)
+			return agg, time.Time{}, fmt.Errorf("frames kept coming for %v: never quiet for %v", maxQuietWait, quiet)
 		}
 		if err := sleep(ctx, left); err != nil {
 			return agg, time.Time{}, err

@@ -6,15 +6,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/redis/go-redis/v9"
 )
 
 // TestMain lets the test binary serve as a worker when a -procs test
@@ -358,6 +361,10 @@ func TestRunRefusesWhatItCannotDo(t *testing.T) {
 		{"-url", "ws://127.0.0.1:1/ws", "-procs", "4", "-inflight", "3"},
 		{"-url", "ws://127.0.0.1:1/ws", "-n", "100000"}, // more files than one process may open
 		{"-n", "10"},
+		{"-url", "ws://127.0.0.1:1/ws", "-synthetic-instances", "2"},                                           // no Redis to write to
+		{"-url", "ws://127.0.0.1:1/ws", "-redis-stats", "redis://10.0.0.1:6379/0"},                             // not this machine
+		{"-url", "ws://127.0.0.1:1/ws", "-synthetic-instances", "1", "-redis-url", "redis://192.168.1.1:6379"}, // nor this
+		{"-url", "ws://127.0.0.1:1/ws", "-idle-window", "-1s"},
 	} {
 		var stdout, stderr bytes.Buffer
 		err := run(context.Background(), append([]string{"loadtest"}, args...), func(string) string { return "" }, nil, &stdout, &stderr)
@@ -401,5 +408,328 @@ func TestSeveralURLsMustAllBeLoopbackAndOneTransport(t *testing.T) {
 		if err := checkLoopbackURLs(list); (err == nil) != ok {
 			t.Errorf("checkLoopbackURLs(%q) = %v, want ok=%v", list, err, ok)
 		}
+	}
+}
+
+// redisServer runs a Redis of the test's own on a free loopback port until
+// the test ends, and returns its address (as cluster/redis_test.go does).
+func redisServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start redis-server (go tool task redis installs it): %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	probe := redis.NewClient(&redis.Options{Addr: addr})
+	defer probe.Close()
+	waitUntil(t, "redis-server to answer", func() bool { return probe.Ping(context.Background()).Err() == nil })
+	return addr
+}
+
+// waitUntil polls cond for at most 5 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 5s for %s", what)
+		}
+	}
+}
+
+func TestRedisWindowCountsOtherClientsOnly(t *testing.T) {
+	addr := redisServer(t)
+	ctx := context.Background()
+	client, err := newRedisClient("-redis-stats", "redis://"+addr+"/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	stats := redisStats{client: client}
+	other := redis.NewClient(&redis.Options{Addr: addr})
+	defer other.Close()
+	if err := other.Ping(ctx).Err(); err != nil { // its connection's greeting comes before the window
+		t.Fatal(err)
+	}
+
+	// A window in which another client sends 100 SETs and 50 GETs.
+	start, info, err := stats.sample(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		other.Set(ctx, fmt.Sprint("k", i), "v", 0)
+		if i%2 == 0 {
+			other.Get(ctx, "k0")
+		}
+	}
+	end, _, err := stats.sample(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy, err := redisWindow(start, end, info, time.Second, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if busy.Total.CommandsPerS != 150 || busy.PerInstance.CommandsPerS != 75 || busy.Total.InBytesPerS <= 0 || busy.Total.OutBytesPerS <= 0 {
+		t.Errorf("busy window: total %+v, per instance %+v; want 150 commands/s, 75 per instance, bytes both ways", busy.Total, busy.PerInstance)
+	}
+	if len(busy.Top) != 2 || busy.Top[0].Name != "set" || busy.Top[0].CallsPerS != 100 || busy.Top[1].Name != "get" || busy.Top[1].CallsPerS != 50 {
+		t.Errorf("top commands %+v, want set 100/s, get 50/s (and not the tool's info)", busy.Top)
+	}
+	if busy.Tool.CommandsPerS != 1 || busy.Tool.OutBytesPerS < 1000 {
+		t.Errorf("tool's own %+v, want its one INFO and its reply", busy.Tool)
+	}
+
+	// A window in which nobody but the tool says anything.
+	start, info, err = stats.sample(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, _, err = stats.sample(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet, err := redisWindow(start, end, info, time.Second, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if quiet.Total != (redisRates{}) || len(quiet.Top) != 0 {
+		t.Errorf("quiet window: %+v, top %+v; want nothing (the tool's INFO left out)", quiet.Total, quiet.Top)
+	}
+}
+
+func TestParseInfo(t *testing.T) {
+	info := "# Stats\r\ntotal_connections_received:3\r\ntotal_commands_processed:42\r\ninstantaneous_ops_per_sec:0\r\n" +
+		"total_net_input_bytes:1000\r\ntotal_net_output_bytes:2000\r\n\r\n# Commandstats\r\n" +
+		"cmdstat_evalsha:calls=7,usec=70,usec_per_call=10.00,rejected_calls=0,failed_calls=0\r\ncmdstat_client|setinfo:calls=2,usec=1,usec_per_call=0.50\r\n"
+	s, err := parseInfo(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Commands != 42 || s.InBytes != 1000 || s.OutBytes != 2000 ||
+		s.Calls["evalsha"] != (commandStat{Calls: 7, USec: 70}) || s.Calls["client|setinfo"] != (commandStat{Calls: 2, USec: 1}) {
+		t.Errorf("parseInfo = %+v", s)
+	}
+	if _, err := parseInfo("# Stats\r\ntotal_commands_processed:1\r\n"); err == nil {
+		t.Error("parseInfo accepted an INFO without byte counts")
+	}
+}
+
+// redisState is every key and its content, for comparing.
+func redisState(t *testing.T, c *redis.Client) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	keys, err := c.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := map[string]string{}
+	for _, k := range keys {
+		switch c.Type(ctx, k).Val() {
+		case "hash":
+			state[k] = fmt.Sprint(c.HGetAll(ctx, k).Val())
+		default:
+			state[k] = c.Get(ctx, k).Val()
+		}
+	}
+	return state
+}
+
+func TestSyntheticInstancesAreWrittenAndRemoved(t *testing.T) {
+	addr := redisServer(t)
+	ctx := context.Background()
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	defer c.Close()
+	// A real instance's state, and another cluster's, to be left alone.
+	c.HSet(ctx, "hn:instances", "real-1", "0123456789abcdef:5")
+	c.HSet(ctx, "hn:online", "u-1", 1)
+	c.HSet(ctx, "hn:share:real-1", "u-1", heldValue(1, "alice", false))
+	c.HSet(ctx, "other:online", "g-syn0-1", 1)
+	before := redisState(t, c)
+
+	const instances, people = 3, 2100 // more than one HSET, and more than one round trip
+	w, err := newSyntheticWriter(c, "hn", instances, people, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer w.stop(ctx)
+
+	if n := c.HLen(ctx, "hn:online").Val(); n != instances*people+1 {
+		t.Errorf("online has %d people, want %d", n, instances*people+1)
+	}
+	seqs := c.HGetAll(ctx, "hn:instances").Val()
+	for i := range instances {
+		id := fmt.Sprint("synthetic-", i)
+		share := c.HGetAll(ctx, "hn:share:"+id).Val()
+		users := 0
+		for key, value := range share {
+			user := strings.HasPrefix(key, "u-")
+			if user {
+				users++
+			}
+			name := key[2:]
+			if want := heldValue(1, name, !user); value != want || !strings.HasPrefix(name, fmt.Sprintf("syn%d-", i)) {
+				t.Fatalf("%s: %q → %q, want a synthetic name → %q", id, key, value, want)
+			}
+			if n := c.HGet(ctx, "hn:online", key).Val(); n != "1" {
+				t.Fatalf("online[%s] = %q, want 1", key, n)
+			}
+		}
+		if len(share) != people || users != people/5 {
+			t.Errorf("%s: %d people, %d users; want %d, %d", id, len(share), users, people, people/5)
+		}
+		epoch := c.Get(ctx, "hn:alive:"+id).Val()
+		if len(epoch) != 16 || strings.Trim(epoch, "0123456789abcdef") != "" || seqs[id] != epoch+":1" {
+			t.Errorf("%s: alive %q, instances %q; want a 16-hex-digit epoch and epoch:1", id, epoch, seqs[id])
+		}
+		if ttl := c.PTTL(ctx, "hn:alive:"+id).Val(); ttl <= 0 || ttl > syntheticTTL {
+			t.Errorf("%s: alive key's TTL %v, want up to %v", id, ttl, syntheticTTL)
+		}
+	}
+
+	if err := w.stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if after := redisState(t, c); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Errorf("after stop Redis holds\n%v\nwant what was there before\n%v", after, before)
+	}
+}
+
+func TestSyntheticAliveKeysAreRenewed(t *testing.T) {
+	addr := redisServer(t)
+	ctx := context.Background()
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	defer c.Close()
+	w, err := newSyntheticWriter(c, "hn", 2, 10, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.ttl, w.refresh = time.Minute, 20*time.Millisecond
+	if err := w.start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer w.stop(ctx)
+	// Whatever happens to the keys, the next renewal sets them again.
+	c.Del(ctx, "hn:alive:synthetic-1")
+	c.PExpire(ctx, "hn:alive:synthetic-0", time.Second)
+	waitUntil(t, "the alive keys to be renewed", func() bool {
+		return c.PTTL(ctx, "hn:alive:synthetic-0").Val() > time.Second && c.PTTL(ctx, "hn:alive:synthetic-1").Val() > time.Second
+	})
+	if w.renewals().Commands["set"] < 2 {
+		t.Errorf("renewals counted %+v, want at least one per instance", w.renewals())
+	}
+	if err := w.stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.DBSize(ctx).Val(); n != 0 {
+		t.Errorf("%d keys left after stop, want none (and no renewal after it)", n)
+	}
+}
+
+func TestRenewalsAreLeftOutOfTheRedisFigures(t *testing.T) {
+	url := "redis://" + redisServer(t) + "/0"
+	ctx := context.Background()
+	c, err := newRedisClient("-redis-stats", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	w, err := newSyntheticWriter(c, "hn", 3, 10, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.refresh = 5 * time.Millisecond
+	if err := w.start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer w.stop(ctx)
+	m := &measurement{cfg: config{RedisStats: url, RedisURL: url}, synthetic: w}
+	stats := &redisStats{client: c}
+
+	start, info, renew0, err := m.sampleRedis(ctx, stats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "ten rounds of renewals", func() bool { return w.renewals().Commands["set"] >= renew0.Commands["set"]+30 })
+	end, _, renew1, err := m.sampleRedis(ctx, stats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := redisWindow(start, end, info.plus(renew1.minus(renew0)), time.Second, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Total != (redisRates{}) || len(f.Top) != 0 || f.Tool.CommandsPerS < 31 {
+		t.Errorf("total %+v, top %+v, tool's own %+v: want nothing but the tool's own renewals and INFO", f.Total, f.Top, f.Tool)
+	}
+}
+
+func TestRunMeasuresAnIdleWindow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a load test")
+	}
+	addr := redisServer(t)
+	ctx := context.Background()
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	defer c.Close()
+	c.Ping(ctx)
+	// The test plays a server talking to Redis all along, the window included.
+	stopTalking := make(chan struct{})
+	talked := make(chan struct{})
+	go func() {
+		defer close(talked)
+		for {
+			select {
+			case <-stopTalking:
+				return
+			case <-time.After(5 * time.Millisecond):
+				c.Exists(ctx, "hn:alive:real-1")
+			}
+		}
+	}()
+	// One server under two names: two servers for the tool's count.
+	srv := newPresenceServer(t, false)
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
+	urls := "ws://127.0.0.1:" + port + "/ws,ws://localhost:" + port + "/ws"
+	res, err := runTool(t, "-url", urls, "-n", "6", "-quiet", "40ms", "-timeout", "60s", "-pid", fmt.Sprint(os.Getpid()),
+		"-redis-stats", "redis://"+addr+"/0", "-idle-window", "2500ms", // a renewal of the synthetic alive keys or two
+
+		"-synthetic-instances", "2", "-synthetic-people", "30", "-cluster-name", "hn")
+	close(stopTalking)
+	<-talked
+	if err != nil {
+		t.Fatalf("run: %v (result %+v)", err, res)
+	}
+	i := res.Idle
+	if i == nil || i.Redis == nil || i.Server == nil {
+		t.Fatalf("idle figures %+v: want Redis's and the server's", i)
+	}
+	if i.WindowMS < 2500 || i.SettleMS < ms(idleSettleMin) || i.Frames != 0 {
+		t.Errorf("window %.0f ms, %.0f ms after the last connect, %d frames; want at least 2.5 s, %v after, none", i.WindowMS, i.SettleMS, i.Frames, idleSettleMin)
+	}
+	if r := i.Redis; r.Instances != 2 || r.Total.CommandsPerS < 10 || len(r.Top) != 1 || r.Top[0].Name != "exists" ||
+		r.PerInstance.CommandsPerS != r.Total.CommandsPerS/2 || r.Tool.CommandsPerS < 2/2.5 {
+		t.Errorf("redis %+v: want the test's EXISTS only, several a second, halved per instance, and the tool's renewals apart", r)
+	}
+	if s := res.Synthetic; s == nil || !s.Removed || s.Instances != 2 || s.PeoplePerInstance != 30 {
+		t.Errorf("synthetic %+v: want 2 instances of 30, removed", s)
+	}
+	if n := c.DBSize(ctx).Val(); n != 0 {
+		t.Errorf("%d keys left in Redis after the run, want none", n)
 	}
 }

@@ -16,15 +16,29 @@
 //     binary re-executes itself as K worker processes, each holding about
 //     N/K clients (a process here may open at most 20,000 files); the
 //     coordinator drives them with JSON lines over their stdin and stdout.
+//     With -synthetic-instances N, before the storm it writes N instances
+//     that exist only in Redis, in the cluster protocol's v2 layout
+//     (synthetic.go): each a share of -synthetic-people people, an entry in
+//     the instances hash, its people in online, and an alive key renewed
+//     every 2 s; at the end it deletes all it wrote.
 //  2. Waits until no client received a frame for -quiet, and samples the
 //     server's RSS and CPU (utime+stime) from /proc/PID of -pid.
-//  3. Isolated arrivals, -repeats times: a probe client connects at t0; the
+//  3. The idle window, when -redis-stats or -synthetic-instances is given
+//     (or -idle-window itself): once the last connect is 3 s old and no
+//     client received a frame for 1 s, the tool holds still for
+//     -idle-window and reports what happened meanwhile: frames received,
+//     the -pid server's CPU, and the -redis-stats Redis's commands/s and
+//     bytes/s in and out (INFO stats) and its most called commands
+//     (INFO commandstats). Redis's figures leave out the tool's own INFO
+//     and alive-key renewals (shown apart) and are also given per
+//     instance: divided by the distinct host:port pairs of -url.
+//  4. Isolated arrivals, -repeats times: a probe client connects at t0; the
 //     latency is until every held client has received its first frame
 //     after t0 (wall-clock UnixNano, so it holds across processes). The
 //     probe then leaves, and the tool waits -settle (set it beyond the
 //     server's departure grace period, or run herenow with --grace 0) and
 //     then for -quiet before the next arrival.
-//  4. Closes every client and samples the server once more.
+//  5. Closes every client and samples the server once more.
 //
 // It prints a table on stderr and one JSON line with every figure on
 // stdout. It stops after -timeout, reports what it measured and exits 1.
@@ -48,6 +62,12 @@
 //	                    small box beside the server, one thread per process
 //	                    costs the tool about a third less CPU per frame.
 //	-cpuprofile FILE    the tool's own CPU profile (FILE.1, FILE.2... per worker)
+//	-redis-stats URL    redis://HOST:PORT/DB (loopback) to measure over the idle window
+//	-idle-window 10s    the idle window; 0: none
+//	-synthetic-instances 0  instances written to Redis before the storm
+//	-synthetic-people 0     people in each synthetic instance (a fifth users)
+//	-redis-url URL      the Redis for the synthetic instances (default: -redis-stats)
+//	-cluster-name herenow   the servers' --cluster-name: keys are under "NAME:"
 //
 // # Examples
 //
@@ -80,6 +100,14 @@
 //	go run ./loadtest -url ws://127.0.0.1:8181/live/ws -cookie "jwt=$TOKEN" -n 1000
 //	go run ./loadtest -url ws://127.0.0.1:8181/live/ws -n 1000 -settle 5.5s
 //
+// Redis's idle cost of three instances, and one real instance beside nine
+// synthetic ones of 50,000 people each:
+//
+//	go run ./loadtest -url ws://127.0.0.1:8201/live/ws,ws://127.0.0.1:8202/live/ws,ws://127.0.0.1:8203/live/ws \
+//		-n 3000 -redis-stats redis://127.0.0.1:6379/0 -idle-window 20s
+//	go run ./loadtest -url ws://127.0.0.1:8201/live/ws -n 1000 -pid $HN \
+//		-synthetic-instances 9 -synthetic-people 50000 -redis-stats redis://127.0.0.1:6379/0
+//
 // The JSON line goes to stdout, so `... > run.json` keeps the figures and
 // the table still shows.
 //
@@ -94,7 +122,9 @@
 // Bytes count WebSocket message payloads, or every byte of the event
 // stream (comments and keep-alives included). Drops are connections the
 // server closed, by close code ("abnormal": cut without a close frame;
-// "eof": event stream ended).
+// "eof": event stream ended). With synthetic instances, the server's RSS
+// per connection also holds whatever it keeps of their people, if it read
+// them before the storm settled.
 package main
 
 import (

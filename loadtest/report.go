@@ -48,6 +48,9 @@ type result struct {
 	FanoutIncomplete int       `json:"fanout_incomplete"` // arrivals some client never received (left out of the percentiles)
 	ProbeFailures    int       `json:"probe_failures"`
 
+	Idle      *idleFigures      `json:"idle,omitempty"`      // the idle window after the storm
+	Synthetic *syntheticFigures `json:"synthetic,omitempty"` // instances the tool wrote to Redis
+
 	Server *serverFigures `json:"server,omitempty"`
 	Tool   toolFigures    `json:"tool"`
 
@@ -86,6 +89,18 @@ type serverFigures struct {
 	CPUFanoutMS     float64 `json:"cpu_fanout_ms"`      // over every arrival, its departure and the waits between
 	CPUPerArrivalMS float64 `json:"cpu_per_arrival_ms"` // cpu_fanout_ms / arrivals
 	CPUTotalMS      float64 `json:"cpu_total_ms"`       // before the storm until after the close
+}
+
+// syntheticFigures describe the synthetic instances.
+type syntheticFigures struct {
+	ClusterName       string  `json:"cluster_name"`
+	Instances         int     `json:"instances"`
+	PeoplePerInstance int     `json:"people_per_instance"`
+	WriteMS           float64 `json:"write_ms"`       // removing leftovers and writing them all
+	Renewals          int64   `json:"renewals"`       // alive keys set after the first
+	RenewFailures     int64   `json:"renew_failures"` // rounds of renewals that failed
+	Removed           bool    `json:"removed"`        // everything written was deleted at the end
+	RemoveError       string  `json:"remove_error,omitempty"`
 }
 
 // toolFigures are this tool's own costs, over all its processes.
@@ -142,6 +157,31 @@ func writeTable(w io.Writer, r *result) {
 	row("  probe handshake", "%s", lat(r.ProbeConnect))
 	if r.FanoutIncomplete+r.ProbeFailures > 0 {
 		row("  not measured", "%d arrivals some client missed, %d probe failures", r.FanoutIncomplete, r.ProbeFailures)
+	}
+	if sy := r.Synthetic; sy != nil {
+		removed := "removed at the end"
+		if !sy.Removed {
+			removed = "NOT REMOVED: " + sy.RemoveError
+		}
+		row("synthetic instances", "%d of %d people under %q, written in %.0f ms, %d alive keys renewed (%d failed rounds), %s",
+			sy.Instances, sy.PeoplePerInstance, sy.ClusterName+":", sy.WriteMS, sy.Renewals, sy.RenewFailures, removed)
+	}
+	if i := r.Idle; i != nil {
+		row("idle window", "%.1f s, began %.1f s after the last connect; %d frames received", i.WindowMS/1000, i.SettleMS/1000, i.Frames)
+		if s := i.Server; s != nil {
+			row("  server CPU", "%.0f ms: %.2f %% of a core", s.CPUMS, s.CPUCorePercent)
+		}
+		if rd := i.Redis; rd != nil {
+			rates := func(x redisRates) string {
+				return fmt.Sprintf("%.1f commands/s, in %s/s, out %s/s", x.CommandsPerS, kib(x.InBytesPerS), kib(x.OutBytesPerS))
+			}
+			row("  redis", "%s", rates(rd.Total))
+			row(fmt.Sprintf("  redis per instance (÷%d)", rd.Instances), "%s (divided by the distinct servers in -url)", rates(rd.PerInstance))
+			row("  tool's own, left out", "%s", rates(rd.Tool))
+			for _, c := range rd.Top {
+				row("  "+c.Name, "%.2f calls/s, %.1f µs per call", c.CallsPerS, c.USecPerCall)
+			}
+		}
 	}
 	if s := r.Server; s != nil {
 		row("server RSS", "before %s, full %s, after %s: %.1f KiB per connection",
