@@ -15,67 +15,50 @@ import (
 	"herenow/hub"
 )
 
-// clusterLink is this instance's link to the others, or nothing at all
-// when presence stays in memory: every method is then a no-op.
-type clusterLink struct {
-	client  *redis.Client
-	backend *cluster.Redis
-}
+// The cluster's timing: how often an instance says it is alive, and how
+// long after its last word its people go offline elsewhere.
+const (
+	clusterHeartbeat = 2 * time.Second
+	clusterTTL       = 10 * time.Second
+)
 
-// joinCluster links to the cluster name through the Redis at url, if any.
-func joinCluster(url, name string, logger *slog.Logger) (*clusterLink, error) {
+// joinCluster returns this instance's link to the cluster name through
+// the Redis at url, or, without a url, the link of an instance on its own.
+// The returned func closes what the link holds.
+func joinCluster(url, name string, logger *slog.Logger) (cluster.Link, func(), error) {
 	if url == "" {
-		return &clusterLink{}, nil
+		return cluster.Local(), func() {}, nil
 	}
 	opts, err := redis.ParseURL(url)
 	if err != nil {
-		return nil, fmt.Errorf("--redis: %w", err)
+		return nil, nil, fmt.Errorf("--redis: %w", err)
 	}
+	// Every call is bounded by its context (the heartbeat), so a silent
+	// partition is noticed in time rather than after the socket's timeout.
+	opts.ContextTimeoutEnabled = true
 	host, _ := os.Hostname()
 	instance := host + "-" + rand.Text()[:8]
 	cluster.QuietRedisLogs()
 	client := redis.NewClient(opts)
 	logger.Info("sharing presence through redis", "addr", opts.Addr, "instance", instance)
-	backend := cluster.New(client, instance, logger, cluster.Options{Prefix: name + ":", Heartbeat: 2 * time.Second, TTL: 10 * time.Second})
-	return &clusterLink{client: client, backend: backend}, nil
-}
-
-func (l *clusterLink) localChanged() {
-	if l.backend != nil {
-		l.backend.LocalChanged()
-	}
-}
-
-func (l *clusterLink) logged(e hub.Entry) {
-	if l.backend != nil {
-		l.backend.Logged(e)
-	}
-}
-
-func (l *clusterLink) ready(ctx context.Context) error {
-	if l.backend == nil {
-		return nil
-	}
-	return l.backend.Ready(ctx)
+	link := cluster.NewRedis(client, instance, logger, cluster.Options{Prefix: name + ":", Heartbeat: clusterHeartbeat, TTL: clusterTTL})
+	return link, func() { client.Close() }, nil
 }
 
 // serveLinked runs serve and, beside it, the link, and returns when both
-// have stopped. The link outlives serve's draining, so that what is logged
-// while draining is still shared, and stops when serve returns:
-// at once when serve failed (a port already taken). Should the link fail
-// on its own, serving stops too and its error is returned: an instance
-// that no longer hears the others must not go on as if it did.
-func (l *clusterLink) serveLinked(ctx context.Context, h *hub.Hub, serve func(context.Context) error) error {
-	if l.backend == nil {
-		return serve(ctx)
-	}
+// have stopped. The link outlives serve's draining, so that what changes
+// while draining is still shared, and stops when serve returns: at once
+// when serve failed (a port already taken). Should the link fail on its
+// own, serving stops too and its error is returned: an instance that no
+// longer hears the others must not go on as if it did.
+func serveLinked(ctx context.Context, link cluster.Link, h *hub.Hub, serve func(context.Context) error) error {
 	serveCtx, stopServing := context.WithCancel(ctx)
 	defer stopServing()
 	linkCtx, stopLink := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopLink()
 	linkErr := make(chan error, 1)
 	go func() {
-		err := l.backend.Run(linkCtx, h)
+		err := link.Run(linkCtx, h)
 		if err != nil {
 			err = fmt.Errorf("cluster link: %w", err)
 			stopServing()
@@ -85,10 +68,4 @@ func (l *clusterLink) serveLinked(ctx context.Context, h *hub.Hub, serve func(co
 	err := serve(serveCtx)
 	stopLink()
 	return errors.Join(err, <-linkErr)
-}
-
-func (l *clusterLink) close() {
-	if l.client != nil {
-		l.client.Close()
-	}
 }

@@ -132,13 +132,13 @@ func TestRunWithRedisLeavesNoGoroutineBehind(t *testing.T) {
 func TestTheClusterLinksOwnErrorEndsServing(t *testing.T) {
 	others := goleak.IgnoreCurrent()
 	logger := slog.New(slog.DiscardHandler)
-	link, err := joinCluster(testRedisURL, "herenow-test-"+rand.Text(), logger)
+	link, closeLink, err := joinCluster(testRedisURL, "herenow-test-"+rand.Text(), logger)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer link.close()
+	defer closeLink()
 	h, err := hub.New(hub.Config{Render: handlers.Renderer{}, Logger: logger, Tick: 10 * time.Millisecond, ListLimit: 10,
-		LogSize: 10, QueueSize: 4, LocalChanged: link.localChanged, Logged: link.logged})
+		LogSize: 10, QueueSize: 4, Peers: link})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,15 +146,15 @@ func TestTheClusterLinksOwnErrorEndsServing(t *testing.T) {
 	serving := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- link.serveLinked(context.Background(), h, func(ctx context.Context) error {
+		done <- serveLinked(context.Background(), link, h, func(ctx context.Context) error {
 			close(serving)
 			<-ctx.Done() // serving until told to stop
 			return nil
 		})
 	}()
 	<-serving
-	waitUntil(t, "the link to be ready", func() bool { return link.ready(context.Background()) == nil })
-	link.client.Close()
+	waitUntil(t, "the link to be ready", func() bool { return link.Ready(context.Background()) == nil })
+	closeLink()
 	select {
 	case err := <-done:
 		if err == nil || !strings.Contains(err.Error(), "cluster link") {

@@ -60,14 +60,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
-	link, err := joinCluster(cfg.redisURL, cfg.clusterName, logger)
+	link, closeLink, err := joinCluster(cfg.redisURL, cfg.clusterName, logger)
 	if err != nil {
 		return err
 	}
-	defer link.close()
+	defer closeLink()
 	metrics := handlers.NewMetrics()
 	h, err := hub.New(hub.Config{Render: handlers.Renderer{Metrics: metrics}, Logger: logger, Tick: cfg.tick,
-		Grace: cfg.grace, ListLimit: cfg.listLimit, LogSize: 50, QueueSize: 16, LocalChanged: link.localChanged, Logged: link.logged})
+		Grace: cfg.grace, ListLimit: cfg.listLimit, LogSize: 50, QueueSize: 16, Peers: link})
 	if err != nil {
 		return err
 	}
@@ -78,11 +78,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	app, err := handlers.NewServer(ctx, logger, store, h, assets, handlers.Options{
 		Secret: secret, TokenTTL: cfg.sessionTTL, Login: cfg.login, Live: cfg.live, Metrics: metrics,
-		Ready: link.ready, UserChanges: changes, Proxy: cfg.proxy})
+		Ready: link.Ready, UserChanges: changes, Proxy: cfg.proxy})
 	if err != nil {
 		return err
 	}
-	return link.serveLinked(ctx, h, func(ctx context.Context) error {
+	return serveLinked(ctx, link, h, func(ctx context.Context) error {
 		defer changes.run(ctx)() // ends the watcher of the user database and waits for it
 		return serve(ctx, logger, cfg, h, app, metrics.OpsHandler())
 	})

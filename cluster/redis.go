@@ -1,17 +1,25 @@
 // Package cluster shares presence between herenow instances through Redis.
-// Each instance owns its own connections: it publishes the people it holds
-// (its share) under a key that expires unless refreshed, and reads the
-// shares of the others into its hub. An instance that dies without cleaning
-// up stops refreshing its key, and its people go offline everywhere when the
-// key expires.
+//
+// Each instance owns its connections. It keeps its people (its share) in a
+// Redis hash and sends every change as a delta, batched per hub tick, in one
+// script that also counts each person across the cluster and logs who came
+// and went, with an entry ID Redis issues in the same step. Every instance
+// reads the deltas from one stream and applies them to its hub; it reads
+// another instance's whole share only when it sees a gap in that
+// instance's sequence, a new epoch, or its own reconnection. Liveness is a
+// key per instance, refreshed by a heartbeat whose cost does not depend on
+// how many people anyone holds. See docs/design/cluster-v2.md.
 package cluster
 
 import (
 	"context"
-	"encoding/json"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,36 +28,59 @@ import (
 	"herenow/hub"
 )
 
-// Options tune the backend.
+// Options tune the link.
 type Options struct {
-	// Prefix namespaces every key and channel, so that several clusters
-	// (or tests) can share one Redis.
+	// Prefix namespaces every key, so that several clusters (or tests) can
+	// share one Redis.
 	Prefix string
-	// Heartbeat is how often the share is refreshed and the others' re-read.
+	// Heartbeat is how often an instance says it is alive and looks for
+	// dead ones; also the deadline of every Redis call.
 	Heartbeat time.Duration
-	// TTL is how long a share outlives its last refresh: how soon a dead
-	// instance's people go offline. The log writer's lease lasts as long.
+	// TTL is how long an instance counts as alive after its last
+	// heartbeat: how soon a dead instance's people go offline.
 	TTL time.Duration
-	// LogSize is how many activity entries the shared log keeps.
-	LogSize int
 }
 
-// Redis is one instance's link to the cluster.
+// Redis is one instance's link to the cluster through Redis.
 type Redis struct {
 	client   *redis.Client
-	hub      *hub.Hub // set by Run
+	reader   *redis.Client // for the blocking stream read, so it never holds a pooled connection
 	instance string
 	logger   *slog.Logger
 	opt      Options
-	changed  chan struct{}  // the local share changed; buffered, one pending signal is enough
-	entries  chan hub.Entry // entries this instance wrote, to share
+	scripts  scripts
+	wake     chan struct{} // local changes wait; buffered, one pending signal is enough
+	beatNow  chan struct{} // a heartbeat is due before its time; buffered likewise
 
-	mu        sync.Mutex
-	known     map[string]bool // other instances whose share is in the hub
-	baselined bool            // the others' shares have been read once
-	writer    bool            // this instance writes the shared log
-	healthy   error           // nil while Redis answers; the last error otherwise
-	started   bool            // Run has talked to Redis at least once
+	mu       sync.Mutex
+	logging  hub.Logging         // what the hub is told
+	answered hub.Logging         // what it was told last: the mode its latest changes were logged in
+	share    map[string]hub.Held // the people this instance holds, as the hub reported them; Gone until that is sent
+	pending  map[string]bool     // people changed since the last send → whether every change was logged here (quiet)
+	lastBeat time.Time           // the last heartbeat Redis answered
+	joined   bool                // registered, and the others' shares read
+
+	// Owned by Run's goroutine.
+	hub         *hub.Hub
+	epoch       string // this registration; new at every join
+	seq         int64  // the last delta sent in this epoch
+	sentinel    string // the Redis data's sentinel as last seen
+	remotes     map[string]*remote
+	restartSeen time.Time // when Redis was last seen to have lost its data
+	cursor      chan string
+	needSync    bool // the stream reader lost its place: read everything again
+	needRestore bool // entries logged while cut off wait to be shared
+	needRejoin  bool // Redis refused a delta as out of step
+	outage      error
+	broken      error // the client was closed under the link: it cannot go on
+}
+
+// remote is what this instance has applied of another instance's share.
+type remote struct {
+	epoch   string
+	seq     int64
+	behind  int // heartbeats in a row that showed a newer seq than applied
+	missing int // heartbeats in a row that did not list it
 }
 
 // QuietRedisLogs keeps go-redis from logging each failed dial and retry:
@@ -62,363 +93,765 @@ type discard struct{}
 
 func (discard) Printf(context.Context, string, ...any) {}
 
-// New prepares the link of this instance to the cluster. Give LocalChanged
-// and Logged to the hub's Config, then Run with the hub.
-func New(client *redis.Client, instance string, logger *slog.Logger, opt Options) *Redis {
-	if opt.LogSize <= 0 {
-		opt.LogSize = 50
-	}
+// NewRedis prepares this instance's link to the cluster. Give it to the
+// hub as Config.Peers, then Run it with the hub. Calls to Redis are bounded
+// by their context: client should have ContextTimeoutEnabled.
+func NewRedis(client *redis.Client, instance string, logger *slog.Logger, opt Options) *Redis {
+	readerOpts := *client.Options()
+	readerOpts.PoolSize, readerOpts.MinIdleConns, readerOpts.MaxIdleConns = 1, 0, 1
+	readerOpts.ContextTimeoutEnabled = true
 	return &Redis{
-		client: client, instance: instance, logger: logger, opt: opt,
-		changed: make(chan struct{}, 1),
-		entries: make(chan hub.Entry, 256),
-		known:   make(map[string]bool),
-		healthy: errors.New("not connected yet"),
+		client: client, reader: redis.NewClient(&readerOpts), instance: instance, logger: logger, opt: opt,
+		scripts: loadScripts(),
+		wake:    make(chan struct{}, 1),
+		beatNow: make(chan struct{}, 1),
+		logging: hub.LogProvisional, answered: hub.LogProvisional,
+		share:   make(map[string]hub.Held),
+		pending: make(map[string]bool),
+		remotes: make(map[string]*remote),
+		cursor:  make(chan string, 1),
 	}
 }
 
-// LocalChanged notes that this instance's share changed. It never blocks,
-// so the hub may call it with its lock held.
-func (r *Redis) LocalChanged() {
+// Changed takes the hub's changes to the people this instance holds. It
+// never blocks: the hub calls it with its lock held.
+func (r *Redis) Changed(changes []hub.Held) {
+	r.mu.Lock()
+	quiet := r.answered == hub.LogProvisional
+	for _, c := range changes {
+		key := c.Person.Key
+		r.share[key] = c
+		if was, ok := r.pending[key]; ok {
+			quiet = quiet && was
+		}
+		r.pending[key] = quiet
+	}
+	r.mu.Unlock()
 	select {
-	case r.changed <- struct{}{}:
+	case r.wake <- struct{}{}:
 	default:
 	}
 }
 
-// Logged takes an entry this instance's hub wrote, to share it. It never
-// blocks, so the hub may call it with its lock held; should Redis be so far
-// behind that 256 entries wait, the newest are not shared.
-func (r *Redis) Logged(e hub.Entry) {
-	select {
-	case r.entries <- e:
-	default:
-	}
+// Logging tells the hub to log its own view (provisionally) until this
+// instance is part of the cluster, and to log nothing itself while it is:
+// the cluster's entries then arrive through AddEntries.
+func (r *Redis) Logging() hub.Logging {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.answered = r.logging
+	return r.logging
 }
 
-// Ready reports whether Redis answered the last time it was asked.
+// Ready fails until this instance has joined the cluster, and when Redis
+// has not answered a heartbeat for two of them: a silent partition shows
+// within 2 × Heartbeat, well before the others take this instance's people
+// offline (at TTL).
 func (r *Redis) Ready(context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.healthy != nil {
-		return fmt.Errorf("redis: %w", r.healthy)
+	switch {
+	case !r.joined:
+		return errors.New("redis: not part of the cluster yet")
+	case time.Since(r.lastBeat) > 2*r.opt.Heartbeat:
+		return fmt.Errorf("redis: no answer for %v", time.Since(r.lastBeat).Round(time.Millisecond))
 	}
 	return nil
 }
 
-func (r *Redis) shareKey(instance string) string { return r.opt.Prefix + "share:" + instance }
-func (r *Redis) instancesKey() string            { return r.opt.Prefix + "instances" }
-func (r *Redis) channel() string                 { return r.opt.Prefix + "changed" }
-func (r *Redis) logKey() string                  { return r.opt.Prefix + "log" }
-func (r *Redis) logChannel() string              { return r.opt.Prefix + "logged" }
-func (r *Redis) writerKey() string               { return r.opt.Prefix + "log-writer" }
+func (r *Redis) key(parts ...string) string { return r.opt.Prefix + strings.Join(parts, ":") }
 
-// sharedEntry is an entry on its way to the other instances.
-type sharedEntry struct {
-	Instance string
-	Entry    hub.Entry
+// call bounds one Redis call by the heartbeat, and by a second at least,
+// so that a busy machine's slow answer is not taken for an outage (a
+// silent partition still shows in Ready after two heartbeats).
+func (r *Redis) call(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, max(r.opt.Heartbeat, time.Second))
 }
 
-// Run keeps the link until ctx ends: it publishes this instance's share on
-// every change and heartbeat, and applies the others' as they announce
-// changes, re-reading them all on every heartbeat. While Redis is away the
-// hub keeps serving local presence; when it returns, the share is
-// republished and the views resynced. It returns nil when ctx ends, and an
-// error only when the link is broken for good (the subscription closed, as
-// when the client is closed under it).
+// Run keeps the link until ctx ends. While Redis is away the hub serves
+// and logs local presence; when it returns, this instance rejoins, shares
+// what it logged meanwhile and reads the others again. It returns nil when
+// ctx ends, and an error only when the link is broken for good (its client
+// closed under it).
 func (r *Redis) Run(ctx context.Context, h *hub.Hub) error {
 	r.hub = h
-	// One instance at a time writes the activity log (whoever holds the
-	// writer's lease); the others show what it writes. Until the lease is
-	// settled, this one follows, starting from the shared log.
-	h.SetLogging(false)
-	sub := r.client.Subscribe(ctx, r.channel(), r.logChannel())
-	defer sub.Close()
-	// Read the shared log only once the subscription is in place: an entry
-	// shared in between then also arrives over the channel (AddEntries
-	// drops the copy the list already gave) instead of being lost.
-	err := awaitSubscribed(ctx, sub, 2, r.opt.TTL)
-	if err == nil {
-		err = r.loadLog(ctx)
-	}
-	if err != nil {
-		r.report(ctx, err)
-	}
-	messages := sub.Channel()
-	var unshared []hub.Entry
+	readCtx, stopReading := context.WithCancel(ctx)
+	defer stopReading()
+	events := make(chan []redis.XMessage)
+	readErrs := make(chan error, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.read(readCtx, events, readErrs)
+	}()
+	defer func() {
+		// A blocking read ends with its connection, not with its context.
+		stopReading()
+		r.reader.Close()
+		<-done
+	}()
+
 	beat := time.NewTicker(r.opt.Heartbeat)
 	defer beat.Stop()
-	// Ready only from here on: this instance has read the others' shares.
-	r.sync(ctx)
-	for {
+	r.heartbeat(ctx)
+	for r.broken == nil {
 		select {
 		case <-ctx.Done():
-			r.leave(unshared)
+			r.leave()
 			return nil
-		case <-r.changed:
-			r.report(ctx, r.publish(ctx))
-		case e := <-r.entries:
-			if err := r.shareEntry(ctx, e); err != nil && ctx.Err() != nil {
-				unshared = append(unshared, e) // stopping: leave shares it
-			} else {
-				r.report(ctx, err)
-			}
+		case <-r.wake:
+			r.tick(ctx)
 		case <-beat.C:
-			r.sync(ctx)
-		case m, ok := <-messages:
-			if !ok {
-				return errors.New("redis subscription closed")
+			r.heartbeat(ctx)
+		case <-r.beatNow:
+			r.heartbeat(ctx)
+		case msgs := <-events:
+			r.apply(ctx, msgs)
+		case err := <-readErrs:
+			if errors.Is(err, redis.ErrClosed) {
+				return fmt.Errorf("redis stream: %w", err)
 			}
-			if m.Channel == r.logChannel() {
-				var se sharedEntry
-				if err := json.Unmarshal([]byte(m.Payload), &se); err == nil && se.Instance != r.instance {
-					h.AddEntries([]hub.Entry{se.Entry})
+			r.needSync = true
+		}
+	}
+	return fmt.Errorf("redis: %w", r.broken)
+}
+
+// read follows the events stream from the cursor Run gives it, handing
+// every batch to Run. An error is reported once per outage; Run then reads
+// everything again and gives a new cursor.
+func (r *Redis) read(ctx context.Context, events chan<- []redis.XMessage, errs chan<- error) {
+	var cursor string
+	failing := false
+	for ctx.Err() == nil {
+		select {
+		case c := <-r.cursor:
+			cursor, failing = c, false
+		default:
+		}
+		if cursor == "" {
+			select {
+			case cursor = <-r.cursor:
+				failing = false
+			case <-ctx.Done():
+				return
+			}
+		}
+		callCtx, cancel := context.WithTimeout(ctx, 2*r.opt.Heartbeat)
+		streams, err := r.reader.XRead(callCtx, &redis.XReadArgs{
+			Streams: []string{r.key("events"), cursor}, Count: 500, Block: r.opt.Heartbeat,
+		}).Result()
+		cancel()
+		switch {
+		case errors.Is(err, redis.Nil):
+			continue
+		case err != nil:
+			if ctx.Err() != nil {
+				return
+			}
+			if !failing || errors.Is(err, redis.ErrClosed) {
+				failing = true
+				select {
+				case errs <- err:
+				default:
 				}
+			}
+			if errors.Is(err, redis.ErrClosed) {
+				return
+			}
+			select { // not a busy loop while Redis is away
+			case <-time.After(r.opt.Heartbeat / 4):
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		for _, s := range streams {
+			if len(s.Messages) == 0 {
 				continue
 			}
-			if m.Payload != r.instance {
-				_, err := r.readShare(ctx, m.Payload)
-				r.report(ctx, err)
+			cursor = s.Messages[len(s.Messages)-1].ID
+			select {
+			case events <- s.Messages:
+			case <-ctx.Done():
+				return
 			}
 		}
 	}
 }
 
-// leave ends this instance's part in the cluster cleanly, within a second.
-// What it logged and has not shared yet is shared first: the entries were
-// shown here. Then the log writer's lease is released so another instance
-// takes over at once, numbering after those entries. The share stays until it expires, like a
-// grace period: during a rolling restart the people here reconnect to
-// another instance before it runs out, and nobody sees them leave.
-func (r *Redis) leave(unshared []hub.Entry) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	// Only what is queued now: the hub may still be logging.
-	for range len(r.entries) {
-		unshared = append(unshared, <-r.entries)
+// heartbeat keeps this instance alive, notices a Redis that lost its data,
+// rejoins when the others reaped this instance, heals after an outage,
+// catches up on gaps the stream did not show, and reaps dead instances.
+func (r *Redis) heartbeat(ctx context.Context) {
+	callCtx, cancel := r.call(ctx)
+	res, err := r.scripts.beat.Run(callCtx, r.client, nil, r.opt.Prefix, r.instance, r.epoch,
+		r.opt.TTL.Milliseconds(), rand.Text()).Slice()
+	cancel()
+	if err != nil {
+		r.failed(ctx, fmt.Errorf("heartbeat: %w", err))
+		return
 	}
-	var err error
-	for _, e := range unshared {
-		if err != nil {
-			break
-		}
-		err = r.shareEntry(ctx, e)
+	sentinel, instances, dead, err := parseBeat(res)
+	if err != nil {
+		r.failed(ctx, err)
+		return
+	}
+	restarted := r.sentinel != "" && sentinel != r.sentinel
+	if restarted {
+		r.restartSeen = time.Now()
+		r.logger.Warn("redis lost its data; republishing this instance's people and log quietly")
+	}
+	r.sentinel = sentinel
+	mine, registered := instances[r.instance]
+	r.mu.Lock()
+	cutOff := r.logging != hub.LogShared
+	r.mu.Unlock()
+	switch {
+	case restarted || cutOff || r.needRejoin || !registered || !strings.HasPrefix(mine, r.epoch+":"):
+		// Rejoin quietly when Redis lost everyone's counts (nobody came or
+		// went), aloud when the others reaped this instance (they logged
+		// its people as gone).
+		err = r.connect(ctx, restarted || !r.joinedOnce())
+	case r.needSync:
+		err = r.sync(ctx)
+	case r.needRestore:
+		err = r.restore(ctx, nil)
 	}
 	if err != nil {
-		r.logger.Warn("stopped without sharing every entry", "err", err)
+		r.failed(ctx, err)
+		return
 	}
-	if r.isWriter() && r.client.Get(ctx, r.writerKey()).Val() == r.instance {
-		r.client.Del(ctx, r.writerKey())
+	r.mu.Lock()
+	r.lastBeat = time.Now()
+	r.mu.Unlock()
+	r.recovered()
+	r.tick(ctx) // changes a failed send kept
+	r.catchUp(ctx, instances)
+	if r.inRestartWindow() {
+		return // nobody is declared gone until a full TTL since Redis lost its data
 	}
-}
-
-// awaitSubscribed waits until Redis confirms the subscription to all
-// channels. Redis answers one SUBSCRIBE with all its confirmations before
-// any message, so none is dropped here.
-func awaitSubscribed(ctx context.Context, sub *redis.PubSub, channels int, timeout time.Duration) error {
-	for {
-		msg, err := sub.ReceiveTimeout(ctx, timeout)
-		if err != nil {
-			return fmt.Errorf("subscribe: %w", err)
-		}
-		if s, ok := msg.(*redis.Subscription); ok && s.Count >= channels {
-			return nil
+	for _, x := range dead {
+		if err := r.reap(ctx, x); err != nil {
+			r.failed(ctx, err)
+			return
 		}
 	}
 }
 
-// sync renews or takes the log writer's lease, publishes this instance's
-// share and re-reads everyone else's.
-func (r *Redis) sync(ctx context.Context) {
-	err := r.elect(ctx)
+func (r *Redis) joinedOnce() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.joined
+}
+
+func (r *Redis) inRestartWindow() bool {
+	return !r.restartSeen.IsZero() && time.Since(r.restartSeen) < r.opt.TTL
+}
+
+// parseBeat reads the beat script's answer: the sentinel, every
+// registered instance's epoch:seq, and the instances whose alive key is gone.
+func parseBeat(res []any) (sentinel string, instances map[string]string, dead []string, err error) {
+	if len(res) != 3 {
+		return "", nil, nil, fmt.Errorf("heartbeat: unexpected answer %v", res)
+	}
+	sentinel, _ = res[0].(string)
+	flat, _ := res[1].([]any)
+	instances = make(map[string]string, len(flat)/2)
+	for i := 0; i+1 < len(flat); i += 2 {
+		k, _ := flat[i].(string)
+		v, _ := flat[i+1].(string)
+		instances[k] = v
+	}
+	for _, d := range res[2].([]any) {
+		s, _ := d.(string)
+		dead = append(dead, s)
+	}
+	return sentinel, instances, dead, nil
+}
+
+// connect makes this instance part of the cluster: at start, after an
+// outage, after the others reaped it, and after Redis lost its data. In
+// order: note where the stream ends; merge the shared log; after a data
+// loss put back the log this instance holds; register this instance's
+// share under a new epoch; share what it logged while cut off; read every
+// other instance's share; follow the stream from the noted place.
+func (r *Redis) connect(ctx context.Context, quiet bool) error {
+	cursor, err := r.streamEnd(ctx)
+	if err != nil {
+		return err
+	}
+	if err := r.loadLog(ctx); err != nil {
+		return err
+	}
+	var held []hub.Entry
+	if r.inRestartWindow() {
+		for _, e := range r.hub.Snapshot().Log {
+			if e.ID < hub.ProvisionalBase {
+				held = append([]hub.Entry{e}, held...)
+			}
+		}
+	}
+	if err := r.join(ctx, quiet); err != nil {
+		return err
+	}
+	if err := r.restore(ctx, held); err != nil {
+		return err
+	}
+	if err := r.readAll(ctx); err != nil {
+		return err
+	}
+	r.setCursor(cursor)
+	r.needSync = false
+	return nil
+}
+
+// sync reads the log and every share again, for when the stream reader
+// lost its place.
+func (r *Redis) sync(ctx context.Context) error {
+	cursor, err := r.streamEnd(ctx)
 	if err == nil {
-		err = r.publish(ctx)
+		err = r.loadLog(ctx)
 	}
 	if err == nil {
 		err = r.readAll(ctx)
 	}
-	r.report(ctx, err)
-}
-
-// publish writes this instance's share with a fresh expiry and tells the
-// others.
-func (r *Redis) publish(ctx context.Context) error {
-	share, err := json.Marshal(r.hub.Local())
 	if err != nil {
-		return fmt.Errorf("encode share: %w", err)
+		return err
 	}
-	_, err = r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, r.shareKey(r.instance), share, r.opt.TTL)
-		p.SAdd(ctx, r.instancesKey(), r.instance)
-		p.Publish(ctx, r.channel(), r.instance)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("publish share: %w", err)
-	}
+	r.setCursor(cursor)
+	r.needSync = false
 	return nil
 }
 
-// readShare applies one other instance's share and reports whether there
-// was one; a missing key means the instance is gone.
-func (r *Redis) readShare(ctx context.Context, instance string) (bool, error) {
-	b, err := r.client.Get(ctx, r.shareKey(instance)).Bytes()
-	switch {
-	case errors.Is(err, redis.Nil):
-		r.apply(instance, nil)
-		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("read share of %s: %w", instance, err)
+func (r *Redis) setCursor(c string) {
+	select {
+	case <-r.cursor:
+	default:
 	}
-	var people []hub.Held
-	if err := json.Unmarshal(b, &people); err != nil {
-		return false, fmt.Errorf("decode share of %s: %w", instance, err)
-	}
-	r.apply(instance, people)
-	return true, nil
+	r.cursor <- c
 }
 
-// readAll re-reads every other instance's share, and forgets those whose
-// share expired (removing them from the set of instances too).
-func (r *Redis) readAll(ctx context.Context) error {
-	instances, err := r.client.SMembers(ctx, r.instancesKey()).Result()
+// streamEnd returns the ID of the stream's last event, or "0-0" for an
+// empty or missing stream.
+func (r *Redis) streamEnd(ctx context.Context) (string, error) {
+	callCtx, cancel := r.call(ctx)
+	defer cancel()
+	last, err := r.client.XRevRangeN(callCtx, r.key("events"), "+", "-", 1).Result()
 	if err != nil {
-		return fmt.Errorf("list instances: %w", err)
+		return "", fmt.Errorf("read the stream's end: %w", err)
 	}
-	present := make(map[string]bool, len(instances))
-	for _, instance := range instances {
-		if instance == r.instance {
-			continue
-		}
-		ok, err := r.readShare(ctx, instance)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			r.client.SRem(ctx, r.instancesKey(), instance) // it died: its share expired
-		}
-		present[instance] = ok
+	if len(last) == 0 {
+		return "0-0", nil
 	}
-	r.mu.Lock()
-	var gone []string
-	for instance := range r.known {
-		if !present[instance] {
-			gone = append(gone, instance)
-		}
-	}
-	r.baselined = true
-	r.mu.Unlock()
-	for _, instance := range gone {
-		r.apply(instance, nil)
-	}
-	return nil
+	return last[0].ID, nil
 }
 
-func (r *Redis) apply(instance string, people []hub.Held) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.baselined {
-		r.hub.SetRemote(instance, people)
-	} else {
-		r.hub.Baseline(instance, people) // they were online before we joined
-	}
-	if len(people) == 0 {
-		delete(r.known, instance)
-	} else {
-		r.known[instance] = true
-	}
-}
-
-// report records whether Redis answered, logging only when that changes,
-// not once per event. An error once ctx has ended comes from stopping and
-// says nothing about Redis.
-func (r *Redis) report(ctx context.Context, err error) {
-	if err != nil && ctx.Err() != nil {
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	switch {
-	case err != nil && (r.healthy == nil || !r.started):
-		r.logger.Error("redis unavailable; serving local presence until it returns", "err", err)
-	case err == nil && r.healthy != nil && r.started:
-		r.logger.Info("redis available again; presence republished and resynced")
-	}
-	r.healthy, r.started = err, true
-}
-
-// elect takes the log writer's lease if nobody holds it, or renews it if
-// this instance does, and tells the hub whether to write the log.
-func (r *Redis) elect(ctx context.Context) error {
-	won, err := r.client.SetNX(ctx, r.writerKey(), r.instance, r.opt.TTL).Result()
-	if err != nil {
-		return fmt.Errorf("log writer lease: %w", err)
-	}
-	if !won {
-		holder, err := r.client.Get(ctx, r.writerKey()).Result()
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return fmt.Errorf("log writer lease: %w", err)
-		}
-		if won = holder == r.instance; won {
-			r.client.Expire(ctx, r.writerKey(), r.opt.TTL)
-		}
-	}
-	r.mu.Lock()
-	changed := r.writer != won
-	r.writer = won
-	r.mu.Unlock()
-	if changed {
-		r.hub.SetLogging(won)
-		if won {
-			r.logger.Info("this instance now writes the shared activity log")
-		}
-	}
-	return nil
-}
-
-func (r *Redis) isWriter() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.writer
-}
-
-// shareEntry adds an entry this instance wrote to the shared log and
-// announces it.
-func (r *Redis) shareEntry(ctx context.Context, e hub.Entry) error {
-	entry, err := json.Marshal(e)
-	if err != nil {
-		return fmt.Errorf("encode entry: %w", err)
-	}
-	announce, err := json.Marshal(sharedEntry{Instance: r.instance, Entry: e})
-	if err != nil {
-		return fmt.Errorf("encode entry: %w", err)
-	}
-	_, err = r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.LPush(ctx, r.logKey(), entry)
-		p.LTrim(ctx, r.logKey(), 0, int64(r.opt.LogSize)-1)
-		p.Publish(ctx, r.logChannel(), announce)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("share entry: %w", err)
-	}
-	return nil
-}
-
-// loadLog starts the hub's log from the shared one.
+// loadLog merges the shared log into the hub's: entries it lacks are
+// added in order, whatever their age.
 func (r *Redis) loadLog(ctx context.Context) error {
-	raw, err := r.client.LRange(ctx, r.logKey(), 0, int64(r.opt.LogSize)-1).Result()
+	callCtx, cancel := r.call(ctx)
+	defer cancel()
+	raw, err := r.client.ZRange(callCtx, r.key("log"), 0, -1).Result()
 	if err != nil {
 		return fmt.Errorf("read the shared log: %w", err)
 	}
-	entries := make([]hub.Entry, 0, len(raw))
-	for i := len(raw) - 1; i >= 0; i-- { // the list is newest first
-		var e hub.Entry
-		if err := json.Unmarshal([]byte(raw[i]), &e); err != nil {
-			return fmt.Errorf("decode the shared log: %w", err)
-		}
-		entries = append(entries, e)
+	entries, err := decodeEntries(strings.Join(raw, itemSep))
+	if err != nil {
+		return fmt.Errorf("read the shared log: %w", err)
 	}
 	r.hub.AddEntries(entries)
 	return nil
+}
+
+// floor is the highest shared entry ID this instance holds: Redis never
+// issues one at or below it.
+func (r *Redis) floor() uint64 {
+	var top uint64
+	for _, e := range r.hub.Snapshot().Log {
+		if e.ID < hub.ProvisionalBase {
+			top = max(top, e.ID)
+		}
+	}
+	return top
+}
+
+// takePending takes the changes waiting to be sent: every person this
+// instance holds for a join, only those changed since the last send for a
+// tick. Each is quiet when all its changes were logged here while cut off.
+func (r *Redis) takePending(all bool) (ops []op, taken map[string]bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	taken = r.pending
+	r.pending = make(map[string]bool)
+	for key, quiet := range taken {
+		ops = append(ops, op{held: r.share[key], quiet: quiet})
+	}
+	if all {
+		for key, held := range r.share {
+			if _, ok := taken[key]; !ok {
+				ops = append(ops, op{held: held})
+			}
+		}
+	}
+	return ops, taken
+}
+
+// sent forgets the people a send took out of the cluster, unless they
+// came back since.
+func (r *Redis) sent(taken map[string]bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for key := range taken {
+		if _, again := r.pending[key]; !again && r.share[key].Gone {
+			delete(r.share, key)
+		}
+	}
+}
+
+// putBack returns changes a failed send took, merged with any made since.
+func (r *Redis) putBack(taken map[string]bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for key, quiet := range taken {
+		if now, ok := r.pending[key]; ok {
+			quiet = quiet && now
+		}
+		r.pending[key] = quiet
+	}
+}
+
+// join registers this instance's whole share under a new epoch. Once it
+// is in, the hub stops logging: the cluster logs from here on.
+func (r *Redis) join(ctx context.Context, quiet bool) error {
+	ops, taken := r.takePending(true)
+	epoch := rand.Text()[:12]
+	callCtx, cancel := r.call(ctx)
+	res, err := r.scripts.join.Run(callCtx, r.client, nil, r.opt.Prefix, r.instance, epoch, r.sentinel,
+		flag(quiet), r.floor(), r.hub.LogSize(), r.opt.TTL.Milliseconds(), encodeOps(ops)).Slice()
+	cancel()
+	if err != nil {
+		r.putBack(taken)
+		return fmt.Errorf("join: %w", err)
+	}
+	if status, _ := res[0].(string); status != "OK" {
+		r.putBack(taken)
+		return fmt.Errorf("join: redis answered %s", status)
+	}
+	r.sent(taken)
+	r.epoch, r.seq, r.needRejoin = epoch, 1, false
+	r.mu.Lock()
+	r.logging, r.joined = hub.LogShared, true
+	r.mu.Unlock()
+	r.needRestore = true
+	entries, _ := res[1].(string)
+	return r.addEntries(entries)
+}
+
+// tick sends the changes waiting, as one delta.
+func (r *Redis) tick(ctx context.Context) {
+	r.mu.Lock()
+	ready := r.logging == hub.LogShared
+	r.mu.Unlock()
+	if !ready {
+		return // kept until this instance (re)joins, which sends them
+	}
+	ops, taken := r.takePending(false)
+	if len(ops) == 0 {
+		return
+	}
+	callCtx, cancel := r.call(ctx)
+	res, err := r.scripts.tick.Run(callCtx, r.client, nil, r.opt.Prefix, r.instance, r.epoch, r.seq, r.sentinel,
+		r.floor(), r.hub.LogSize(), r.opt.TTL.Milliseconds(), encodeOps(ops)).Slice()
+	cancel()
+	if err != nil {
+		r.putBack(taken)
+		r.failed(ctx, fmt.Errorf("send changes: %w", err))
+		return
+	}
+	if status, _ := res[0].(string); status != "OK" {
+		// Reaped, out of step (a delta Redis applied but whose answer was
+		// lost), or Redis lost its data: the heartbeat, brought forward,
+		// rejoins, and finds out whether quietly.
+		r.putBack(taken)
+		r.needRejoin = true
+		select {
+		case r.beatNow <- struct{}{}:
+		default:
+		}
+		return
+	}
+	r.sent(taken)
+	r.seq, _ = strconv.ParseInt(fmt.Sprint(res[1]), 10, 64)
+	entries, _ := res[2].(string)
+	if err := r.addEntries(entries); err != nil {
+		r.logger.Error("cluster: bad entries from redis", "err", err)
+	}
+}
+
+func (r *Redis) addEntries(encoded string) error {
+	entries, err := decodeEntries(encoded)
+	if err != nil {
+		return err
+	}
+	if len(entries) > 0 {
+		r.hub.AddEntries(entries)
+	}
+	return nil
+}
+
+// restore shares the entries this instance logged while cut off (each
+// gets a shared ID, and the hub renumbers it), and after a data loss puts
+// back the shared entries it holds.
+func (r *Redis) restore(ctx context.Context, held []hub.Entry) error {
+	provisional := r.hub.Provisional()
+	if len(provisional) == 0 && len(held) == 0 {
+		r.needRestore = false
+		return nil
+	}
+	callCtx, cancel := r.call(ctx)
+	renumbered, err := r.scripts.restore.Run(callCtx, r.client, nil, r.opt.Prefix, r.floor(), r.hub.LogSize(),
+		encodeEntries(held), encodeEntries(provisional)).StringSlice()
+	cancel()
+	if err != nil {
+		return fmt.Errorf("share entries logged while cut off: %w", err)
+	}
+	for i, s := range renumbered {
+		e, err := decodeEntry(s)
+		if err != nil || i >= len(provisional) {
+			return fmt.Errorf("share entries logged while cut off: %v", s)
+		}
+		r.hub.Renumber(provisional[i].ID, e.ID)
+	}
+	r.needRestore = false
+	return nil
+}
+
+// readAll reads every other instance's share, and forgets those no longer
+// registered (but none within a TTL of Redis losing its data: they may
+// yet rejoin).
+func (r *Redis) readAll(ctx context.Context) error {
+	callCtx, cancel := r.call(ctx)
+	instances, err := r.client.HKeys(callCtx, r.key("instances")).Result()
+	cancel()
+	if err != nil {
+		return fmt.Errorf("list instances: %w", err)
+	}
+	listed := make(map[string]bool, len(instances))
+	for _, x := range instances {
+		if x == r.instance {
+			continue
+		}
+		listed[x] = true
+		if err := r.readInstance(ctx, x); err != nil {
+			return err
+		}
+	}
+	if !r.inRestartWindow() {
+		for x := range maps.Clone(r.remotes) {
+			if !listed[x] {
+				r.forget(x)
+			}
+		}
+	}
+	return nil
+}
+
+// readInstance reads one other instance's whole share and its seq, in one
+// transaction, and gives it to the hub; decoding happens before the hub is
+// locked.
+func (r *Redis) readInstance(ctx context.Context, x string) error {
+	callCtx, cancel := r.call(ctx)
+	var share *redis.MapStringStringCmd
+	var version *redis.StringCmd
+	_, err := r.client.TxPipelined(callCtx, func(p redis.Pipeliner) error {
+		share = p.HGetAll(callCtx, r.key("share", x))
+		version = p.HGet(callCtx, r.key("instances"), x)
+		return nil
+	})
+	cancel()
+	if errors.Is(err, redis.Nil) && errors.Is(version.Err(), redis.Nil) {
+		if !r.inRestartWindow() {
+			r.forget(x)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read the share of %s: %w", x, err)
+	}
+	epoch, seq, ok := parseVersion(version.Val())
+	if !ok {
+		return fmt.Errorf("read the share of %s: version %q", x, version.Val())
+	}
+	people, err := decodeShare(share.Val())
+	if err != nil {
+		return err
+	}
+	r.hub.ReplaceRemote(x, people, true)
+	r.remotes[x] = &remote{epoch: epoch, seq: seq}
+	return nil
+}
+
+func parseVersion(v string) (epoch string, seq int64, ok bool) {
+	epoch, s, ok := strings.Cut(v, ":")
+	if !ok {
+		return "", 0, false
+	}
+	seq, err := strconv.ParseInt(s, 10, 64)
+	return epoch, seq, err == nil
+}
+
+func (r *Redis) forget(x string) {
+	delete(r.remotes, x)
+	r.hub.ForgetRemote(x)
+}
+
+// catchUp reads an instance whose seq the heartbeat shows ahead of what
+// was applied twice in a row (once may be a delta still on its way), and
+// forgets one no longer registered twice in a row.
+func (r *Redis) catchUp(ctx context.Context, instances map[string]string) {
+	for x, v := range instances {
+		if x == r.instance {
+			continue
+		}
+		epoch, seq, ok := parseVersion(v)
+		st := r.remotes[x]
+		if ok && st != nil && st.epoch == epoch && st.seq >= seq {
+			st.behind = 0
+			continue
+		}
+		if st == nil {
+			st = &remote{}
+			r.remotes[x] = st
+		}
+		if st.behind++; st.behind >= 2 {
+			if err := r.readInstance(ctx, x); err != nil {
+				r.failed(ctx, err)
+				return
+			}
+		}
+	}
+	if r.inRestartWindow() {
+		return
+	}
+	for x, st := range r.remotes {
+		if _, ok := instances[x]; ok {
+			st.missing = 0
+		} else if st.missing++; st.missing >= 2 {
+			r.forget(x)
+		}
+	}
+}
+
+// reap takes a dead instance's people offline; of several instances doing
+// so at once, one does and logs it.
+func (r *Redis) reap(ctx context.Context, x string) error {
+	callCtx, cancel := r.call(ctx)
+	res, err := r.scripts.reap.Run(callCtx, r.client, nil, r.opt.Prefix, x, r.floor(), r.hub.LogSize()).Slice()
+	cancel()
+	if err != nil {
+		return fmt.Errorf("reap %s: %w", x, err)
+	}
+	if status, _ := res[0].(string); status == "OK" {
+		r.logger.Info("an instance stopped answering; its people went offline", "instance", x)
+		entries, _ := res[1].(string)
+		err := r.addEntries(entries) // first, so that no frame shows them gone without saying so
+		r.forget(x)
+		return err
+	}
+	return nil
+}
+
+// apply handles events from the stream, in order.
+func (r *Redis) apply(ctx context.Context, msgs []redis.XMessage) {
+	for _, m := range msgs {
+		field := func(k string) string { s, _ := m.Values[k].(string); return s }
+		x := field("i")
+		// The entries first, so that no frame shows people gone without
+		// saying so.
+		if err := r.addEntries(field("l")); err != nil {
+			r.logger.Error("cluster: bad entries from redis", "err", err)
+		}
+		switch field("t") {
+		case "d":
+			if x != r.instance {
+				r.applyDelta(ctx, x, field("e"), field("s"), field("o"))
+			}
+		case "j":
+			if x != r.instance {
+				if err := r.readInstance(ctx, x); err != nil {
+					r.failed(ctx, err)
+				}
+			}
+		case "g":
+			if x != r.instance {
+				r.forget(x)
+			}
+		}
+	}
+}
+
+// applyDelta applies another instance's delta when it is the next one
+// expected, skips one already applied, and reads that instance's whole
+// share after a gap or a new epoch.
+func (r *Redis) applyDelta(ctx context.Context, x, epoch, seqText, ops string) {
+	seq, err := strconv.ParseInt(seqText, 10, 64)
+	st := r.remotes[x]
+	if err == nil && st != nil && st.epoch == epoch {
+		switch {
+		case seq <= st.seq:
+			return
+		case seq == st.seq+1:
+			changes, err := decodeOps(ops)
+			if err == nil {
+				r.hub.ApplyRemote(x, changes)
+				st.seq = seq
+				return
+			}
+			r.logger.Error("cluster: bad delta from redis", "instance", x, "err", err)
+		}
+	}
+	if err := r.readInstance(ctx, x); err != nil {
+		r.failed(ctx, err)
+	}
+}
+
+// leave ends this instance's part in the cluster cleanly, within a second:
+// the changes waiting are sent, and the share stays until the others reap
+// it, like a grace period: during a rolling restart the people here
+// reconnect to another instance before then, and nobody sees them leave.
+func (r *Redis) leave() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	r.tick(ctx)
+}
+
+// failed notes that Redis did not answer. After two heartbeats without an
+// answer the hub logs its own view again, provisionally, until this
+// instance rejoins. The outage is logged once, not once per attempt; an
+// error once ctx has ended comes from stopping and says nothing of Redis.
+func (r *Redis) failed(ctx context.Context, err error) {
+	if ctx.Err() != nil {
+		return
+	}
+	if errors.Is(err, redis.ErrClosed) {
+		r.broken = err
+		return
+	}
+	if r.outage == nil {
+		r.logger.Error("redis unavailable; serving and logging local presence until it returns", "err", err)
+	}
+	r.outage = err
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.joined || time.Since(r.lastBeat) > 2*r.opt.Heartbeat {
+		r.logging = hub.LogProvisional
+	}
+}
+
+func (r *Redis) recovered() {
+	if r.outage != nil {
+		r.logger.Info("redis available again; presence and log shared and resynced")
+		r.outage = nil
+	}
 }

@@ -42,14 +42,6 @@ type Config struct {
 	// QueueSize is how many frames a subscriber may fall behind before it
 	// is dropped with ErrSlow.
 	QueueSize int
-	// Logged, optional, is called with every entry this hub writes to the
-	// activity log, for a cluster backend to share it. It runs with the hub
-	// locked, so it must return at once and must not call the hub.
-	Logged func(Entry)
-	// LocalChanged, optional, is called when the people this instance holds
-	// change, for a cluster backend to publish Local. It runs with the hub
-	// locked, so it must return at once and must not call the hub.
-	LocalChanged func()
 	// Peers, optional, links this hub to the other instances of a cluster:
 	// it is told what this instance holds and says who numbers the log.
 	// Alone{} when nil.
@@ -78,7 +70,6 @@ type Hub struct {
 	log      []Entry // sorted by ID, oldest first, at most cfg.LogSize
 	nextID   uint64  // the last ID this hub wrote, or was given, below ProvisionalBase
 	nextProv uint64  // the last provisional ID this hub wrote
-	follower bool    // another instance writes the log; entries arrive through AddEntries
 	pending  []Entry // entries for the next frame (written here or given), sorted by ID
 	reorder  bool    // Renumber moved a shown entry: the next frame replaces the log whole
 
@@ -232,7 +223,6 @@ func (h *Hub) ConnectWake(person Person, wake func()) *Subscription {
 		p.grace = nil
 	}
 	h.markDirty(p)
-	h.localChanged()
 	return s
 }
 
@@ -264,7 +254,6 @@ func (s *Subscription) close(withGrace bool) {
 	}
 	p := s.presence
 	p.conns--
-	defer h.localChanged()
 	if p.conns > 0 {
 		h.markDirty(p)
 		return
@@ -292,21 +281,6 @@ func (h *Hub) graceOver(p *presence, gen uint64) {
 	}
 	p.grace = nil
 	h.markDirty(p)
-	h.localChanged()
-}
-
-func (h *Hub) localChanged() {
-	if h.cfg.LocalChanged != nil {
-		h.cfg.LocalChanged()
-	}
-}
-
-// SetLogging says whether this hub writes the activity log itself (the
-// default) or follows another instance's, received through AddEntries.
-func (h *Hub) SetLogging(write bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.follower = !write
 }
 
 // AddEntries merges entries into the log by ID: an entry whose ID is
@@ -439,9 +413,6 @@ func (h *Hub) Held() []Held {
 	return out
 }
 
-// Local is Held, for the cluster backend that still calls it.
-func (h *Hub) Local() []Held { return h.Held() }
-
 // ApplyRemote applies a change to what another instance holds: each person
 // with their connections there, or Gone once it no longer holds them. A
 // person nobody holds any more goes offline with the next frame: that
@@ -504,17 +475,6 @@ func (h *Hub) ForgetRemote(instance string) {
 	h.replaceRemote(instance, nil, false)
 	h.scheduleDirty()
 }
-
-// SetRemote replaces what another instance holds. A person it no longer
-// lists, and nobody else holds, goes offline with the next frame: that
-// instance has already let their grace period pass. An empty list (or
-// none) forgets the instance, as when it died.
-func (h *Hub) SetRemote(instance string, people []Held) { h.ReplaceRemote(instance, people, false) }
-
-// Baseline is SetRemote for what was so before this instance joined the
-// cluster: the people it adds are shown without "came online" entries,
-// since they did not just arrive.
-func (h *Hub) Baseline(instance string, people []Held) { h.ReplaceRemote(instance, people, true) }
 
 func (h *Hub) replaceRemote(instance string, people []Held, quiet bool) {
 	old := h.remotes[instance]
@@ -769,13 +729,15 @@ func (h *Hub) flush() {
 	}
 	clear(h.dirty)
 	h.dirty = h.dirty[:0]
+	// Asked before Changed, so that Peers knows how the changes it is
+	// about to hear were logged.
+	logging := h.cfg.Peers.Logging()
 	if len(held) > 0 {
 		h.cfg.Peers.Changed(held)
 		h.lastFlush = now // Peers, too, hears at most once a tick
 	}
 
-	logging := h.cfg.Peers.Logging()
-	if !h.follower && logging != LogShared {
+	if logging != LogShared {
 		if len(arrived) > 0 {
 			h.newEntry(now, logging, true, arrived)
 		}
@@ -896,9 +858,6 @@ func (h *Hub) newEntry(at time.Time, logging Logging, arrived bool, people []Per
 		}
 	}
 	h.addPending(e)
-	if h.cfg.Logged != nil {
-		h.cfg.Logged(e)
-	}
 }
 
 // mergeLog moves the pending entries into the log, trims it to LogSize and

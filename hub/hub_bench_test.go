@@ -102,7 +102,8 @@ func BenchmarkCoalescedChanges(b *testing.B) {
 // BenchmarkApplyRemote is one person arriving or leaving on another
 // instance, flushed at once, while 500,000 people are held by nine other
 // instances: the cost must follow the change, not the people online.
-// SetRemote of that instance's whole share is the old way, for comparison.
+// Replacing that instance's whole share (the old protocol's way) is there
+// for comparison.
 func BenchmarkApplyRemote(b *testing.B) {
 	const instances, people = 9, 500_000
 	clock := hubtest.NewClock()
@@ -140,9 +141,9 @@ func BenchmarkApplyRemote(b *testing.B) {
 			clock.Advance(time.Second)
 			arrived = !arrived
 			if arrived {
-				h.SetRemote("i-0", withProbe)
+				h.ReplaceRemote("i-0", withProbe, false)
 			} else {
-				h.SetRemote("i-0", share)
+				h.ReplaceRemote("i-0", share, false)
 			}
 		}
 	})

@@ -426,8 +426,8 @@ func TestPeopleHeldByOtherInstancesCountOnceWithTheirTabs(t *testing.T) {
 	f.settle(t, viewer)
 
 	// alice has two more tabs on instance B; bob is on instance C only.
-	f.hub.SetRemote("B", []hub.Held{{Person: user("1", "alice"), Conns: 2}})
-	f.hub.SetRemote("C", []hub.Held{{Person: user("2", "bob"), Conns: 1}})
+	f.hub.ReplaceRemote("B", []hub.Held{{Person: user("1", "alice"), Conns: 2}}, false)
+	f.hub.ReplaceRemote("C", []hub.Held{{Person: user("2", "bob"), Conns: 1}}, false)
 	f.settle(t, viewer)
 	snap := f.hub.Snapshot()
 	want := []hub.User{{Key: "u-1", Name: "alice", Tabs: 3}, {Key: "u-2", Name: "bob", Tabs: 1}}
@@ -443,79 +443,48 @@ func TestPeopleHeldByOtherInstancesCountOnceWithTheirTabs(t *testing.T) {
 	}
 
 	// Instance C stops reporting (it died, or bob left there): bob goes.
-	f.hub.SetRemote("C", nil)
+	f.hub.ForgetRemote("C")
 	got := f.settle(t, viewer)
 	if len(got) != 1 || !slices.Equal(got[0].Removed, []string{"u-2"}) {
 		t.Errorf("after C forgot bob: %+v, want bob removed", got)
 	}
-	f.hub.SetRemote("B", nil)
+	f.hub.ForgetRemote("B")
 	if users := f.settle(t, viewer); len(users) != 1 || !slices.Equal(users[0].Removed, []string{"u-1"}) {
 		t.Errorf("after B forgot alice: %+v, want alice removed", users)
 	}
 }
 
-func TestLocalReportsWhatThisInstanceHolds(t *testing.T) {
-	var changes int
-	f := newFixture(t, func(c *hub.Config) { c.LocalChanged = func() { changes++ } })
+func TestHeldIsWhatThisInstanceHolds(t *testing.T) {
+	f := newFixture(t, nil)
 	alice := f.connect(t, user("1", "alice"))
 	f.connect(t, guest("g"))
-	f.hub.SetRemote("B", []hub.Held{{Person: user("2", "bob"), Conns: 1}})
-	if changes != 2 {
-		t.Errorf("LocalChanged called %d times for two local connects, want 2 (remote changes are not local)", changes)
-	}
+	f.hub.ReplaceRemote("B", []hub.Held{{Person: user("2", "bob"), Conns: 1}}, false)
 	alice.Close() // grace period: still held here, with no connection
-	local := f.hub.Local()
-	slices.SortFunc(local, func(a, b hub.Held) int { return strings.Compare(a.Person.Key, b.Person.Key) })
+	held := f.hub.Held()
+	slices.SortFunc(held, func(a, b hub.Held) int { return strings.Compare(a.Person.Key, b.Person.Key) })
 	want := []hub.Held{{Person: guest("g"), Conns: 1}, {Person: user("1", "alice"), Conns: 0}}
-	if !slices.Equal(local, want) {
-		t.Errorf("Local() = %+v, want %+v", local, want)
+	if !slices.Equal(held, want) {
+		t.Errorf("Held() = %+v, want %+v", held, want)
 	}
 	f.clock.Advance(5 * time.Second)
-	if local := f.hub.Local(); len(local) != 1 || changes != 4 {
-		t.Errorf("after alice's grace: Local() = %+v, %d changes; want the guest only, 4 changes", local, changes)
+	if held := f.hub.Held(); len(held) != 1 {
+		t.Errorf("after alice's grace: Held() = %+v, want the guest only", held)
 	}
 }
 
-func TestBaselineShowsPeopleWithoutAnnouncingThem(t *testing.T) {
+func TestAQuietReplaceShowsPeopleWithoutAnnouncingThem(t *testing.T) {
 	f := newFixture(t, nil)
 	viewer := f.connect(t, guest("viewer"))
 	f.settle(t, viewer)
-	f.hub.Baseline("B", []hub.Held{{Person: user("2", "bob"), Conns: 1}})
+	f.hub.ReplaceRemote("B", []hub.Held{{Person: user("2", "bob"), Conns: 1}}, true)
 	got := f.settle(t, viewer)
 	if len(got) != 1 || len(got[0].Added) != 1 || len(got[0].Logged) != 0 {
 		t.Fatalf("after a baseline: %+v, want bob listed and nothing logged", got)
 	}
 	// Later changes from the same instance are news again.
-	f.hub.SetRemote("B", nil)
+	f.hub.ForgetRemote("B")
 	got = f.settle(t, viewer)
 	if len(got) != 1 || len(got[0].Logged) != 1 || got[0].Logged[0].Arrived {
 		t.Errorf("after B dropped bob: %+v, want 'bob went offline' logged", got)
-	}
-}
-
-func TestAFollowerShowsTheEntriesItIsGivenInsteadOfWritingItsOwn(t *testing.T) {
-	var written []hub.Entry
-	f := newFixture(t, func(c *hub.Config) { c.Logged = func(e hub.Entry) { written = append(written, e) } })
-	viewer := f.connect(t, guest("viewer"))
-	f.settle(t, viewer)
-	if len(written) != 1 || written[0].Guests != 1 {
-		t.Fatalf("a writing hub handed over %+v, want its one entry", written)
-	}
-
-	f.hub.SetLogging(false)
-	f.connect(t, user("1", "alice"))
-	got := f.settle(t, viewer)
-	if len(got) != 1 || len(got[0].Added) != 1 || len(got[0].Logged) != 0 || len(written) != 1 {
-		t.Fatalf("a follower wrote its own entry: %+v", got)
-	}
-	leader := hub.Entry{ID: 7, At: f.clock.Now(), Arrived: true, Names: []string{"alice"}}
-	f.hub.AddEntries([]hub.Entry{leader})
-	f.hub.AddEntries([]hub.Entry{leader}) // delivered twice: shown once
-	got = f.settle(t, viewer)
-	if len(got) != 1 || len(got[0].Logged) != 1 || got[0].Logged[0].ID != 7 {
-		t.Fatalf("after the leader's entry: %+v, want it logged once", got)
-	}
-	if log := f.hub.Snapshot().Log; len(log) != 2 || log[0].ID != 7 {
-		t.Errorf("log = %+v, want the leader's entry 7 first", log)
 	}
 }

@@ -1,0 +1,23 @@
+-- reap takes a dead instance's people out of the cluster: only if its
+-- alive key is gone and it is still registered, so that of several
+-- instances reaping it at once one does it and the others find nothing.
+-- Its people nobody else holds are logged as gone. ARGV: prefix, instance,
+-- floor, log size.
+local x, floor, log_size = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+if redis.call('EXISTS', p .. 'alive:' .. x) == 1 then return {'ALIVE'} end
+if redis.call('HEXISTS', p .. 'instances', x) == 0 then return {'GONE'} end
+local share = p .. 'share:' .. x
+local held = redis.call('HGETALL', share)
+local left = {}
+for i = 1, #held, 2 do
+  if redis.call('HINCRBY', p .. 'online', held[i], -1) <= 0 then
+    redis.call('HDEL', p .. 'online', held[i])
+    local v = split(held[i + 1], US)
+    left[#left + 1] = {v[2], v[3]}
+  end
+end
+redis.call('DEL', share)
+redis.call('HDEL', p .. 'instances', x)
+local entries = table.concat(log_changes({}, left, floor, log_size), GS)
+redis.call('XADD', p .. 'events', 'MAXLEN', '~', MAX_EVENTS, '*', 't', 'g', 'i', x, 'l', entries)
+return {'OK', entries}

@@ -1,0 +1,170 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"herenow/hub"
+)
+
+// The scripts' field separators (see scripts/common.lua): between items,
+// between an item's fields, and inside a field.
+const (
+	itemSep  = "\x1d"
+	fieldSep = "\x1e"
+	innerSep = "\x1f"
+)
+
+// clean keeps a person's key or name from carrying a separator. Names
+// that pass the naming rules have none, but an account from before them
+// might.
+func clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 0x1d && r <= 0x1f {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+func flag(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// op is one person's change as a script takes it.
+type op struct {
+	held  hub.Held
+	quiet bool // already logged here while cut off
+}
+
+// encodeOps writes ops as the scripts read them.
+func encodeOps(ops []op) string {
+	var b strings.Builder
+	for i, o := range ops {
+		if i > 0 {
+			b.WriteString(itemSep)
+		}
+		conns := strconv.Itoa(o.held.Conns)
+		if o.held.Gone {
+			conns = "-1"
+		}
+		b.WriteString(clean(o.held.Person.Key))
+		b.WriteString(fieldSep)
+		b.WriteString(conns)
+		b.WriteString(fieldSep)
+		b.WriteString(clean(o.held.Person.Name))
+		b.WriteString(fieldSep)
+		b.WriteString(flag(o.held.Person.Guest))
+		b.WriteString(fieldSep)
+		b.WriteString(flag(o.quiet))
+	}
+	return b.String()
+}
+
+// decodeOps reads the changes of another instance's delta.
+func decodeOps(s string) ([]hub.Held, error) {
+	if s == "" {
+		return nil, nil
+	}
+	items := strings.Split(s, itemSep)
+	out := make([]hub.Held, 0, len(items))
+	for _, item := range items {
+		f := strings.Split(item, fieldSep)
+		if len(f) != 5 {
+			return nil, fmt.Errorf("decode change %q: %d fields", item, len(f))
+		}
+		h := hub.Held{Person: hub.Person{Key: f[0], Name: f[2], Guest: f[3] == "1"}}
+		if f[1] == "-1" {
+			h.Gone = true
+		} else {
+			n, err := strconv.Atoi(f[1])
+			if err != nil || n < 0 {
+				return nil, fmt.Errorf("decode change %q: connections %q", item, f[1])
+			}
+			h.Conns = n
+		}
+		out = append(out, h)
+	}
+	return out, nil
+}
+
+// decodeShare reads an instance's share as HGETALL returns it.
+func decodeShare(fields map[string]string) ([]hub.Held, error) {
+	out := make([]hub.Held, 0, len(fields))
+	for key, value := range fields {
+		f := strings.Split(value, innerSep)
+		if len(f) != 3 {
+			return nil, fmt.Errorf("decode share of %q: %q", key, value)
+		}
+		n, err := strconv.Atoi(f[0])
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("decode share of %q: connections %q", key, f[0])
+		}
+		out = append(out, hub.Held{Person: hub.Person{Key: key, Name: f[1], Guest: f[2] == "1"}, Conns: n})
+	}
+	return out, nil
+}
+
+// encodeEntry writes an entry as the scripts do.
+func encodeEntry(e hub.Entry) string {
+	names := make([]string, len(e.Names))
+	for i, n := range e.Names {
+		names[i] = clean(n)
+	}
+	return strings.Join([]string{
+		strconv.FormatUint(e.ID, 10), strconv.FormatInt(e.At.UnixMilli(), 10), flag(e.Arrived),
+		strconv.Itoa(e.Guests), strconv.Itoa(e.Others), strings.Join(names, innerSep),
+	}, fieldSep)
+}
+
+func encodeEntries(entries []hub.Entry) string {
+	parts := make([]string, len(entries))
+	for i, e := range entries {
+		parts[i] = encodeEntry(e)
+	}
+	return strings.Join(parts, itemSep)
+}
+
+var errBadEntry = errors.New("malformed entry")
+
+// decodeEntries reads entries as the scripts write them, itemSep-separated.
+func decodeEntries(s string) ([]hub.Entry, error) {
+	if s == "" {
+		return nil, nil
+	}
+	items := strings.Split(s, itemSep)
+	out := make([]hub.Entry, 0, len(items))
+	for _, item := range items {
+		e, err := decodeEntry(item)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func decodeEntry(s string) (hub.Entry, error) {
+	f := strings.Split(s, fieldSep)
+	if len(f) != 6 {
+		return hub.Entry{}, fmt.Errorf("%w: %q", errBadEntry, s)
+	}
+	id, err1 := strconv.ParseUint(f[0], 10, 64)
+	at, err2 := strconv.ParseInt(f[1], 10, 64)
+	guests, err3 := strconv.Atoi(f[3])
+	others, err4 := strconv.Atoi(f[4])
+	if err := errors.Join(err1, err2, err3, err4); err != nil || id == 0 || guests < 0 || others < 0 {
+		return hub.Entry{}, fmt.Errorf("%w: %q", errBadEntry, s)
+	}
+	e := hub.Entry{ID: id, At: time.UnixMilli(at).UTC(), Arrived: f[2] == "1", Guests: guests, Others: others}
+	if f[5] != "" {
+		e.Names = strings.Split(f[5], innerSep)
+	}
+	return e, nil
+}
