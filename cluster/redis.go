@@ -44,7 +44,6 @@ type Options struct {
 // Redis is one instance's link to the cluster through Redis.
 type Redis struct {
 	client   *redis.Client
-	reader   *redis.Client // for the blocking stream read, so it never holds a pooled connection
 	instance string
 	logger   *slog.Logger
 	opt      Options
@@ -66,21 +65,24 @@ type Redis struct {
 	seq         int64  // the last delta sent in this epoch
 	sentinel    string // the Redis data's sentinel as last seen
 	remotes     map[string]*remote
-	restartSeen time.Time // when Redis was last seen to have lost its data
-	cursor      chan string
-	needSync    bool // the stream reader lost its place: read everything again
-	needRestore bool // entries logged while cut off wait to be shared
-	needRejoin  bool // Redis refused a delta as out of step
+	restartSeen time.Time   // when Redis was last seen to have lost its data
+	cursor      chan cursor // where the stream reader is to read from
+	generation  int         // of the latest cursor: batches read from an older one are stale
+	top         uint64      // the highest shared entry ID this instance holds
+	needSync    bool        // the stream reader lost its place: read everything again
+	needRestore bool        // entries logged while cut off wait to be shared
+	needRejoin  bool        // Redis refused a delta as out of step
 	outage      error
 	broken      error // the client was closed under the link: it cannot go on
 }
 
 // remote is what this instance has applied of another instance's share.
 type remote struct {
-	epoch   string
-	seq     int64
-	behind  int // heartbeats in a row that showed a newer seq than applied
-	missing int // heartbeats in a row that did not list it
+	epoch     string
+	seq       int64
+	seenEpoch string // the epoch and seq the last heartbeat showed
+	seen      int64
+	missing   int // heartbeats in a row that did not list it
 }
 
 // QuietRedisLogs keeps go-redis from logging each failed dial and retry:
@@ -97,11 +99,8 @@ func (discard) Printf(context.Context, string, ...any) {}
 // hub as Config.Peers, then Run it with the hub. Calls to Redis are bounded
 // by their context: client should have ContextTimeoutEnabled.
 func NewRedis(client *redis.Client, instance string, logger *slog.Logger, opt Options) *Redis {
-	readerOpts := *client.Options()
-	readerOpts.PoolSize, readerOpts.MinIdleConns, readerOpts.MaxIdleConns = 1, 0, 1
-	readerOpts.ContextTimeoutEnabled = true
 	return &Redis{
-		client: client, reader: redis.NewClient(&readerOpts), instance: instance, logger: logger, opt: opt,
+		client: client, instance: instance, logger: logger, opt: opt,
 		scripts: loadScripts(),
 		wake:    make(chan struct{}, 1),
 		beatNow: make(chan struct{}, 1),
@@ -109,7 +108,7 @@ func NewRedis(client *redis.Client, instance string, logger *slog.Logger, opt Op
 		share:   make(map[string]hub.Held),
 		pending: make(map[string]bool),
 		remotes: make(map[string]*remote),
-		cursor:  make(chan string, 1),
+		cursor:  make(chan cursor, 1),
 	}
 }
 
@@ -117,10 +116,11 @@ func NewRedis(client *redis.Client, instance string, logger *slog.Logger, opt Op
 // never blocks: the hub calls it with its lock held.
 func (r *Redis) Changed(changes []hub.Held) {
 	r.mu.Lock()
-	quiet := r.answered == hub.LogProvisional
+	loggedHere := r.answered == hub.LogProvisional
 	for _, c := range changes {
 		key := c.Person.Key
 		r.share[key] = c
+		quiet := loggedHere
 		if was, ok := r.pending[key]; ok {
 			quiet = quiet && was
 		}
@@ -175,19 +175,25 @@ func (r *Redis) call(ctx context.Context) (context.Context, context.CancelFunc) 
 // closed under it).
 func (r *Redis) Run(ctx context.Context, h *hub.Hub) error {
 	r.hub = h
+	// The blocking stream read has a client of its own, so that it never
+	// holds one of the pool's connections.
+	readerOpts := *r.client.Options()
+	readerOpts.PoolSize, readerOpts.MinIdleConns, readerOpts.MaxIdleConns = 1, 0, 1
+	readerOpts.ContextTimeoutEnabled = true
+	reader := redis.NewClient(&readerOpts)
 	readCtx, stopReading := context.WithCancel(ctx)
 	defer stopReading()
-	events := make(chan []redis.XMessage)
+	events := make(chan batch)
 	readErrs := make(chan error, 1)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		r.read(readCtx, events, readErrs)
+		r.read(readCtx, reader, events, readErrs)
 	}()
 	defer func() {
 		// A blocking read ends with its connection, not with its context.
 		stopReading()
-		r.reader.Close()
+		reader.Close()
 		<-done
 	}()
 
@@ -205,8 +211,8 @@ func (r *Redis) Run(ctx context.Context, h *hub.Hub) error {
 			r.heartbeat(ctx)
 		case <-r.beatNow:
 			r.heartbeat(ctx)
-		case msgs := <-events:
-			r.apply(ctx, msgs)
+		case b := <-events:
+			r.apply(ctx, b)
 		case err := <-readErrs:
 			if errors.Is(err, redis.ErrClosed) {
 				return fmt.Errorf("redis stream: %w", err)
@@ -217,29 +223,41 @@ func (r *Redis) Run(ctx context.Context, h *hub.Hub) error {
 	return fmt.Errorf("redis: %w", r.broken)
 }
 
+// cursor is a place in the events stream, and which of Run's cursors it is.
+type cursor struct {
+	id         string
+	generation int
+}
+
+// batch is events read from the stream, and the cursor they were read from.
+type batch struct {
+	events     []redis.XMessage
+	generation int
+}
+
 // read follows the events stream from the cursor Run gives it, handing
 // every batch to Run. An error is reported once per outage; Run then reads
 // everything again and gives a new cursor.
-func (r *Redis) read(ctx context.Context, events chan<- []redis.XMessage, errs chan<- error) {
-	var cursor string
+func (r *Redis) read(ctx context.Context, reader *redis.Client, events chan<- batch, errs chan<- error) {
+	var at cursor
 	failing := false
 	for ctx.Err() == nil {
 		select {
-		case c := <-r.cursor:
-			cursor, failing = c, false
+		case at = <-r.cursor:
+			failing = false
 		default:
 		}
-		if cursor == "" {
+		if at.id == "" {
 			select {
-			case cursor = <-r.cursor:
+			case at = <-r.cursor:
 				failing = false
 			case <-ctx.Done():
 				return
 			}
 		}
 		callCtx, cancel := context.WithTimeout(ctx, 2*r.opt.Heartbeat)
-		streams, err := r.reader.XRead(callCtx, &redis.XReadArgs{
-			Streams: []string{r.key("events"), cursor}, Count: 500, Block: r.opt.Heartbeat,
+		streams, err := reader.XRead(callCtx, &redis.XReadArgs{
+			Streams: []string{r.key("events"), at.id}, Count: 500, Block: r.opt.Heartbeat,
 		}).Result()
 		cancel()
 		switch {
@@ -270,9 +288,9 @@ func (r *Redis) read(ctx context.Context, events chan<- []redis.XMessage, errs c
 			if len(s.Messages) == 0 {
 				continue
 			}
-			cursor = s.Messages[len(s.Messages)-1].ID
+			at.id = s.Messages[len(s.Messages)-1].ID
 			select {
-			case events <- s.Messages:
+			case events <- batch{events: s.Messages, generation: at.generation}:
 			case <-ctx.Done():
 				return
 			}
@@ -299,11 +317,29 @@ func (r *Redis) heartbeat(ctx context.Context) {
 	}
 	restarted := r.sentinel != "" && sentinel != r.sentinel
 	if restarted {
-		r.restartSeen = time.Now()
 		r.logger.Warn("redis lost its data; republishing this instance's people and log quietly")
 	}
 	r.sentinel = sentinel
 	mine, registered := instances[r.instance]
+	if epoch, seq, ok := parseVersion(mine); registered && ok && epoch == r.epoch && seq < r.seq && !restarted {
+		// Redis has this registration but not its latest deltas: it lost
+		// data (a failover to a replica behind, or a reload of an old
+		// file), so its counts cannot be trusted either.
+		restarted = true
+		r.logger.Warn("redis lost recent data; republishing this instance's people and log quietly")
+	}
+	if restarted {
+		// Nobody is logged coming or going, and nobody is reaped, for a
+		// TTL: until every instance has had time to put its people back.
+		r.restartSeen = time.Now()
+		callCtx, cancel := r.call(ctx)
+		err := r.client.SetNX(callCtx, r.key("settling"), "1", r.opt.TTL).Err()
+		cancel()
+		if err != nil {
+			r.failed(ctx, fmt.Errorf("heartbeat: %w", err))
+			return
+		}
+	}
 	r.mu.Lock()
 	cutOff := r.logging != hub.LogShared
 	r.mu.Unlock()
@@ -312,7 +348,7 @@ func (r *Redis) heartbeat(ctx context.Context) {
 		// Rejoin quietly when Redis lost everyone's counts (nobody came or
 		// went), aloud when the others reaped this instance (they logged
 		// its people as gone).
-		err = r.connect(ctx, restarted || !r.joinedOnce())
+		err = r.connect(ctx, r.inRestartWindow() || !r.joinedOnce())
 	case r.needSync:
 		err = r.sync(ctx)
 	case r.needRestore:
@@ -377,6 +413,7 @@ func parseBeat(res []any) (sentinel string, instances map[string]string, dead []
 // share under a new epoch; share what it logged while cut off; read every
 // other instance's share; follow the stream from the noted place.
 func (r *Redis) connect(ctx context.Context, quiet bool) error {
+	r.needSync = true // until it is done: a failure part way must not skip the reads
 	cursor, err := r.streamEnd(ctx)
 	if err != nil {
 		return err
@@ -424,12 +461,13 @@ func (r *Redis) sync(ctx context.Context) error {
 	return nil
 }
 
-func (r *Redis) setCursor(c string) {
+func (r *Redis) setCursor(id string) {
+	r.generation++
 	select {
 	case <-r.cursor:
 	default:
 	}
-	r.cursor <- c
+	r.cursor <- cursor{id: id, generation: r.generation}
 }
 
 // streamEnd returns the ID of the stream's last event, or "0-0" for an
@@ -460,21 +498,13 @@ func (r *Redis) loadLog(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read the shared log: %w", err)
 	}
-	r.hub.AddEntries(entries)
+	r.addDecoded(entries)
 	return nil
 }
 
-// floor is the highest shared entry ID this instance holds: Redis never
+// floor is the highest shared entry ID this instance has seen: Redis never
 // issues one at or below it.
-func (r *Redis) floor() uint64 {
-	var top uint64
-	for _, e := range r.hub.Snapshot().Log {
-		if e.ID < hub.ProvisionalBase {
-			top = max(top, e.ID)
-		}
-	}
-	return top
-}
+func (r *Redis) floor() uint64 { return r.top }
 
 // takePending takes the changes waiting to be sent: every person this
 // instance holds for a join, only those changed since the last send for a
@@ -594,10 +624,17 @@ func (r *Redis) addEntries(encoded string) error {
 	if err != nil {
 		return err
 	}
+	r.addDecoded(entries)
+	return nil
+}
+
+func (r *Redis) addDecoded(entries []hub.Entry) {
+	for _, e := range entries {
+		r.top = max(r.top, e.ID)
+	}
 	if len(entries) > 0 {
 		r.hub.AddEntries(entries)
 	}
-	return nil
 }
 
 // restore shares the entries this instance logged while cut off (each
@@ -611,7 +648,7 @@ func (r *Redis) restore(ctx context.Context, held []hub.Entry) error {
 	}
 	callCtx, cancel := r.call(ctx)
 	renumbered, err := r.scripts.restore.Run(callCtx, r.client, nil, r.opt.Prefix, r.floor(), r.hub.LogSize(),
-		encodeEntries(held), encodeEntries(provisional)).StringSlice()
+		encodeEntries(held), encodeEntries(provisional), r.instance).StringSlice()
 	cancel()
 	if err != nil {
 		return fmt.Errorf("share entries logged while cut off: %w", err)
@@ -622,6 +659,7 @@ func (r *Redis) restore(ctx context.Context, held []hub.Entry) error {
 			return fmt.Errorf("share entries logged while cut off: %v", s)
 		}
 		r.hub.Renumber(provisional[i].ID, e.ID)
+		r.top = max(r.top, e.ID)
 	}
 	r.needRestore = false
 	return nil
@@ -706,25 +744,24 @@ func (r *Redis) forget(x string) {
 	r.hub.ForgetRemote(x)
 }
 
-// catchUp reads an instance whose seq the heartbeat shows ahead of what
-// was applied twice in a row (once may be a delta still on its way), and
-// forgets one no longer registered twice in a row.
+// catchUp reads an instance whose deltas this one missed: one that has not
+// applied what the previous heartbeat already showed (Phoenix's two
+// samples: what only this heartbeat shows may be a delta still on its
+// way). It forgets an instance no longer registered twice in a row.
 func (r *Redis) catchUp(ctx context.Context, instances map[string]string) {
 	for x, v := range instances {
-		if x == r.instance {
-			continue
-		}
 		epoch, seq, ok := parseVersion(v)
-		st := r.remotes[x]
-		if ok && st != nil && st.epoch == epoch && st.seq >= seq {
-			st.behind = 0
+		if x == r.instance || !ok {
 			continue
 		}
+		st := r.remotes[x]
 		if st == nil {
 			st = &remote{}
 			r.remotes[x] = st
 		}
-		if st.behind++; st.behind >= 2 {
+		missed := st.seenEpoch == epoch && (st.epoch != epoch || st.seq < st.seen)
+		st.seenEpoch, st.seen = epoch, seq
+		if missed {
 			if err := r.readInstance(ctx, x); err != nil {
 				r.failed(ctx, err)
 				return
@@ -762,9 +799,18 @@ func (r *Redis) reap(ctx context.Context, x string) error {
 	return nil
 }
 
-// apply handles events from the stream, in order.
-func (r *Redis) apply(ctx context.Context, msgs []redis.XMessage) {
-	for _, m := range msgs {
+// apply handles events from the stream, in order. A batch read from an
+// older cursor, or read while this instance is cut off (not yet rejoined),
+// is dropped: rejoining reads everything anyway, and the hub, logging its
+// own view meanwhile, would log the others' people again.
+func (r *Redis) apply(ctx context.Context, b batch) {
+	r.mu.Lock()
+	shared := r.logging == hub.LogShared
+	r.mu.Unlock()
+	if b.generation != r.generation || !shared {
+		return
+	}
+	for _, m := range b.events {
 		field := func(k string) string { s, _ := m.Values[k].(string); return s }
 		x := field("i")
 		// The entries first, so that no frame shows people gone without
@@ -784,7 +830,7 @@ func (r *Redis) apply(ctx context.Context, msgs []redis.XMessage) {
 				}
 			}
 		case "g":
-			if x != r.instance {
+			if st := r.remotes[x]; x != r.instance && (st == nil || st.epoch == field("e")) {
 				r.forget(x)
 			}
 		}

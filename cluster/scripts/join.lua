@@ -7,6 +7,7 @@
 local id, epoch, sentinel, all_quiet = ARGV[2], ARGV[3], ARGV[4], ARGV[5] == '1'
 local floor, log_size, ttl, ops = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8], ARGV[9]
 if redis.call('GET', p .. 'epoch') ~= sentinel then return {'RESTARTED'} end
+all_quiet = all_quiet or redis.call('EXISTS', p .. 'settling') == 1
 local share = p .. 'share:' .. id
 local before = {}
 local held = redis.call('HGETALL', share)

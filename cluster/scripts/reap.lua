@@ -5,7 +5,8 @@
 -- floor, log size.
 local x, floor, log_size = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 if redis.call('EXISTS', p .. 'alive:' .. x) == 1 then return {'ALIVE'} end
-if redis.call('HEXISTS', p .. 'instances', x) == 0 then return {'GONE'} end
+local version = redis.call('HGET', p .. 'instances', x)
+if not version then return {'GONE'} end
 local share = p .. 'share:' .. x
 local held = redis.call('HGETALL', share)
 local left = {}
@@ -19,5 +20,6 @@ end
 redis.call('DEL', share)
 redis.call('HDEL', p .. 'instances', x)
 local entries = table.concat(log_changes({}, left, floor, log_size), GS)
-redis.call('XADD', p .. 'events', 'MAXLEN', '~', MAX_EVENTS, '*', 't', 'g', 'i', x, 'l', entries)
+local epoch = split(version, ':')[1]
+redis.call('XADD', p .. 'events', 'MAXLEN', '~', MAX_EVENTS, '*', 't', 'g', 'i', x, 'e', epoch, 'l', entries)
 return {'OK', entries}

@@ -2,9 +2,12 @@
 -- instance holds (after Redis lost its data; each kept under its ID, the
 -- counter raised past them) and entries it logged while cut off, which get
 -- their shared IDs here and are announced. ARGV: prefix, floor, log size,
--- shared entries, provisional entries (both GS-separated, oldest first).
--- Returns the provisional entries as renumbered, in order.
-local floor, log_size = tonumber(ARGV[2]), tonumber(ARGV[3])
+-- shared entries, provisional entries (both GS-separated, oldest first),
+-- instance. Returns the provisional entries as renumbered, in order. A
+-- provisional entry restored before (the answer was lost) keeps the shared
+-- ID it got then, so it is never shared twice.
+local floor, log_size, instance = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[6]
+local restored = p .. 'restored:' .. instance
 for _, e in ipairs(split(ARGV[4], GS)) do
   local id = tonumber(split(e, RS)[1])
   if redis.call('ZCOUNT', p .. 'log', id, id) == 0 then redis.call('ZADD', p .. 'log', id, e) end
@@ -13,16 +16,24 @@ end
 local current = tonumber(redis.call('GET', p .. 'log:next') or '0')
 if current < floor then redis.call('SET', p .. 'log:next', int(floor)) end
 local renumbered = {}
+local announce = {}
 for _, e in ipairs(split(ARGV[5], GS)) do
   local f = split(e, RS)
-  local id = next_id(floor)
-  f[1] = int(id)
-  local shared = table.concat(f, RS)
-  redis.call('ZADD', p .. 'log', id, shared)
+  local shared = redis.call('HGET', restored, f[1])
+  if not shared then
+    local provisional = f[1]
+    local id = next_id(floor)
+    f[1] = int(id)
+    shared = table.concat(f, RS)
+    redis.call('ZADD', p .. 'log', id, shared)
+    redis.call('HSET', restored, provisional, shared)
+    announce[#announce + 1] = shared
+  end
   renumbered[#renumbered + 1] = shared
 end
+redis.call('PEXPIRE', restored, 86400000)
 trim_log(log_size)
-if #renumbered > 0 then
-  redis.call('XADD', p .. 'events', 'MAXLEN', '~', MAX_EVENTS, '*', 't', 'l', 'l', table.concat(renumbered, GS))
+if #announce > 0 then
+  redis.call('XADD', p .. 'events', 'MAXLEN', '~', MAX_EVENTS, '*', 't', 'l', 'l', table.concat(announce, GS))
 end
 return renumbered

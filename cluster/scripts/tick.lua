@@ -2,16 +2,19 @@
 -- seq (the last one sent), sentinel, floor, log size, TTL in ms, ops.
 -- An op is key RS conns RS name RS guest RS quiet, conns -1 for a person
 -- this instance no longer holds; a quiet op was already logged here while
--- cut off, so it changes the counts but logs nothing.
+-- cut off, so it changes the counts but logs nothing; so does every op
+-- while the cluster settles after Redis lost its data (p:settling), when
+-- the counts are still being rebuilt.
 local id, epoch, seq, sentinel = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local floor, log_size, ttl, ops = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8], ARGV[9]
 if redis.call('GET', p .. 'epoch') ~= sentinel then return {'RESTARTED'} end
 if redis.call('HGET', p .. 'instances', id) ~= epoch .. ':' .. int(seq) then return {'REJOIN'} end
 local share = p .. 'share:' .. id
+local settling = redis.call('EXISTS', p .. 'settling') == 1
 local arrived, left = {}, {}
 for _, op in ipairs(split(ops, GS)) do
   local f = split(op, RS)
-  local quiet = f[5] == '1'
+  local quiet = settling or f[5] == '1'
   if f[2] == '-1' then
     if release(share, f[1]) and not quiet then left[#left + 1] = {f[3], f[4]} end
   elseif hold(share, f[1], f[2] .. US .. f[3] .. US .. f[4]) and not quiet then
