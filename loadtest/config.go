@@ -35,7 +35,8 @@ type config struct {
 
 	// The idle window, and what is measured in it.
 	IdleWindow    time.Duration
-	idleWindowSet bool // -idle-window given: measure a window even without Redis
+	IdleSettle    time.Duration // least time after the last connect before the idle window
+	idleWindowSet bool          // -idle-window given: measure a window even without Redis
 	RedisStats    string
 
 	// Synthetic instances, written to Redis before the clients connect.
@@ -80,6 +81,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.GoMaxProcs, "gomaxprocs", 1, "GOMAXPROCS of each of the tool's processes (0: Go's default); one leaves the other cores to the server and spends less CPU per frame")
 	fs.IntVar(&c.Stall, "stall", 0, "clients that complete the handshake after the storm and then never read, held through the arrivals")
 	fs.StringVar(&c.RedisStats, "redis-stats", "", "redis://HOST:PORT/DB on loopback: sample its INFO stats and commandstats at the start and end of the idle window")
+	fs.DurationVar(&c.IdleSettle, "idle-settle", idleSettleMin, "least time after the last connect before the idle window begins; with -synthetic-instances, long enough for the servers to have read the synthetic shares (two heartbeats and the read)")
 	fs.DurationVar(&c.IdleWindow, "idle-window", 10*time.Second, "after the storm settled, hold still this long and measure Redis (-redis-stats) and the server's CPU (-pid); the window is measured when -redis-stats or -synthetic-instances is given, or this flag is; 0: none")
 	fs.IntVar(&c.SyntheticInstances, "synthetic-instances", 0, "before the clients connect, write this many instances to Redis in the cluster protocol's v2 layout, keep them alive, and remove them at the end")
 	fs.IntVar(&c.SyntheticPeople, "synthetic-people", 0, "people in each synthetic instance's share (a fifth users, the rest guests)")

@@ -7,8 +7,8 @@ import (
 )
 
 const (
-	// idleSettleMin and idleQuiet decide when the idle window may begin:
-	// at least idleSettleMin after the last client connected, and once no
+	// idleSettleMin (-idle-settle's default) and idleQuiet decide when the
+	// idle window may begin: at least that long after the last client connected, and once no
 	// client received a frame for idleQuiet (or -quiet if longer), so that
 	// the servers finished telling each other about the storm.
 	idleSettleMin = 3 * time.Second
@@ -94,7 +94,7 @@ func (m *measurement) idle(ctx context.Context) error {
 		defer client.Close()
 		stats = &redisStats{client: client}
 	}
-	if _, _, err := m.waitQuietFor(ctx, m.lastConnect.Add(idleSettleMin-idleQuiet), max(idleQuiet, m.cfg.Quiet)); err != nil {
+	if _, _, err := m.waitQuietFor(ctx, m.lastConnect.Add(max(m.cfg.IdleSettle, idleQuiet)-idleQuiet), max(idleQuiet, m.cfg.Quiet)); err != nil {
 		return fmt.Errorf("before the idle window: %w", err)
 	}
 
