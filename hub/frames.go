@@ -1,0 +1,250 @@
+package hub
+
+// Frames and ticks: changes are marked as they happen and flushed together,
+// the first after a quiet spell at once and later ones at the next tick, so
+// that changes within a tick coalesce (a reload cancels out). A flush
+// brings the shown state up to the live one, renders the difference once
+// and hands the same frame to every subscriber. Locking: see hub.go; the
+// flush timer's func takes the lock itself.
+
+import (
+	"container/list"
+	"fmt"
+	"time"
+)
+
+// shownPerson is a person as the last frame showed them.
+type shownPerson struct {
+	person Person
+	tabs   int
+	elem   *list.Element // in listed or unlisted; nil for guests
+	inList bool
+}
+
+// scheduleDirty makes sure a frame is coming if anyone was marked.
+func (h *Hub) scheduleDirty() {
+	if len(h.dirty) > 0 {
+		h.scheduleFrame()
+	}
+}
+
+// scheduleFrame makes sure a frame is coming: at once after a quiet spell,
+// else at the next tick.
+func (h *Hub) scheduleFrame() {
+	if h.flushTimer != nil {
+		if !h.flushLazy {
+			return
+		}
+		// A lazy flush is never due before an eager one: bring it forward.
+		h.flushTimer.Stop()
+		h.flushTimer = nil
+	}
+	wait := h.lastFlush.Add(h.cfg.Tick).Sub(h.cfg.Clock.Now())
+	if wait <= 0 {
+		h.flush()
+		return
+	}
+	h.startFlushTimer(wait, false)
+}
+
+// scheduleLazy makes sure a flush comes for a change nobody is shown, such
+// as a last tab closing into its grace period: not at once even after a
+// quiet spell, but a tick later, so that a reload within the tick cancels
+// out before Peers is told.
+func (h *Hub) scheduleLazy() {
+	if h.flushTimer != nil {
+		return
+	}
+	wait := max(h.lastFlush.Add(h.cfg.Tick).Sub(h.cfg.Clock.Now()), h.cfg.Tick)
+	h.startFlushTimer(wait, true)
+}
+
+func (h *Hub) startFlushTimer(wait time.Duration, lazy bool) {
+	h.flushGen++
+	gen := h.flushGen
+	h.flushLazy = lazy
+	h.flushTimer = h.cfg.Clock.AfterFunc(wait, func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.closed || h.flushGen != gen {
+			return // stopped, and maybe replaced, while waiting for the lock
+		}
+		h.flushTimer = nil
+		h.flush()
+	})
+}
+
+// flush brings the shown state up to the live one and sends the difference,
+// rendered once, to every subscriber. It tells Peers first what changed in
+// this instance's share, even when nothing shown did.
+func (h *Hub) flush() {
+	now := h.cfg.Clock.Now()
+	var d Diff
+	var arrived, left []Person
+	var held []Held
+	before := h.counts
+	for _, p := range h.dirty {
+		p.dirty = false
+		if c, changed := p.report(); changed {
+			held = append(held, c)
+		}
+		sp := h.shown[p.person.Key]
+		switch {
+		case p.online() && sp == nil:
+			if !p.quiet {
+				arrived = append(arrived, p.person)
+			}
+			h.show(p, &d)
+		case !p.online() && sp != nil:
+			left = append(left, p.person)
+			h.hide(sp, &d)
+		case sp != nil && sp.inList && sp.tabs != p.tabs():
+			sp.tabs = p.tabs()
+			d.Updated = append(d.Updated, User{Key: sp.person.Key, Name: sp.person.Name, Tabs: sp.tabs})
+		case sp != nil:
+			sp.tabs = p.tabs()
+		}
+		p.quiet = false
+		if !p.online() && h.live[p.person.Key] == p {
+			delete(h.live, p.person.Key)
+		}
+	}
+	clear(h.dirty)
+	h.dirty = h.dirty[:0]
+	// Asked before Changed, so that Peers knows how the changes it is
+	// about to hear were logged.
+	logging := h.cfg.Peers.Logging()
+	if len(held) > 0 {
+		h.cfg.Peers.Changed(held)
+		h.lastFlush = now // Peers, too, hears at most once a tick
+	}
+
+	if logging != LogShared {
+		if len(arrived) > 0 {
+			h.newEntry(now, logging, true, arrived)
+		}
+		if len(left) > 0 {
+			h.newEntry(now, logging, false, left)
+		}
+	}
+	h.mergeLog(&d)
+	if h.counts != before {
+		c := h.counts
+		d.Counts = &c
+	}
+	if d.Counts == nil && len(d.Removed)+len(d.Updated)+len(d.Added)+len(d.Logged) == 0 && !d.LogReplaced {
+		return // changes that cancelled out, such as a reload within one tick
+	}
+	h.lastFlush = now
+	h.snapshot = nil
+	frame, err := h.cfg.Render.Diff(d)
+	if err != nil {
+		h.cfg.Logger.Error("render diff frame", "err", err)
+		h.dropAll(ErrRender)
+		return
+	}
+	h.broadcast(frame)
+}
+
+// show adds a person who came online to the shown state.
+func (h *Hub) show(p *presence, d *Diff) {
+	sp := &shownPerson{person: p.person, tabs: p.tabs()}
+	h.shown[p.person.Key] = sp
+	h.counts.People++
+	if p.person.Guest {
+		h.counts.Guests++
+		return
+	}
+	if h.listed.Len() < h.cfg.ListLimit {
+		sp.elem, sp.inList = h.listed.PushBack(sp), true
+		d.Added = append(d.Added, User{Key: sp.person.Key, Name: sp.person.Name, Tabs: sp.tabs})
+		return
+	}
+	sp.elem = h.unlisted.PushBack(sp)
+	h.counts.Unlisted++
+}
+
+// hide removes a person who went offline, giving their place in the list to
+// the user who has waited longest.
+func (h *Hub) hide(sp *shownPerson, d *Diff) {
+	delete(h.shown, sp.person.Key)
+	h.counts.People--
+	if sp.person.Guest {
+		h.counts.Guests--
+		return
+	}
+	if !sp.inList {
+		h.unlisted.Remove(sp.elem)
+		h.counts.Unlisted--
+		return
+	}
+	h.listed.Remove(sp.elem)
+	d.Removed = append(d.Removed, sp.person.Key)
+	if front := h.unlisted.Front(); front != nil {
+		next := h.unlisted.Remove(front).(*shownPerson)
+		h.counts.Unlisted--
+		next.elem, next.inList = h.listed.PushBack(next), true
+		d.Added = append(d.Added, User{Key: next.person.Key, Name: next.person.Name, Tabs: next.tabs})
+	}
+}
+
+// Snapshot returns what subscribers are currently shown.
+func (h *Hub) Snapshot() Snapshot {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.snapshotLocked()
+}
+
+// Counts returns the figures subscribers are currently shown.
+func (h *Hub) Counts() Counts {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.counts
+}
+
+func (h *Hub) snapshotLocked() Snapshot {
+	s := Snapshot{Counts: h.counts, Users: make([]User, 0, h.listed.Len()), Log: make([]Entry, 0, len(h.log))}
+	for e := h.listed.Front(); e != nil; e = e.Next() {
+		sp := e.Value.(*shownPerson)
+		s.Users = append(s.Users, User{Key: sp.person.Key, Name: sp.person.Name, Tabs: sp.tabs})
+	}
+	for i := len(h.log) - 1; i >= 0; i-- {
+		s.Log = append(s.Log, h.log[i])
+	}
+	return s
+}
+
+// snapshotFrame renders the shown state at most once per frame, however
+// many subscribers connect in between.
+func (h *Hub) snapshotFrame() (*Frame, error) {
+	if h.snapshot == nil {
+		f, err := h.cfg.Render.Snapshot(h.snapshotLocked())
+		if err != nil {
+			return nil, fmt.Errorf("render snapshot: %w", err)
+		}
+		h.snapshot = f
+	}
+	return h.snapshot, nil
+}
+
+// broadcast hands the same frame to every subscriber without ever waiting:
+// one whose queue is full is dropped and told so.
+func (h *Hub) broadcast(f *Frame) {
+	for i := 0; i < len(h.subs); {
+		if s := h.subs[i]; s.send(f) {
+			i++
+		} else {
+			h.unsubscribe(s) // moves the last subscriber into slot i
+			s.end(ErrSlow)
+		}
+	}
+}
+
+func (h *Hub) dropAll(err error) {
+	for _, s := range h.subs {
+		s.index = -1
+		s.end(err)
+	}
+	clear(h.subs)
+	h.subs = h.subs[:0]
+}

@@ -1,0 +1,215 @@
+package hub
+
+// The activity log: entries for people who came online or went offline,
+// numbered 1, 2, ... alone or by the cluster (AddEntries), or provisionally
+// above ProvisionalBase while cut off from it (Renumber gives them shared
+// IDs later). Entries wait in pending and are merged into the log with the
+// next frame. Locking: see hub.go.
+
+import (
+	"cmp"
+	"slices"
+	"time"
+)
+
+// AddEntries merges entries into the log by ID: an entry whose ID is
+// already held (shown or about to be) is skipped, and one older than the
+// newest held is inserted in order, not dropped. They go out with the next
+// frame; the log keeps the LogSize newest.
+func (h *Hub) AddEntries(entries []Entry) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	added := false
+	for _, e := range entries {
+		if h.holds(e.ID) || (len(h.log) >= h.cfg.LogSize && e.ID < h.log[0].ID) {
+			continue // held, or too old to ever be shown
+		}
+		h.addPending(e)
+		if e.ID < ProvisionalBase {
+			h.nextID = max(h.nextID, e.ID)
+		}
+		added = true
+	}
+	if excess := len(h.pending) - h.cfg.LogSize; excess > 0 {
+		// Only the LogSize newest can be shown: the log is never longer.
+		clear(h.pending[:excess])
+		h.pending = slices.Delete(h.pending, 0, excess)
+	}
+	if added {
+		h.scheduleFrame()
+	}
+}
+
+// Renumber gives the provisional entry from the shared ID to, once the
+// cluster has shared it. The log is re-sorted and the next frame shows it.
+// If to is already held (the shared copy arrived first), from is dropped.
+func (h *Hub) Renumber(from, to uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed || from == to {
+		return
+	}
+	if to < ProvisionalBase {
+		h.nextID = max(h.nextID, to)
+	}
+	held := h.holds(to)
+	if i, ok := findEntry(h.pending, from); ok {
+		e := h.pending[i]
+		h.pending = slices.Delete(h.pending, i, i+1)
+		if !held {
+			e.ID = to
+			h.addPending(e)
+		}
+		return // not shown yet: the next frame merges it as any other
+	}
+	i, ok := findEntry(h.log, from)
+	if !ok {
+		return
+	}
+	e := h.log[i]
+	h.log = slices.Delete(h.log, i, i+1)
+	if !held {
+		e.ID = to
+		j, _ := findEntry(h.log, to)
+		h.log = slices.Insert(h.log, j, e)
+	}
+	h.reorder = true
+	h.scheduleFrame()
+}
+
+// Provisional returns the entries held with provisional IDs (above
+// ProvisionalBase), oldest first: what this instance logged while cut off
+// from the cluster.
+func (h *Hub) Provisional() []Entry {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []Entry
+	for _, entries := range [][]Entry{h.log, h.pending} {
+		i, _ := findEntry(entries, ProvisionalBase+1)
+		out = append(out, entries[i:]...)
+	}
+	slices.SortFunc(out, byID)
+	return out
+}
+
+// LogSize is how many activity entries the hub keeps.
+func (h *Hub) LogSize() int { return h.cfg.LogSize }
+
+func byID(a, b Entry) int { return cmp.Compare(a.ID, b.ID) }
+
+// findEntry finds id in entries sorted by ID: its index, or where it would
+// go.
+func findEntry(entries []Entry, id uint64) (int, bool) {
+	return slices.BinarySearchFunc(entries, id, func(e Entry, id uint64) int { return cmp.Compare(e.ID, id) })
+}
+
+// holds reports whether an entry with id is shown or about to be.
+func (h *Hub) holds(id uint64) bool {
+	_, inLog := findEntry(h.log, id)
+	_, inPending := findEntry(h.pending, id)
+	return inLog || inPending
+}
+
+// addPending queues e for the next frame, keeping pending sorted; entries
+// mostly come in order, so this is mostly an append.
+func (h *Hub) addPending(e Entry) {
+	i, _ := findEntry(h.pending, e.ID)
+	h.pending = slices.Insert(h.pending, i, e)
+}
+
+// namesPerEntry is how many users an activity entry names before it
+// summarises the rest as "and N others".
+const namesPerEntry = 3
+
+// newEntry logs people who came or went together, numbered as logging
+// says, for the next frame, and hands the entry to Config.Logged.
+func (h *Hub) newEntry(at time.Time, logging Logging, arrived bool, people []Person) {
+	e := Entry{At: at, Arrived: arrived}
+	if logging == LogProvisional {
+		// Above every provisional ID held, and never one handed out before
+		// (an earlier one may since have been renumbered).
+		newest := h.nextProv
+		if n := len(h.log); n > 0 {
+			newest = max(newest, h.log[n-1].ID)
+		}
+		if n := len(h.pending); n > 0 {
+			newest = max(newest, h.pending[n-1].ID)
+		}
+		h.nextProv = newest + 1
+		e.ID = h.nextProv
+	} else {
+		h.nextID++
+		e.ID = h.nextID
+	}
+	for _, p := range people {
+		switch {
+		case p.Guest:
+			e.Guests++
+		case len(e.Names) < namesPerEntry:
+			e.Names = append(e.Names, p.Name)
+		default:
+			e.Others++
+		}
+	}
+	h.addPending(e)
+}
+
+// mergeLog moves the pending entries into the log, trims it to LogSize and
+// puts the change in d. In the common case, entries newer than all shown,
+// d gets them (Logged) and the IDs that fell off the end (Trimmed); when an
+// entry went anywhere else, or Renumber moved one, d carries the whole log
+// instead (Log, LogReplaced).
+func (h *Hub) mergeLog(d *Diff) {
+	added := h.pending
+	reorder := h.reorder
+	h.reorder = false
+	if len(added) == 0 && !reorder {
+		return
+	}
+	var newest uint64 // of the entries shown
+	if n := len(h.log); n > 0 {
+		newest = h.log[n-1].ID
+	}
+	switch {
+	case len(added) == 0:
+	case added[0].ID > newest:
+		h.log = append(h.log, added...)
+	default:
+		merged := make([]Entry, 0, len(h.log)+len(added))
+		merged = append(append(merged, h.log...), added...)
+		slices.SortFunc(merged, byID)
+		h.log = merged
+	}
+	isNew := func(id uint64) bool {
+		_, found := findEntry(added, id)
+		return found
+	}
+	if excess := len(h.log) - h.cfg.LogSize; excess > 0 {
+		for _, e := range h.log[:excess] {
+			if !isNew(e.ID) { // one added and trimmed in the same frame is never sent
+				d.Trimmed = append(d.Trimmed, e.ID)
+			}
+		}
+		clear(h.log[:excess])
+		h.log = h.log[excess:]
+	}
+	for i := len(added) - 1; i >= 0 && len(h.log) > 0 && added[i].ID >= h.log[0].ID; i-- {
+		if added[i].ID < newest {
+			reorder = true // shown below an entry already shown
+		}
+		d.Logged = append(d.Logged, added[i])
+	}
+	clear(h.pending)
+	h.pending = h.pending[:0]
+	if reorder {
+		d.Logged, d.Trimmed = nil, nil
+		d.LogReplaced = true
+		d.Log = make([]Entry, 0, len(h.log))
+		for i := len(h.log) - 1; i >= 0; i-- {
+			d.Log = append(d.Log, h.log[i])
+		}
+	}
+}

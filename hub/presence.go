@@ -1,0 +1,62 @@
+package hub
+
+// Presence: a person's live state, who is connected now, here and on other
+// instances, and the list of people changed since the last flush. Locking:
+// see hub.go.
+
+// presence is a person's live state.
+type presence struct {
+	person   Person
+	conns    int
+	grace    Timer          // set while the person has no connection but still counts
+	graceGen uint64         // tells a stale grace timer from the current one
+	remote   map[string]int // instance → connections there, for people other instances hold
+	quiet    bool           // was online before this instance knew: show without logging an arrival
+	dirty    bool
+
+	// What Peers.Changed was last told of this person.
+	reported      bool // told they are held here (and not told Gone since)
+	reportedConns int
+}
+
+func (p *presence) online() bool { return p.conns > 0 || p.grace != nil || len(p.remote) > 0 }
+
+// local reports whether this instance holds the person, counting its grace
+// period.
+func (p *presence) local() bool { return p.conns > 0 || p.grace != nil }
+
+// tabs is how many connections the person has, here and elsewhere; one at
+// least while they count as online.
+func (p *presence) tabs() int {
+	n := p.conns
+	for _, c := range p.remote {
+		n += c
+	}
+	return max(n, 1)
+}
+
+// presence returns person's live state, creating it (quiet or not) if the
+// hub has none.
+func (h *Hub) presence(person Person, quiet bool) *presence {
+	p := h.live[person.Key]
+	if p == nil {
+		p = &presence{person: person, quiet: quiet}
+		h.live[person.Key] = p
+	}
+	return p
+}
+
+// markDirty notes that p may have changed and makes sure a frame is coming:
+// at once after a quiet spell, else at the next tick.
+func (h *Hub) markDirty(p *presence) {
+	h.mark(p)
+	h.scheduleFrame()
+}
+
+// mark notes that p may have changed, for the next flush.
+func (h *Hub) mark(p *presence) {
+	if !p.dirty {
+		p.dirty = true
+		h.dirty = append(h.dirty, p)
+	}
+}

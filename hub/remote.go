@@ -1,0 +1,143 @@
+package hub
+
+// Remote instances: what the other instances of a cluster hold, applied
+// through ApplyRemote, ReplaceRemote and ForgetRemote, and what this
+// instance holds, published through Held and Peers.Changed (report).
+// Locking: see hub.go.
+
+// Held is a person as one instance holds them: for a cluster backend to
+// publish this instance's share and report the others'.
+type Held struct {
+	Person Person
+	Conns  int  // open connections; 0 while the person's grace period runs
+	Gone   bool // in a change: the instance no longer holds the person
+}
+
+// Held returns the people this instance holds, counting those in their
+// grace period.
+func (h *Hub) Held() []Held {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []Held
+	for _, p := range h.live {
+		if p.local() {
+			out = append(out, Held{Person: p.person, Conns: p.conns})
+		}
+	}
+	return out
+}
+
+// ApplyRemote applies a change to what another instance holds: each person
+// with their connections there, or Gone once it no longer holds them. A
+// person nobody holds any more goes offline with the next frame: that
+// instance has already let their grace period pass.
+func (h *Hub) ApplyRemote(instance string, changes []Held) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed || len(changes) == 0 {
+		return
+	}
+	share := h.remotes[instance]
+	for _, c := range changes {
+		key := c.Person.Key
+		if c.Gone {
+			if p := share[key]; p != nil {
+				delete(share, key)
+				delete(p.remote, instance)
+				h.mark(p)
+			}
+			continue
+		}
+		if share == nil {
+			share = make(map[string]*presence)
+			h.remotes[instance] = share
+		}
+		p := share[key]
+		if p == nil {
+			p = h.presence(c.Person, false)
+			share[key] = p
+		}
+		h.setRemoteConns(p, instance, c.Conns)
+	}
+	if share != nil && len(share) == 0 {
+		delete(h.remotes, instance)
+	}
+	h.scheduleDirty()
+}
+
+// ReplaceRemote replaces everything another instance holds: people it no
+// longer lists lose their place there. With quiet, people new to this hub
+// are shown without a "came online" entry: they were online before this
+// instance could know (it joined, or missed that instance's changes).
+func (h *Hub) ReplaceRemote(instance string, people []Held, quiet bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	h.replaceRemote(instance, people, quiet)
+	h.scheduleDirty()
+}
+
+// ForgetRemote drops everything another instance holds, as when it died.
+func (h *Hub) ForgetRemote(instance string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	h.replaceRemote(instance, nil, false)
+	h.scheduleDirty()
+}
+
+func (h *Hub) replaceRemote(instance string, people []Held, quiet bool) {
+	old := h.remotes[instance]
+	next := make(map[string]*presence, len(people))
+	for _, held := range people {
+		if held.Gone {
+			continue
+		}
+		p := h.presence(held.Person, quiet)
+		h.setRemoteConns(p, instance, held.Conns)
+		next[held.Person.Key] = p
+	}
+	for key, p := range old {
+		if _, still := next[key]; !still {
+			delete(p.remote, instance)
+			h.mark(p)
+		}
+	}
+	if len(next) == 0 {
+		delete(h.remotes, instance)
+	} else {
+		h.remotes[instance] = next
+	}
+}
+
+// setRemoteConns records that instance holds p with conns connections.
+func (h *Hub) setRemoteConns(p *presence, instance string, conns int) {
+	if p.remote == nil {
+		p.remote = make(map[string]int)
+	}
+	if c, ok := p.remote[instance]; !ok || c != conns {
+		p.remote[instance] = conns
+		h.mark(p)
+	}
+}
+
+// report says what Peers must be told of p, if anything changed since it
+// was last told, and notes it as told.
+func (p *presence) report() (Held, bool) {
+	if p.local() {
+		if p.reported && p.reportedConns == p.conns {
+			return Held{}, false
+		}
+		p.reported, p.reportedConns = true, p.conns
+		return Held{Person: p.person, Conns: p.conns}, true
+	}
+	if !p.reported {
+		return Held{}, false
+	}
+	p.reported = false
+	return Held{Person: p.person, Gone: true}, true
+}

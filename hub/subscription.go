@@ -1,0 +1,173 @@
+package hub
+
+// Subscriptions: one per connection. It holds its person online, receives
+// the snapshot and then one frame per change, and is ended by the hub
+// (ErrSlow, ErrShutdown, ErrRender) or closed by its owner. Locking: see
+// hub.go.
+
+import "errors"
+
+// Errors a subscription ends with; transports map them to close codes.
+var (
+	ErrSlow     = errors.New("hub: subscriber fell behind")
+	ErrShutdown = errors.New("hub: shutting down")
+	ErrRender   = errors.New("hub: frame could not be rendered")
+)
+
+// Subscription is one connection: it counts its person as online and
+// receives frames until it is closed.
+type Subscription struct {
+	hub      *Hub
+	presence *presence
+	frames   chan *Frame
+	done     chan struct{}
+	err      error // why done was closed; set before closing it
+	index    int   // position in hub.subs, -1 once removed
+	closed   bool  // Close was called
+	wake     func()
+}
+
+// Frames delivers the snapshot first, then one frame per change.
+func (s *Subscription) Frames() <-chan *Frame { return s.frames }
+
+// Done is closed when the hub ends the subscription; Err then says why.
+// The owner must still call Close.
+func (s *Subscription) Done() <-chan struct{} { return s.done }
+
+// Err reports why Done was closed: ErrSlow, ErrShutdown or ErrRender.
+func (s *Subscription) Err() error {
+	select {
+	case <-s.done:
+		return s.err
+	default:
+		return nil
+	}
+}
+
+// Connect adds a connection for person and subscribes it. Its first frame is
+// a snapshot of what everyone currently sees; the frames that follow are
+// diffs from it. The caller must Close the subscription.
+func (h *Hub) Connect(person Person) *Subscription { return h.ConnectWake(person, nil) }
+
+// ConnectWake is Connect for an owner that does not wait on Frames in a
+// goroutine of its own: the hub calls wake after queueing each frame and
+// when it ends the subscription. wake runs with the hub locked, so it must
+// return at once and must not call the hub.
+func (h *Hub) ConnectWake(person Person, wake func()) *Subscription {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := &Subscription{hub: h, frames: make(chan *Frame, h.cfg.QueueSize), done: make(chan struct{}), index: -1, wake: wake}
+	if h.closed {
+		s.closed = true
+		s.end(ErrShutdown)
+		return s
+	}
+	h.open++
+	snap, err := h.snapshotFrame()
+	if err != nil {
+		s.end(ErrRender)
+	} else {
+		s.send(snap)
+		s.index = len(h.subs)
+		h.subs = append(h.subs, s)
+	}
+
+	p := h.live[person.Key]
+	if p == nil {
+		p = &presence{person: person}
+		h.live[person.Key] = p
+	}
+	s.presence = p
+	p.conns++
+	if p.grace != nil {
+		p.grace.Stop()
+		p.grace = nil
+	}
+	h.markDirty(p)
+	return s
+}
+
+// Close ends the connection: it stops receiving frames, and its person goes
+// offline after the grace period unless another connection holds them.
+// Close is idempotent.
+func (s *Subscription) Close() { s.close(true) }
+
+// Leave is Close without the grace period: the connection no longer speaks
+// for its person (their session ended), so unless another connection holds
+// them they go offline with the next frame.
+func (s *Subscription) Leave() { s.close(false) }
+
+func (s *Subscription) close(withGrace bool) {
+	h := s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.closed = true
+	h.unsubscribe(s)
+	h.open--
+	if h.closed {
+		if h.open == 0 {
+			close(h.drained)
+		}
+		return
+	}
+	p := s.presence
+	p.conns--
+	if p.conns > 0 {
+		h.markDirty(p)
+		return
+	}
+	if h.cfg.Grace == 0 || !withGrace {
+		h.markDirty(p)
+		return
+	}
+	p.graceGen++
+	gen := p.graceGen
+	p.grace = h.cfg.Clock.AfterFunc(h.cfg.Grace, func() { h.graceOver(p, gen) })
+	// Nothing shown changes yet, but Peers must learn the person has no
+	// connection here: within a tick, so a reload inside it tells nothing.
+	h.mark(p)
+	h.scheduleLazy()
+}
+
+// end signals the subscription's owner; the caller holds the hub's lock.
+func (s *Subscription) end(err error) {
+	select {
+	case <-s.done:
+	default:
+		s.err = err
+		close(s.done)
+		if s.wake != nil {
+			s.wake()
+		}
+	}
+}
+
+// send queues f without waiting and reports whether there was room; the
+// caller holds the hub's lock.
+func (s *Subscription) send(f *Frame) bool {
+	select {
+	case s.frames <- f:
+		if s.wake != nil {
+			s.wake()
+		}
+		return true
+	default:
+		return false
+	}
+}
+
+func (h *Hub) unsubscribe(s *Subscription) {
+	i := s.index
+	if i < 0 {
+		return
+	}
+	last := len(h.subs) - 1
+	h.subs[i] = h.subs[last]
+	h.subs[i].index = i
+	h.subs[last] = nil
+	h.subs = h.subs[:last]
+	s.index = -1
+}
