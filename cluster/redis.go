@@ -60,20 +60,23 @@ type Redis struct {
 	joined   bool                // registered, and the others' shares read
 
 	// Owned by Run's goroutine.
-	hub         *hub.Hub
-	epoch       string // this registration; new at every join
-	seq         int64  // the last delta sent in this epoch
-	sentinel    string // the Redis data's sentinel as last seen
-	remotes     map[string]*remote
-	restartSeen time.Time   // when Redis was last seen to have lost its data
-	cursor      chan cursor // where the stream reader is to read from
-	generation  int         // of the latest cursor: batches read from an older one are stale
-	top         uint64      // the highest shared entry ID this instance holds
-	needSync    bool        // the stream reader lost its place: read everything again
-	needRestore bool        // entries logged while cut off wait to be shared
-	needRejoin  bool        // Redis refused a delta as out of step
-	outage      error
-	broken      error // the client was closed under the link: it cannot go on
+	hub           *hub.Hub
+	epoch         string // this registration; new at every join
+	seq           int64  // the last delta sent in this epoch
+	sentinel      string // the Redis data's sentinel as last seen
+	remotes       map[string]*remote
+	settlingUntil time.Time   // until when the cluster settles after Redis lost its data
+	quietRejoin   bool        // Redis lost its data: rejoin without logging anyone
+	needHeld      bool        // Redis lost its data: put back the log this instance holds
+	lastEvent     string      // the last stream event applied, or the cursor given
+	cursor        chan cursor // where the stream reader is to read from
+	generation    int         // of the latest cursor: batches read from an older one are stale
+	top           uint64      // the highest shared entry ID this instance holds
+	needSync      bool        // the stream reader lost its place: read everything again
+	needRestore   bool        // entries logged while cut off wait to be shared
+	needRejoin    bool        // Redis refused a delta as out of step
+	outage        error
+	broken        error // the client was closed under the link: it cannot go on
 }
 
 // remote is what this instance has applied of another instance's share.
@@ -304,55 +307,41 @@ func (r *Redis) read(ctx context.Context, reader *redis.Client, events chan<- ba
 func (r *Redis) heartbeat(ctx context.Context) {
 	callCtx, cancel := r.call(ctx)
 	res, err := r.scripts.beat.Run(callCtx, r.client, nil, r.opt.Prefix, r.instance, r.epoch,
-		r.opt.TTL.Milliseconds(), rand.Text()).Slice()
+		r.opt.TTL.Milliseconds(), rand.Text(), r.sentinel).Slice()
 	cancel()
 	if err != nil {
 		r.failed(ctx, fmt.Errorf("heartbeat: %w", err))
 		return
 	}
-	sentinel, instances, dead, err := parseBeat(res)
+	b, err := parseBeat(res)
 	if err != nil {
 		r.failed(ctx, err)
 		return
 	}
-	restarted := r.sentinel != "" && sentinel != r.sentinel
-	if restarted {
-		r.logger.Warn("redis lost its data; republishing this instance's people and log quietly")
+	if b.settling > 0 {
+		r.settlingUntil = time.Now().Add(b.settling)
 	}
-	r.sentinel = sentinel
-	mine, registered := instances[r.instance]
-	if epoch, seq, ok := parseVersion(mine); registered && ok && epoch == r.epoch && seq < r.seq && !restarted {
-		// Redis has this registration but not its latest deltas: it lost
-		// data (a failover to a replica behind, or a reload of an old
-		// file), so its counts cannot be trusted either.
-		restarted = true
-		r.logger.Warn("redis lost recent data; republishing this instance's people and log quietly")
+	if r.lostData(ctx, b) {
+		return
 	}
-	if restarted {
-		// Nobody is logged coming or going, and nobody is reaped, for a
-		// TTL: until every instance has had time to put its people back.
-		r.restartSeen = time.Now()
-		callCtx, cancel := r.call(ctx)
-		err := r.client.SetNX(callCtx, r.key("settling"), "1", r.opt.TTL).Err()
-		cancel()
-		if err != nil {
-			r.failed(ctx, fmt.Errorf("heartbeat: %w", err))
-			return
-		}
+	r.sentinel = b.sentinel
+	if b.firstEvent != "" && r.lastEvent != "" && streamIDLess(r.lastEvent, b.firstEvent) {
+		r.needSync = true // the stream was trimmed past what was applied: events were lost
 	}
+	mine, registered := b.instances[r.instance]
 	r.mu.Lock()
 	cutOff := r.logging != hub.LogShared
 	r.mu.Unlock()
 	switch {
-	case restarted || cutOff || r.needRejoin || !registered || !strings.HasPrefix(mine, r.epoch+":"):
+	case r.quietRejoin || cutOff || r.needRejoin || !registered || !strings.HasPrefix(mine, r.epoch+":"):
 		// Rejoin quietly when Redis lost everyone's counts (nobody came or
 		// went), aloud when the others reaped this instance (they logged
 		// its people as gone).
-		err = r.connect(ctx, r.inRestartWindow() || !r.joinedOnce())
+		err = r.connect(ctx, r.quietRejoin || r.inRestartWindow() || !r.joinedOnce())
 	case r.needSync:
 		err = r.sync(ctx)
-	case r.needRestore:
-		err = r.restore(ctx, nil)
+	case r.needRestore || r.needHeld:
+		err = r.restore(ctx)
 	}
 	if err != nil {
 		r.failed(ctx, err)
@@ -363,16 +352,63 @@ func (r *Redis) heartbeat(ctx context.Context) {
 	r.mu.Unlock()
 	r.recovered()
 	r.tick(ctx) // changes a failed send kept
-	r.catchUp(ctx, instances)
+	r.catchUp(ctx, b.instances)
 	if r.inRestartWindow() {
 		return // nobody is declared gone until a full TTL since Redis lost its data
 	}
-	for _, x := range dead {
+	for _, x := range b.dead {
 		if err := r.reap(ctx, x); err != nil {
 			r.failed(ctx, err)
 			return
 		}
 	}
+}
+
+// lostData notices that Redis lost data since this instance last looked:
+// its sentinel changed (restarted empty; beat.lua then opened the
+// settling window), or its sentinel survived but it is behind what this
+// instance saw (a failover to a replica behind, or a reload of an old
+// file): this instance's registration has an older seq, or the entry
+// counter is below an ID already issued. Then this instance rejoins
+// quietly and puts its log back, and in the second case opens the
+// settling window itself. It reports whether the heartbeat must stop here.
+func (r *Redis) lostData(ctx context.Context, b beat) bool {
+	changed := r.sentinel != "" && b.sentinel != r.sentinel
+	behind := false
+	if epoch, seq, ok := parseVersion(b.instances[r.instance]); ok && epoch == r.epoch && seq < r.seq {
+		behind = true
+	}
+	behind = behind || b.logNext < r.top
+	if !changed && !behind {
+		return false
+	}
+	r.logger.Warn("redis lost data; republishing this instance's people and log quietly", "restarted", changed)
+	r.quietRejoin, r.needHeld = true, true
+	if behind && !changed {
+		callCtx, cancel := r.call(ctx)
+		err := r.client.SetNX(callCtx, r.key("settling"), "1", r.opt.TTL).Err()
+		cancel()
+		if err != nil {
+			r.failed(ctx, fmt.Errorf("heartbeat: %w", err))
+			return true
+		}
+		r.settlingUntil = time.Now().Add(r.opt.TTL)
+	}
+	return false
+}
+
+// streamIDLess compares two stream IDs ("ms-seq").
+func streamIDLess(a, b string) bool {
+	am, as, _ := strings.Cut(a, "-")
+	bm, bs, _ := strings.Cut(b, "-")
+	amn, _ := strconv.ParseUint(am, 10, 64)
+	bmn, _ := strconv.ParseUint(bm, 10, 64)
+	if amn != bmn {
+		return amn < bmn
+	}
+	asn, _ := strconv.ParseUint(as, 10, 64)
+	bsn, _ := strconv.ParseUint(bs, 10, 64)
+	return asn < bsn
 }
 
 func (r *Redis) joinedOnce() bool {
@@ -381,29 +417,44 @@ func (r *Redis) joinedOnce() bool {
 	return r.joined
 }
 
-func (r *Redis) inRestartWindow() bool {
-	return !r.restartSeen.IsZero() && time.Since(r.restartSeen) < r.opt.TTL
+// inRestartWindow reports whether the cluster is settling after Redis lost
+// its data (p:settling, as the last heartbeat saw it).
+func (r *Redis) inRestartWindow() bool { return time.Now().Before(r.settlingUntil) }
+
+// beat is the beat script's answer.
+type beat struct {
+	sentinel   string
+	instances  map[string]string // every registered instance → epoch:seq
+	dead       []string          // registered instances whose alive key is gone
+	settling   time.Duration     // how long the cluster still settles; <= 0: it does not
+	firstEvent string            // the stream's first event's ID; "" when empty
+	logNext    uint64            // the last entry ID issued
 }
 
-// parseBeat reads the beat script's answer: the sentinel, every
-// registered instance's epoch:seq, and the instances whose alive key is gone.
-func parseBeat(res []any) (sentinel string, instances map[string]string, dead []string, err error) {
-	if len(res) != 3 {
-		return "", nil, nil, fmt.Errorf("heartbeat: unexpected answer %v", res)
+func parseBeat(res []any) (beat, error) {
+	if len(res) != 6 {
+		return beat{}, fmt.Errorf("heartbeat: unexpected answer %v", res)
 	}
-	sentinel, _ = res[0].(string)
+	var b beat
+	b.sentinel, _ = res[0].(string)
 	flat, _ := res[1].([]any)
-	instances = make(map[string]string, len(flat)/2)
+	b.instances = make(map[string]string, len(flat)/2)
 	for i := 0; i+1 < len(flat); i += 2 {
 		k, _ := flat[i].(string)
 		v, _ := flat[i+1].(string)
-		instances[k] = v
+		b.instances[k] = v
 	}
-	for _, d := range res[2].([]any) {
+	deadList, _ := res[2].([]any)
+	for _, d := range deadList {
 		s, _ := d.(string)
-		dead = append(dead, s)
+		b.dead = append(b.dead, s)
 	}
-	return sentinel, instances, dead, nil
+	pttl, _ := res[3].(int64)
+	b.settling = time.Duration(pttl) * time.Millisecond
+	b.firstEvent, _ = res[4].(string)
+	logNext, _ := res[5].(string)
+	b.logNext, _ = strconv.ParseUint(logNext, 10, 64)
+	return b, nil
 }
 
 // connect makes this instance part of the cluster: at start, after an
@@ -421,18 +472,10 @@ func (r *Redis) connect(ctx context.Context, quiet bool) error {
 	if err := r.loadLog(ctx); err != nil {
 		return err
 	}
-	var held []hub.Entry
-	if r.inRestartWindow() {
-		for _, e := range r.hub.Snapshot().Log {
-			if e.ID < hub.ProvisionalBase {
-				held = append([]hub.Entry{e}, held...)
-			}
-		}
-	}
 	if err := r.join(ctx, quiet); err != nil {
 		return err
 	}
-	if err := r.restore(ctx, held); err != nil {
+	if err := r.restore(ctx); err != nil {
 		return err
 	}
 	if err := r.readAll(ctx); err != nil {
@@ -463,6 +506,7 @@ func (r *Redis) sync(ctx context.Context) error {
 
 func (r *Redis) setCursor(id string) {
 	r.generation++
+	r.lastEvent = id
 	select {
 	case <-r.cursor:
 	default:
@@ -569,7 +613,7 @@ func (r *Redis) join(ctx context.Context, quiet bool) error {
 		return fmt.Errorf("join: redis answered %s", status)
 	}
 	r.sent(taken)
-	r.epoch, r.seq, r.needRejoin = epoch, 1, false
+	r.epoch, r.seq, r.needRejoin, r.quietRejoin = epoch, 1, false, false
 	r.mu.Lock()
 	r.logging, r.joined = hub.LogShared, true
 	r.mu.Unlock()
@@ -640,10 +684,18 @@ func (r *Redis) addDecoded(entries []hub.Entry) {
 // restore shares the entries this instance logged while cut off (each
 // gets a shared ID, and the hub renumbers it), and after a data loss puts
 // back the shared entries it holds.
-func (r *Redis) restore(ctx context.Context, held []hub.Entry) error {
+func (r *Redis) restore(ctx context.Context) error {
+	var held []hub.Entry
+	if r.needHeld {
+		for _, e := range r.hub.Snapshot().Log {
+			if e.ID < hub.ProvisionalBase {
+				held = append([]hub.Entry{e}, held...) // oldest first
+			}
+		}
+	}
 	provisional := r.hub.Provisional()
 	if len(provisional) == 0 && len(held) == 0 {
-		r.needRestore = false
+		r.needRestore, r.needHeld = false, false
 		return nil
 	}
 	callCtx, cancel := r.call(ctx)
@@ -661,7 +713,7 @@ func (r *Redis) restore(ctx context.Context, held []hub.Entry) error {
 		r.hub.Renumber(provisional[i].ID, e.ID)
 		r.top = max(r.top, e.ID)
 	}
-	r.needRestore = false
+	r.needRestore, r.needHeld = false, false
 	return nil
 }
 
@@ -726,7 +778,12 @@ func (r *Redis) readInstance(ctx context.Context, x string) error {
 		return err
 	}
 	r.hub.ReplaceRemote(x, people, true)
-	r.remotes[x] = &remote{epoch: epoch, seq: seq}
+	st := r.remotes[x]
+	if st == nil {
+		st = &remote{}
+		r.remotes[x] = st
+	}
+	st.epoch, st.seq, st.missing = epoch, seq, 0
 	return nil
 }
 
@@ -811,6 +868,7 @@ func (r *Redis) apply(ctx context.Context, b batch) {
 		return
 	}
 	for _, m := range b.events {
+		r.lastEvent = m.ID
 		field := func(k string) string { s, _ := m.Values[k].(string); return s }
 		x := field("i")
 		// The entries first, so that no frame shows people gone without

@@ -5,6 +5,9 @@
 -- floor, log size.
 local x, floor, log_size = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 if redis.call('EXISTS', p .. 'alive:' .. x) == 1 then return {'ALIVE'} end
+-- Nobody is reaped while the cluster settles after a data loss: alive
+-- keys were lost too, and their instances are putting them back.
+if redis.call('EXISTS', p .. 'settling') == 1 then return {'SETTLING'} end
 local version = redis.call('HGET', p .. 'instances', x)
 if not version then return {'GONE'} end
 local share = p .. 'share:' .. x
