@@ -58,9 +58,10 @@ func TestGolden(t *testing.T) {
 		name string
 		comp templ.Component
 	}{
-		{"index_guest", components.Index(components.IndexPage{Assets: assets, Live: live, Rooms: panel})},
-		{"index_signed_in", components.Index(components.IndexPage{Assets: assets, Me: &components.Me{Name: "<b>alice</b>"}, Live: live, Rooms: panel})},
-		{"index_empty", components.Index(components.IndexPage{Assets: assets})},
+		{"index_guest", components.Index(components.IndexPage{Assets: assets, Live: live, Rooms: &panel})},
+		{"index_signed_in", components.Index(components.IndexPage{Assets: assets, Me: &components.Me{Name: "<b>alice</b>"}, Live: live, Rooms: &panel})},
+		{"index_empty", components.Index(components.IndexPage{Assets: assets, Rooms: &components.RoomsPanel{}})},
+		{"index_without_rooms", components.Index(components.IndexPage{Assets: assets})},
 		{"room", components.Room(components.RoomPage{Assets: assets, Me: &components.Me{Name: "alice"}, Room: "standup", Live: roomLive})},
 		{"room_not_found", components.RoomNotFound(components.RoomNotFoundPage{Assets: assets, Name: "stand up!", Rule: "A room's name is 1 to 64 characters from a-z, 0-9, '-', '_' and '.'."})},
 		{"rooms_full", components.RoomsFull(components.RoomsFullPage{Assets: assets, Me: &components.Me{Name: "alice"}, Name: "retro"})},
@@ -169,7 +170,7 @@ func TestNamesAreEscapedEverywhere(t *testing.T) {
 			Log: []components.Entry{{ID: 1, At: at, Arrived: true, Names: []string{evil}}},
 		}),
 		"rooms panel frame": components.RoomsPanelFrame(components.RoomsPanel{Rooms: []components.RoomRow{{Name: "x", People: 1, Names: []string{evil}}}}),
-		"lobby with rooms":  components.Index(components.IndexPage{Assets: assets, Rooms: components.RoomsPanel{Rooms: []components.RoomRow{{Name: "x", People: 1, Names: []string{evil}}}}}),
+		"lobby with rooms":  components.Index(components.IndexPage{Assets: assets, Rooms: &components.RoomsPanel{Rooms: []components.RoomRow{{Name: "x", People: 1, Names: []string{evil}}}}}),
 		"room not found":    components.RoomNotFound(components.RoomNotFoundPage{Assets: assets, Name: evil, Rule: "a-z"}),
 		"rooms full":        components.RoomsFull(components.RoomsFullPage{Assets: assets, Name: evil}),
 	} {

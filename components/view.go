@@ -87,7 +87,7 @@ type IndexPage struct {
 	Assets Assets
 	Me     *Me
 	Live   Live
-	Rooms  RoomsPanel
+	Rooms  *RoomsPanel // nil: the site has no rooms
 }
 
 // RoomsPanel is the lobby's list of the rooms in use, busiest first.
