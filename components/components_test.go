@@ -33,6 +33,23 @@ var (
 			{ID: 1, At: at.Add(-time.Hour), Arrived: true, Guests: 1},
 		},
 	}
+	panel = components.RoomsPanel{
+		Rooms: []components.RoomRow{
+			{Name: "standup", People: 6, Guests: 2, Names: []string{"alice", "bob", "<script>alert(1)</script>"}, Others: 1},
+			{Name: "design.v2", People: 2, Guests: 2},
+			{Name: "a-b_c", People: 1, Names: []string{"dave"}},
+		},
+		More: 2,
+	}
+	roomLive = components.Live{
+		Room:  "standup",
+		Count: components.Count{People: 2, Guests: 1},
+		Users: []components.UserItem{{Key: "u-1", Name: "alice", Tabs: 2}},
+		Log: []components.Entry{
+			{ID: 2, At: at, Arrived: false, Names: []string{"bob"}, Guests: 2},
+			{ID: 1, At: at.Add(-time.Minute), Arrived: true, Names: []string{"alice"}, Guests: 1},
+		},
+	}
 )
 
 func TestGolden(t *testing.T) {
@@ -41,9 +58,32 @@ func TestGolden(t *testing.T) {
 		name string
 		comp templ.Component
 	}{
-		{"index_guest", components.Index(components.IndexPage{Assets: assets, Live: live})},
-		{"index_signed_in", components.Index(components.IndexPage{Assets: assets, Me: &components.Me{Name: "<b>alice</b>"}, Live: live})},
-		{"index_empty", components.Index(components.IndexPage{Assets: assets})},
+		{"index_guest", components.Index(components.IndexPage{Assets: assets, Live: live, Rooms: &panel})},
+		{"index_signed_in", components.Index(components.IndexPage{Assets: assets, Me: &components.Me{Name: "<b>alice</b>"}, Live: live, Rooms: &panel})},
+		{"index_empty", components.Index(components.IndexPage{Assets: assets, Rooms: &components.RoomsPanel{}})},
+		{"index_without_rooms", components.Index(components.IndexPage{Assets: assets})},
+		{"room", components.Room(components.RoomPage{Assets: assets, Me: &components.Me{Name: "alice"}, Room: "standup", Live: roomLive})},
+		{"room_not_found", components.RoomNotFound(components.RoomNotFoundPage{Assets: assets, Name: "stand up!", Rule: "A room's name is 1 to 64 characters from a-z, 0-9, '-', '_' and '.'."})},
+		{"rooms_full", components.RoomsFull(components.RoomsFullPage{Assets: assets, Me: &components.Me{Name: "alice"}, Name: "retro"})},
+		{"live_sse_room", components.LiveOverSSE(roomLive)},
+		{"frame_room_snapshot", components.Snapshot(roomLive)},
+		{"frame_room_diff", components.DiffFrame(components.Diff{
+			InRoom: true,
+			Count:  &components.Count{People: 3, Guests: 1},
+			Added:  []components.UserItem{{Key: "u-2", Name: "carol", Tabs: 1}},
+			Logged: []components.Entry{
+				{ID: 4, At: at, Arrived: true, Names: []string{"carol"}},
+				{ID: 3, At: at, Arrived: false, Names: []string{"dave"}, Guests: 2},
+			},
+		})},
+		{"frame_room_diff_log_replaced", components.DiffFrame(components.Diff{
+			InRoom:      true,
+			LogReplaced: true,
+			Log:         []components.Entry{{ID: 7, At: at, Arrived: true, Guests: 1}, {ID: 6, At: at, Arrived: false, Names: []string{"erin"}}},
+		})},
+		{"frame_rooms_panel", components.RoomsPanelFrame(panel)},
+		{"frame_rooms_panel_one_more", components.RoomsPanelFrame(components.RoomsPanel{Rooms: panel.Rooms[2:], More: 1})},
+		{"frame_rooms_panel_empty", components.RoomsPanelFrame(components.RoomsPanel{})},
 		{"login", components.Login(components.LoginPage{Assets: assets})},
 		{"login_failed", components.Login(components.LoginPage{Assets: assets, Username: `"><script>x</script>`, Error: "Wrong username or password."})},
 		{"live_sse", components.LiveOverSSE(live)},
@@ -117,6 +157,22 @@ func TestNamesAreEscapedEverywhere(t *testing.T) {
 			Added:   []components.UserItem{{Key: "u-3", Name: evil}},
 			Logged:  []components.Entry{{ID: 1, At: at, Names: []string{evil}}},
 		}),
+		"room page":     components.Room(components.RoomPage{Assets: assets, Me: &components.Me{Name: evil}, Room: "standup", Live: roomLive}),
+		"room snapshot": components.Snapshot(components.Live{Room: "standup", Users: []components.UserItem{{Key: "u-3", Name: evil}}}),
+		"room diff": components.DiffFrame(components.Diff{
+			InRoom:  true,
+			Updated: []components.UserItem{{Key: "u-3", Name: evil, Tabs: 2}},
+			Added:   []components.UserItem{{Key: "u-3", Name: evil}},
+			Logged:  []components.Entry{{ID: 1, At: at, Names: []string{evil}}},
+		}),
+		"room diff, log replaced": components.DiffFrame(components.Diff{
+			InRoom: true, LogReplaced: true,
+			Log: []components.Entry{{ID: 1, At: at, Arrived: true, Names: []string{evil}}},
+		}),
+		"rooms panel frame": components.RoomsPanelFrame(components.RoomsPanel{Rooms: []components.RoomRow{{Name: "x", People: 1, Names: []string{evil}}}}),
+		"lobby with rooms":  components.Index(components.IndexPage{Assets: assets, Rooms: &components.RoomsPanel{Rooms: []components.RoomRow{{Name: "x", People: 1, Names: []string{evil}}}}}),
+		"room not found":    components.RoomNotFound(components.RoomNotFoundPage{Assets: assets, Name: evil, Rule: "a-z"}),
+		"rooms full":        components.RoomsFull(components.RoomsFullPage{Assets: assets, Name: evil}),
 	} {
 		var buf bytes.Buffer
 		if err := comp.Render(context.Background(), &buf); err != nil {
@@ -129,5 +185,32 @@ func TestNamesAreEscapedEverywhere(t *testing.T) {
 		if !strings.Contains(html, "&lt;script&gt;alert(1)&lt;/script&gt;") {
 			t.Errorf("%s: escaped name missing", name)
 		}
+	}
+}
+
+// TestRoomEndpointsStayInTheirAttribute gives the live region a room name
+// that the handlers would refuse, and checks it stays one path segment of
+// each endpoint and cannot leave the attribute.
+func TestRoomEndpointsStayInTheirAttribute(t *testing.T) {
+	const hostile = `a"b<c>/../d`
+	l := components.Live{Room: hostile}
+	var buf bytes.Buffer
+	for _, comp := range []templ.Component{components.LiveOverWebSocket(l), components.LiveOverSSE(l)} {
+		if err := comp.Render(context.Background(), &buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	html := buf.String()
+	for _, want := range []string{
+		`ws-connect="/r/a%22b%3Cc%3E%2F..%2Fd/live/ws"`,
+		`hx-get="/r/a%22b%3Cc%3E%2F..%2Fd/live/sse-box"`,
+		`sse-connect="/r/a%22b%3Cc%3E%2F..%2Fd/live/events"`,
+	} {
+		if !strings.Contains(html, want) {
+			t.Errorf("missing %s in\n%s", want, html)
+		}
+	}
+	if strings.Contains(html, "<c>") || strings.Contains(html, `a"b`) {
+		t.Errorf("the room name escaped its attribute:\n%s", html)
 	}
 }

@@ -4,9 +4,12 @@
 package components
 
 import (
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/a-h/templ"
 )
 
 // Assets are the URLs of the browser libraries.
@@ -49,6 +52,11 @@ type Entry struct {
 // Live is the whole live region: what a viewer sees on first load and what a
 // new live connection resyncs to.
 type Live struct {
+	// Room is the room the region shows, empty for the lobby: it picks the
+	// live endpoints (/r/ROOM/live/... or /live/...) and the log's wording
+	// ("joined" and "left" in a room, "came online" and "went offline" in
+	// the lobby).
+	Room  string
 	Count Count
 	Users []UserItem
 	Log   []Entry // newest first
@@ -67,13 +75,60 @@ type Diff struct {
 	// Logged and Trimmed are then unused.
 	LogReplaced bool
 	Log         []Entry
+	// InRoom: the diff is a room's, whose log reads "joined" and "left"
+	// rather than the lobby's "came online" and "went offline". It is here
+	// and not on Entry so that Entry keeps hub.Entry's fields, which the
+	// handlers convert one into the other.
+	InRoom bool
 }
 
-// IndexPage is the view model of "/".
+// IndexPage is the view model of "/", the lobby.
 type IndexPage struct {
 	Assets Assets
 	Me     *Me
 	Live   Live
+	Rooms  *RoomsPanel // nil: the site has no rooms
+}
+
+// RoomsPanel is the lobby's list of the rooms in use, busiest first.
+type RoomsPanel struct {
+	Rooms []RoomRow // the rows shown, busiest first
+	More  int       // rooms in use beyond Rooms ("+N more rooms")
+}
+
+// RoomRow is one room in the Rooms panel: "standup · 5 people · alice,
+// bob, carol, 1 other and a guest".
+type RoomRow struct {
+	Name   string   // a valid room name, also its URL path segment
+	People int      // everyone in the room, each person once
+	Guests int      // guests among People
+	Names  []string // the first few users in the room
+	Others int      // users beyond Names
+}
+
+// RoomPage is the view model of "/r/{room}".
+type RoomPage struct {
+	Assets Assets
+	Me     *Me
+	Room   string
+	Live   Live // its Room is taken to be Room
+}
+
+// RoomNotFoundPage is the view model of the 404 page for a name that is
+// not a room.
+type RoomNotFoundPage struct {
+	Assets Assets
+	Me     *Me
+	Name   string // the name asked for, as given
+	Rule   string // what a room's name may be, as a sentence
+}
+
+// RoomsFullPage is the view model of the 503 page for a new room past the
+// limit on rooms in use.
+type RoomsFullPage struct {
+	Assets Assets
+	Me     *Me
+	Name   string
 }
 
 // LoginPage is the view model of "/login".
@@ -127,18 +182,32 @@ func (c Count) rest() string {
 	return s
 }
 
-// subject says who an entry is about: "alice, bob, 3 others and a guest".
-func (e Entry) subject() string {
-	parts := make([]string, 0, len(e.Names)+2)
-	parts = append(parts, e.Names...)
-	if e.Others > 0 {
-		parts = append(parts, plural(e.Others, "other", "others"))
+// liveURL is the address of one of a live region's endpoints: path under
+// the lobby ("/live/ws") or under the room ("/r/standup/live/ws").
+func liveURL(room, path string) string {
+	if room != "" {
+		path = "/r/" + url.PathEscape(room) + path
+	}
+	return string(templ.URL(path))
+}
+
+// roomURL is the address of a room's page.
+func roomURL(room string) templ.SafeURL {
+	return templ.URL("/r/" + url.PathEscape(room))
+}
+
+// who names a group of people: "alice, bob, 3 others and a guest".
+func who(names []string, others, guests int) string {
+	parts := make([]string, 0, len(names)+2)
+	parts = append(parts, names...)
+	if others > 0 {
+		parts = append(parts, plural(others, "other", "others"))
 	}
 	switch {
-	case e.Guests == 1:
+	case guests == 1:
 		parts = append(parts, "a guest")
-	case e.Guests > 1:
-		parts = append(parts, plural(e.Guests, "guest", "guests"))
+	case guests > 1:
+		parts = append(parts, plural(guests, "guest", "guests"))
 	}
 	if len(parts) < 2 {
 		return strings.Join(parts, "")
@@ -146,9 +215,50 @@ func (e Entry) subject() string {
 	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
 }
 
-func (e Entry) verb() string {
-	if e.Arrived {
+// subject says who an entry is about: "alice, bob, 3 others and a guest".
+func (e Entry) subject() string { return who(e.Names, e.Others, e.Guests) }
+
+// verb says what the entry's people did: in a room they joined or left it,
+// in the lobby they came online or went offline.
+func (e Entry) verb(inRoom bool) string {
+	switch {
+	case inRoom && e.Arrived:
+		return " joined"
+	case inRoom:
+		return " left"
+	case e.Arrived:
 		return " came online"
+	default:
+		return " went offline"
 	}
-	return " went offline"
+}
+
+// people is a room's count: "1 person", "3 people".
+func (r RoomRow) people() string { return plural(r.People, "person", "people") }
+
+// who names the room's first people: "alice, bob and 2 guests".
+func (r RoomRow) who() string { return who(r.Names, r.Others, r.Guests) }
+
+// more counts the rooms beyond the panel's rows: "+2 more rooms".
+func (p RoomsPanel) more() string {
+	if p.More == 1 {
+		return "+1 more room"
+	}
+	return "+" + strconv.Itoa(p.More) + " more rooms"
+}
+
+// roomNamePattern is the form's hint of what a room's name may be (the
+// server folds case, so capitals pass); the server checks the name again.
+// HTML patterns compile with the v flag, where '-' in a class is escaped.
+const roomNamePattern = `[A-Za-z0-9._\-]{1,64}`
+
+// roomNameHelp says the rule in words under the form's field.
+const roomNameHelp = "1 to 64 characters: letters a-z, digits, '-', '_' and '.'"
+
+// live is the room's live region, connecting to the room's endpoints
+// whatever the caller left in Live.Room.
+func (p RoomPage) live() Live {
+	l := p.Live
+	l.Room = p.Room
+	return l
 }
