@@ -227,6 +227,23 @@ func (h *Hub) snapshotFrame() (*Frame, error) {
 	return h.snapshot, nil
 }
 
+// Broadcast queues a frame rendered elsewhere to every subscriber, in order
+// with the hub's own frames and under the same rules (a full queue drops
+// the subscriber with ErrSlow). It is for a frame that replaces a whole
+// region of the page the hub's own frames never touch, such as the lobby's
+// Rooms panel: the hub keeps the latest and sends it to each new
+// subscriber right after its snapshot, so a newcomer sees the region as
+// everyone else does.
+func (h *Hub) Broadcast(f *Frame) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	h.replacement = f
+	h.broadcast(f)
+}
+
 // broadcast hands the same frame to every subscriber without ever waiting:
 // one whose queue is full is dropped and told so.
 func (h *Hub) broadcast(f *Frame) {

@@ -109,6 +109,9 @@ type Hub struct {
 	flushTimer Timer     // pending frame, nil when none is scheduled
 	flushLazy  bool      // flushTimer was set by scheduleLazy
 	flushGen   uint64    // tells a stopped flush timer from the current one
+	// replacement is the latest Broadcast frame, sent to each new
+	// subscriber after its snapshot; nil before the first.
+	replacement *Frame
 
 	closed  bool
 	drained chan struct{} // closed when closed and open == 0
