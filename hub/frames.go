@@ -132,6 +132,7 @@ func (h *Hub) flush() {
 		c := h.counts
 		d.Counts = &c
 	}
+	h.tellSite(&d)
 	if d.Counts == nil && len(d.Removed)+len(d.Updated)+len(d.Added)+len(d.Logged) == 0 && !d.LogReplaced {
 		return // changes that cancelled out, such as a reload within one tick
 	}

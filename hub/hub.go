@@ -74,6 +74,14 @@ type Config struct {
 	// it is told what this instance holds and says who numbers the log.
 	// Alone{} when nil.
 	Peers Peers
+
+	// Summary, optional, is told a room's summary (its Name left empty)
+	// whenever a frame changed it: for a Site's Rooms panel. Emptied,
+	// optional, is told after a flush that left nobody in the hub, so that
+	// a Site may forget the room. Both run under the hub's lock: they must
+	// return at once and must not call the hub.
+	Summary func(RoomSummary)
+	Emptied func()
 }
 
 // Hub holds the presence state and the subscribers. It is safe for
@@ -112,6 +120,7 @@ type Hub struct {
 	// replacement is the latest Broadcast frame, sent to each new
 	// subscriber after its snapshot; nil before the first.
 	replacement *Frame
+	summary     RoomSummary // what Config.Summary was last told
 
 	closed  bool
 	drained chan struct{} // closed when closed and open == 0
@@ -122,9 +131,8 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.Render == nil {
 		return nil, errors.New("hub: no renderer")
 	}
-	if cfg.Tick <= 0 || cfg.Grace < 0 || cfg.ListLimit < 0 || cfg.LogSize <= 0 || cfg.QueueSize <= 0 {
-		return nil, fmt.Errorf("hub: invalid config: tick %v, grace %v, list limit %d, log size %d, queue %d",
-			cfg.Tick, cfg.Grace, cfg.ListLimit, cfg.LogSize, cfg.QueueSize)
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = SystemClock{}
@@ -145,6 +153,15 @@ func New(cfg Config) (*Hub, error) {
 	}, nil
 }
 
+// check reports figures that cannot work.
+func (cfg Config) check() error {
+	if cfg.Tick <= 0 || cfg.Grace < 0 || cfg.ListLimit < 0 || cfg.LogSize <= 0 || cfg.QueueSize <= 0 {
+		return fmt.Errorf("hub: invalid config: tick %v, grace %v, list limit %d, log size %d, queue %d",
+			cfg.Tick, cfg.Grace, cfg.ListLimit, cfg.LogSize, cfg.QueueSize)
+	}
+	return nil
+}
+
 // Closed reports whether the hub has been closed, i.e. the server is
 // draining.
 func (h *Hub) Closed() bool {
@@ -157,6 +174,23 @@ func (h *Hub) Closed() bool {
 func (h *Hub) Close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.closeLocked()
+}
+
+// closeIfEmpty closes the hub if nobody is in it (connected, in their
+// grace period, or held elsewhere) and reports whether it is closed: a
+// Site forgets such a room.
+func (h *Hub) closeIfEmpty() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.live) > 0 || h.open > 0 {
+		return false
+	}
+	h.closeLocked()
+	return true
+}
+
+func (h *Hub) closeLocked() {
 	if h.closed {
 		return
 	}
