@@ -3,42 +3,62 @@
 // nothing of HTTP: the Renderer it is given turns diffs into bytes.
 package hub
 
-// The hub's state is split by concern, one file each, all in this package:
+// The state is split by concern, one file each, all in this package:
 //
 //	hub.go           Config, the Hub's state, New, Close; the lock discipline
-//	subscription.go  a connection: Connect, Close/Leave, its frame queue
+//	subscription.go  a connection: Connect, Hold, Close/Leave, its frame queue
 //	presence.go      a person's live state, here and elsewhere; marking changes
 //	grace.go         the grace period after a person's last connection closed
-//	frames.go        frames and ticks: coalescing, flush, shown state, fan-out
+//	frames.go        frames and ticks: coalescing, flush, shown state, fan-out,
+//	                 Broadcast
 //	log.go           the activity log: entries, shared and provisional IDs
 //	remote.go        remote instances, and what Peers.Changed is told
 //	peers.go         Peers, the seam to the other instances of a cluster
+//	room_name.go     RoomName: what a room may be called
+//	site.go          Site: the rooms (a Hub each), the lobby, Join, forgetting
+//	                 an empty room
+//	panel.go         the Rooms panel: a room's summary, the busiest rooms
 //
-// Lock discipline. One mutex, h.mu, guards all of the hub's state: the
-// Hub's fields, every presence and shownPerson, and a Subscription's
-// closed, index and err. There is no other lock in the package.
+// Lock discipline. A Hub (one per room, and the lobby) has one mutex, h.mu,
+// which guards all of its state: the Hub's fields, every presence and
+// shownPerson, and a Subscription's closed, index and err. A Site has two:
+// s.mu guards its rooms map and closed flag, and s.panelMu the panel's state
+// (summaries, emptied rooms, the panel timer, the last panel).
 //
-//   - Every exported method that reads or changes state takes h.mu for its
-//     whole run: Connect/ConnectWake, Subscription.Close/Leave, AddEntries,
-//     Renumber, Provisional, Held, ApplyRemote, ReplaceRemote, ForgetRemote,
-//     Snapshot, Counts, Closed and Close (Shutdown through Close). LogSize
-//     reads only cfg, which never changes after New, and Subscription.Frames,
-//     Done and Err read channels; they take nothing (err is set before done
-//     is closed).
-//   - Every other method runs with h.mu already held and never takes it (the
-//     mutex is not reentrant), save Subscription.close, which is Close and
-//     Leave, and the timers' funcs.
-//   - Timers' funcs (the flush timer's, graceOver) run in a goroutine of the
-//     Clock and take h.mu themselves. Stopping a timer can lose the race with
-//     a func already waiting for the lock, so each checks h.closed and its
-//     generation (flushGen, graceGen) before it acts.
+//   - Order: s.mu before any h.mu; any h.mu before s.panelMu; nothing is
+//     taken under s.panelMu (but the Clock's own lock, in AfterFunc and
+//     Stop). Two hubs' locks are never held together: a Join connects to
+//     its room and then holds the lobby, one after the other, and
+//     Subscription.Close releases the room before the lobby hold.
+//   - Every exported method that reads or changes a hub's state takes h.mu
+//     for its whole run: Connect/ConnectWake, Hold, Subscription.Close/Leave,
+//     Broadcast, AddEntries, Renumber, Provisional, Held, ApplyRemote,
+//     ReplaceRemote, ForgetRemote, Snapshot, Counts, Closed and Close
+//     (Shutdown through Close). LogSize reads only cfg, which never changes
+//     after New, and Subscription.Frames, Done and Err read channels; they
+//     take nothing (err is set before done is closed).
+//   - Every other Hub method runs with h.mu already held and never takes it
+//     (the mutex is not reentrant), save Subscription.close, which is Close
+//     and Leave, closeIfEmpty, ended, and the timers' funcs.
+//   - Timers' funcs (the flush timer's, graceOver, the Site's flushPanel)
+//     run in a goroutine of the Clock and take their locks themselves.
+//     Stopping a timer can lose the race with a func already waiting for
+//     the lock, so each checks h.closed and its generation (flushGen,
+//     graceGen), or s.panelClosed, before it acts.
 //   - Callbacks run under h.mu: Peers.Changed and Peers.Logging, a
-//     subscription's wake, the Renderer, the Clock and the Logger. Peers and
-//     wake must return at once, and none of them may call the hub.
-//   - Nothing waits under h.mu: a frame is queued with a send that never
+//     subscription's wake, Config.Summary and Config.Emptied, the Renderer,
+//     the Clock and the Logger. Peers, wake, Summary and Emptied must return
+//     at once, and none of them may call the hub. A Site's Summary and
+//     Emptied only take s.panelMu, note the news and set the panel timer:
+//     forgetting a room needs s.mu, which is never taken under a hub's lock,
+//     so it waits for flushPanel, which takes s.mu and then (closeIfEmpty)
+//     the room's h.mu.
+//   - Nothing waits under a lock: a frame is queued with a send that never
 //     blocks (a full queue drops the subscriber with ErrSlow), the hub does
 //     no I/O of its own, and Shutdown waits for the subscriptions' owners
-//     outside the lock.
+//     outside the lock. The Site renders the panel under s.mu alone (a
+//     frame of at most PanelLimit rooms, once per tick), and Join does not
+//     hold s.mu while it connects (room.joining keeps the room meanwhile).
 
 import (
 	"container/list"
