@@ -7,3 +7,18 @@ func (h *Hub) DirtyLen() int {
 	defer h.mu.Unlock()
 	return len(h.dirty)
 }
+
+// RoomHub returns a room's hub, or nil when the site has no such room, for
+// tests that check a forgotten room's hub was closed.
+func (s *Site) RoomHub(name string) *Hub {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r := s.rooms[name]; r != nil {
+		return r.hub
+	}
+	return nil
+}
+
+// OnEntered sets a func Join runs between finding its room and connecting
+// to it.
+func (s *Site) OnEntered(f func()) { s.entered = f }

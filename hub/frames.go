@@ -132,6 +132,7 @@ func (h *Hub) flush() {
 		c := h.counts
 		d.Counts = &c
 	}
+	h.tellSite(&d)
 	if d.Counts == nil && len(d.Removed)+len(d.Updated)+len(d.Added)+len(d.Logged) == 0 && !d.LogReplaced {
 		return // changes that cancelled out, such as a reload within one tick
 	}
@@ -225,6 +226,23 @@ func (h *Hub) snapshotFrame() (*Frame, error) {
 		h.snapshot = f
 	}
 	return h.snapshot, nil
+}
+
+// Broadcast queues a frame rendered elsewhere to every subscriber, in order
+// with the hub's own frames and under the same rules (a full queue drops
+// the subscriber with ErrSlow). It is for a frame that replaces a whole
+// region of the page the hub's own frames never touch, such as the lobby's
+// Rooms panel: the hub keeps the latest and sends it to each new
+// subscriber right after its snapshot, so a newcomer sees the region as
+// everyone else does.
+func (h *Hub) Broadcast(f *Frame) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	h.replacement = f
+	h.broadcast(f)
 }
 
 // broadcast hands the same frame to every subscriber without ever waiting:

@@ -3,42 +3,62 @@
 // nothing of HTTP: the Renderer it is given turns diffs into bytes.
 package hub
 
-// The hub's state is split by concern, one file each, all in this package:
+// The state is split by concern, one file each, all in this package:
 //
 //	hub.go           Config, the Hub's state, New, Close; the lock discipline
-//	subscription.go  a connection: Connect, Close/Leave, its frame queue
+//	subscription.go  a connection: Connect, Hold, Close/Leave, its frame queue
 //	presence.go      a person's live state, here and elsewhere; marking changes
 //	grace.go         the grace period after a person's last connection closed
-//	frames.go        frames and ticks: coalescing, flush, shown state, fan-out
+//	frames.go        frames and ticks: coalescing, flush, shown state, fan-out,
+//	                 Broadcast
 //	log.go           the activity log: entries, shared and provisional IDs
 //	remote.go        remote instances, and what Peers.Changed is told
 //	peers.go         Peers, the seam to the other instances of a cluster
+//	room_name.go     RoomName: what a room may be called
+//	site.go          Site: the rooms (a Hub each), the lobby, Join, forgetting
+//	                 an empty room
+//	panel.go         the Rooms panel: a room's summary, the busiest rooms
 //
-// Lock discipline. One mutex, h.mu, guards all of the hub's state: the
-// Hub's fields, every presence and shownPerson, and a Subscription's
-// closed, index and err. There is no other lock in the package.
+// Lock discipline. A Hub (one per room, and the lobby) has one mutex, h.mu,
+// which guards all of its state: the Hub's fields, every presence and
+// shownPerson, and a Subscription's closed, index and err. A Site has two:
+// s.mu guards its rooms map and closed flag, and s.panelMu the panel's state
+// (summaries, emptied rooms, the panel timer, the last panel).
 //
-//   - Every exported method that reads or changes state takes h.mu for its
-//     whole run: Connect/ConnectWake, Subscription.Close/Leave, AddEntries,
-//     Renumber, Provisional, Held, ApplyRemote, ReplaceRemote, ForgetRemote,
-//     Snapshot, Counts, Closed and Close (Shutdown through Close). LogSize
-//     reads only cfg, which never changes after New, and Subscription.Frames,
-//     Done and Err read channels; they take nothing (err is set before done
-//     is closed).
-//   - Every other method runs with h.mu already held and never takes it (the
-//     mutex is not reentrant), save Subscription.close, which is Close and
-//     Leave, and the timers' funcs.
-//   - Timers' funcs (the flush timer's, graceOver) run in a goroutine of the
-//     Clock and take h.mu themselves. Stopping a timer can lose the race with
-//     a func already waiting for the lock, so each checks h.closed and its
-//     generation (flushGen, graceGen) before it acts.
+//   - Order: s.mu before any h.mu; any h.mu before s.panelMu; nothing is
+//     taken under s.panelMu (but the Clock's own lock, in AfterFunc and
+//     Stop). Two hubs' locks are never held together: a Join connects to
+//     its room and then holds the lobby, one after the other, and
+//     Subscription.Close releases the room before the lobby hold.
+//   - Every exported method that reads or changes a hub's state takes h.mu
+//     for its whole run: Connect/ConnectWake, Hold, Subscription.Close/Leave,
+//     Broadcast, AddEntries, Renumber, Provisional, Held, ApplyRemote,
+//     ReplaceRemote, ForgetRemote, Snapshot, Counts, Closed and Close
+//     (Shutdown through Close). LogSize reads only cfg, which never changes
+//     after New, and Subscription.Frames, Done and Err read channels; they
+//     take nothing (err is set before done is closed).
+//   - Every other Hub method runs with h.mu already held and never takes it
+//     (the mutex is not reentrant), save Subscription.close, which is Close
+//     and Leave, closeIfEmpty, ended, and the timers' funcs.
+//   - Timers' funcs (the flush timer's, graceOver, the Site's flushPanel)
+//     run in a goroutine of the Clock and take their locks themselves.
+//     Stopping a timer can lose the race with a func already waiting for
+//     the lock, so each checks h.closed and its generation (flushGen,
+//     graceGen), or s.panelClosed, before it acts.
 //   - Callbacks run under h.mu: Peers.Changed and Peers.Logging, a
-//     subscription's wake, the Renderer, the Clock and the Logger. Peers and
-//     wake must return at once, and none of them may call the hub.
-//   - Nothing waits under h.mu: a frame is queued with a send that never
+//     subscription's wake, Config.Summary and Config.Emptied, the Renderer,
+//     the Clock and the Logger. Peers, wake, Summary and Emptied must return
+//     at once, and none of them may call the hub. A Site's Summary and
+//     Emptied only take s.panelMu, note the news and set the panel timer:
+//     forgetting a room needs s.mu, which is never taken under a hub's lock,
+//     so it waits for flushPanel, which takes s.mu and then (closeIfEmpty)
+//     the room's h.mu.
+//   - Nothing waits under a lock: a frame is queued with a send that never
 //     blocks (a full queue drops the subscriber with ErrSlow), the hub does
 //     no I/O of its own, and Shutdown waits for the subscriptions' owners
-//     outside the lock.
+//     outside the lock. The Site renders the panel under s.mu alone (a
+//     frame of at most PanelLimit rooms, once per tick), and Join does not
+//     hold s.mu while it connects (room.joining keeps the room meanwhile).
 
 import (
 	"container/list"
@@ -74,6 +94,14 @@ type Config struct {
 	// it is told what this instance holds and says who numbers the log.
 	// Alone{} when nil.
 	Peers Peers
+
+	// Summary, optional, is told a room's summary (its Name left empty)
+	// whenever a frame changed it: for a Site's Rooms panel. Emptied,
+	// optional, is told after a flush that left nobody in the hub, so that
+	// a Site may forget the room. Both run under the hub's lock: they must
+	// return at once and must not call the hub.
+	Summary func(RoomSummary)
+	Emptied func()
 }
 
 // Hub holds the presence state and the subscribers. It is safe for
@@ -109,6 +137,10 @@ type Hub struct {
 	flushTimer Timer     // pending frame, nil when none is scheduled
 	flushLazy  bool      // flushTimer was set by scheduleLazy
 	flushGen   uint64    // tells a stopped flush timer from the current one
+	// replacement is the latest Broadcast frame, sent to each new
+	// subscriber after its snapshot; nil before the first.
+	replacement *Frame
+	summary     RoomSummary // what Config.Summary was last told
 
 	closed  bool
 	drained chan struct{} // closed when closed and open == 0
@@ -119,9 +151,8 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.Render == nil {
 		return nil, errors.New("hub: no renderer")
 	}
-	if cfg.Tick <= 0 || cfg.Grace < 0 || cfg.ListLimit < 0 || cfg.LogSize <= 0 || cfg.QueueSize <= 0 {
-		return nil, fmt.Errorf("hub: invalid config: tick %v, grace %v, list limit %d, log size %d, queue %d",
-			cfg.Tick, cfg.Grace, cfg.ListLimit, cfg.LogSize, cfg.QueueSize)
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = SystemClock{}
@@ -142,6 +173,15 @@ func New(cfg Config) (*Hub, error) {
 	}, nil
 }
 
+// check reports figures that cannot work.
+func (cfg Config) check() error {
+	if cfg.Tick <= 0 || cfg.Grace < 0 || cfg.ListLimit < 0 || cfg.LogSize <= 0 || cfg.QueueSize <= 0 {
+		return fmt.Errorf("hub: invalid config: tick %v, grace %v, list limit %d, log size %d, queue %d",
+			cfg.Tick, cfg.Grace, cfg.ListLimit, cfg.LogSize, cfg.QueueSize)
+	}
+	return nil
+}
+
 // Closed reports whether the hub has been closed, i.e. the server is
 // draining.
 func (h *Hub) Closed() bool {
@@ -154,6 +194,23 @@ func (h *Hub) Closed() bool {
 func (h *Hub) Close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.closeLocked()
+}
+
+// closeIfEmpty closes the hub if nobody is in it (connected, in their
+// grace period, or held elsewhere) and reports whether it is closed: a
+// Site forgets such a room.
+func (h *Hub) closeIfEmpty() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.live) > 0 || h.open > 0 {
+		return false
+	}
+	h.closeLocked()
+	return true
+}
+
+func (h *Hub) closeLocked() {
 	if h.closed {
 		return
 	}

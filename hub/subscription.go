@@ -25,6 +25,7 @@ type Subscription struct {
 	index    int   // position in hub.subs, -1 once removed
 	closed   bool  // Close was called
 	wake     func()
+	hold     *Subscription // closed with this one: a site's hold on the lobby (Site.Join)
 }
 
 // Frames delivers the snapshot first, then one frame per change.
@@ -56,12 +57,10 @@ func (h *Hub) Connect(person Person) *Subscription { return h.ConnectWake(person
 func (h *Hub) ConnectWake(person Person, wake func()) *Subscription {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	s := &Subscription{hub: h, frames: make(chan *Frame, h.cfg.QueueSize), done: make(chan struct{}), index: -1, wake: wake}
 	if h.closed {
-		s.closed = true
-		s.end(ErrShutdown)
-		return s
+		return h.endedLocked(ErrShutdown, wake)
 	}
+	s := &Subscription{hub: h, frames: make(chan *Frame, h.cfg.QueueSize), done: make(chan struct{}), index: -1, wake: wake}
 	h.open++
 	snap, err := h.snapshotFrame()
 	if err != nil {
@@ -70,8 +69,49 @@ func (h *Hub) ConnectWake(person Person, wake func()) *Subscription {
 		s.send(snap)
 		s.index = len(h.subs)
 		h.subs = append(h.subs, s)
+		if h.replacement != nil && !s.send(h.replacement) {
+			h.unsubscribe(s)
+			s.end(ErrSlow) // a queue of one: the region it replaces could never be shown
+		}
 	}
+	h.attach(s, person)
+	return s
+}
 
+// Hold counts person as online for as long as the hold is open, like a
+// connection that receives nothing: its Frames channel is nil and the hub
+// never ends it (its owner learns of a shutdown from the connection it goes
+// with, and must still Close it). Close releases it with the grace period,
+// Leave without. A site holds a person in the lobby this way while they
+// have a tab in some room.
+func (h *Hub) Hold(person Person) *Subscription {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return h.endedLocked(ErrShutdown, nil)
+	}
+	s := &Subscription{hub: h, done: make(chan struct{}), index: -1}
+	h.open++
+	h.attach(s, person)
+	return s
+}
+
+// ended returns a subscription that ended with err before it began: it
+// holds nobody and its owner's Close does nothing.
+func (h *Hub) ended(err error, wake func()) *Subscription {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.endedLocked(err, wake)
+}
+
+func (h *Hub) endedLocked(err error, wake func()) *Subscription {
+	s := &Subscription{hub: h, frames: make(chan *Frame), done: make(chan struct{}), index: -1, closed: true, wake: wake}
+	s.end(err)
+	return s
+}
+
+// attach gives s's person one more connection, ending their grace period.
+func (h *Hub) attach(s *Subscription, person Person) {
 	p := h.live[person.Key]
 	if p == nil {
 		p = &presence{person: person}
@@ -84,18 +124,29 @@ func (h *Hub) ConnectWake(person Person, wake func()) *Subscription {
 		p.grace = nil
 	}
 	h.markDirty(p)
-	return s
 }
 
 // Close ends the connection: it stops receiving frames, and its person goes
 // offline after the grace period unless another connection holds them.
-// Close is idempotent.
-func (s *Subscription) Close() { s.close(true) }
+// Close is idempotent. A room's connection from Site.Join releases its
+// hold on the lobby too, with the lobby's grace period.
+func (s *Subscription) Close() {
+	s.close(true)
+	if s.hold != nil {
+		s.hold.close(true) // after the room's lock is released: hubs' locks never nest
+	}
+}
 
 // Leave is Close without the grace period: the connection no longer speaks
 // for its person (their session ended), so unless another connection holds
-// them they go offline with the next frame.
-func (s *Subscription) Leave() { s.close(false) }
+// them they go offline with the next frame. A room's connection releases
+// its hold on the lobby without grace too.
+func (s *Subscription) Leave() {
+	s.close(false)
+	if s.hold != nil {
+		s.hold.close(false)
+	}
+}
 
 func (s *Subscription) close(withGrace bool) {
 	h := s.hub

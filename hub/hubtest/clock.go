@@ -86,3 +86,17 @@ func (c *Clock) Advance(d time.Duration) {
 		next.f()
 	}
 }
+
+// Pending returns how many timers are set and not yet fired or stopped:
+// for tests that check nothing is left behind.
+func (c *Clock) Pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, t := range c.timers {
+		if !t.done {
+			n++
+		}
+	}
+	return n
+}

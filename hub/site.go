@@ -1,0 +1,365 @@
+package hub
+
+// The site: every room of this instance, each a Hub of its own under its
+// own lock, created by the first Join and forgotten once empty; the lobby,
+// a Hub that holds a person once however many rooms or tabs they have; and
+// the Rooms panel (panel.go). Locking: see hub.go.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Errors Join refuses a room with.
+var (
+	ErrTooManyRooms = errors.New("hub: as many rooms as allowed already exist")
+	ErrNoSuchRoom   = errors.New("hub: no such room")
+)
+
+// SiteConfig sets a Site's behaviour. Every field is required unless noted.
+type SiteConfig struct {
+	// Room is the template of every room's hub. Its Peers must be nil
+	// (rooms are not shared yet); Summary and Emptied are the Site's.
+	Room Config
+	// RoomRender, optional, returns a room's renderer (its frames say
+	// "joined" and "left"); Room.Render is used when nil.
+	RoomRender func(room string) Renderer
+	// Lobby is the lobby's hub. Its QueueSize is 2 at least: a newcomer
+	// gets the snapshot and the Rooms panel at once.
+	Lobby Config
+	// MaxRooms, optional, is how many rooms may exist at once; no limit
+	// when <= 0.
+	MaxRooms int
+	// Rooms, optional, are the only room names allowed (each as RoomName
+	// returns it); any valid name when nil.
+	Rooms []string
+	// PanelLimit is how many rooms the panel lists, busiest first; the rest
+	// are counted ("+N more rooms").
+	PanelLimit int
+	// RenderPanel renders the Rooms panel as one frame that replaces the
+	// whole panel (an out-of-band swap). It is called at most once per
+	// lobby tick, and once by NewSite for the empty panel.
+	RenderPanel func(Panel) (*Frame, error)
+}
+
+// Site is every room of this instance, the lobby, and the Rooms panel. It
+// is safe for concurrent use.
+type Site struct {
+	cfg     SiteConfig
+	allowed map[string]bool // SiteConfig.Rooms as a set; nil when any name goes
+	lobby   *Hub
+	clock   Clock // the lobby's: the panel ticks with it
+	logger  *slog.Logger
+
+	mu     sync.Mutex       // guards rooms and closed; taken before a hub's lock, never under one
+	rooms  map[string]*room // a room exists while someone is in it, or in its grace period
+	closed bool
+
+	// The panel's state, guarded by panelMu: the innermost lock, taken by
+	// the rooms' callbacks under their hub's lock.
+	panelMu     sync.Mutex
+	summaries   map[string]RoomSummary // rooms that show someone, by name
+	emptied     map[string]bool        // rooms that told Emptied since the last panel flush
+	changed     bool                   // summaries changed since the panel was last rendered
+	panelTimer  Timer                  // the pending panel flush, nil when none
+	lastPanel   time.Time              // when the last panel flush began
+	panel       Panel                  // as last rendered
+	panelClosed bool
+
+	// entered, nil but in tests, runs in Join between finding the room and
+	// connecting to it: where a room may be forgotten under a Join's feet.
+	entered func()
+}
+
+// room is one room's hub and the Joins on their way into it.
+type room struct {
+	hub *Hub
+	// joining counts Joins that found the room and have not yet connected
+	// to it: an empty room is not forgotten under their feet.
+	joining int
+}
+
+// NewSite returns a site with no rooms and an empty Rooms panel.
+func NewSite(cfg SiteConfig) (*Site, error) {
+	switch {
+	case cfg.RenderPanel == nil:
+		return nil, errors.New("hub: site: no panel renderer")
+	case cfg.PanelLimit <= 0:
+		return nil, fmt.Errorf("hub: site: panel limit %d, want 1 or more", cfg.PanelLimit)
+	case cfg.Room.Render == nil && cfg.RoomRender == nil:
+		return nil, errors.New("hub: site: no room renderer")
+	case cfg.Room.Peers != nil:
+		return nil, errors.New("hub: site: rooms cannot be shared with other instances yet")
+	case cfg.Lobby.QueueSize < 2:
+		return nil, fmt.Errorf("hub: site: lobby queue %d, want 2 or more (the snapshot and the panel)", cfg.Lobby.QueueSize)
+	}
+	if err := cfg.Room.check(); err != nil {
+		return nil, fmt.Errorf("room: %w", err)
+	}
+	var allowed map[string]bool
+	if cfg.Rooms != nil {
+		allowed = make(map[string]bool, len(cfg.Rooms))
+		for _, name := range cfg.Rooms {
+			if folded, err := RoomName(name); err != nil || folded != name {
+				return nil, fmt.Errorf("hub: site: room %q: %w", name, ErrRoomName)
+			}
+			allowed[name] = true
+		}
+	}
+	lobby, err := New(cfg.Lobby)
+	if err != nil {
+		return nil, fmt.Errorf("lobby: %w", err)
+	}
+	s := &Site{
+		cfg:       cfg,
+		allowed:   allowed,
+		lobby:     lobby,
+		clock:     lobby.cfg.Clock,
+		logger:    lobby.cfg.Logger,
+		rooms:     make(map[string]*room),
+		summaries: make(map[string]RoomSummary),
+		emptied:   make(map[string]bool),
+	}
+	f, err := cfg.RenderPanel(Panel{})
+	if err != nil {
+		return nil, fmt.Errorf("hub: site: render the empty panel: %w", err)
+	}
+	lobby.Broadcast(f) // nobody is there yet: kept for the first viewers
+	return s, nil
+}
+
+// Lobby is the site-wide hub: lobby viewers Connect to it (and count as
+// online); a person with a tab in any room is held in it (Join).
+func (s *Site) Lobby() *Hub { return s.lobby }
+
+// Join connects person to room, creating the room if it does not exist:
+// the subscription is a connection to the room's hub, as ConnectWake, and
+// also holds the person in the lobby. Its Close releases the hold with the
+// lobby's grace period, Leave without. room must be a name as RoomName
+// returns it (ErrRoomName otherwise). A new room is refused with
+// ErrNoSuchRoom when it is not one of SiteConfig.Rooms, and with
+// ErrTooManyRooms when MaxRooms exist; rooms that exist keep working.
+func (s *Site) Join(room string, person Person, wake func()) (*Subscription, error) {
+	if folded, err := RoomName(room); err != nil || folded != room {
+		return nil, fmt.Errorf("hub: join %q: %w", room, ErrRoomName)
+	}
+	r, err := s.enter(room)
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return s.lobby.ended(ErrShutdown, wake), nil
+	}
+	if s.entered != nil {
+		s.entered()
+	}
+	sub := r.hub.ConnectWake(person, wake)
+	s.mu.Lock()
+	r.joining--
+	s.mu.Unlock()
+	sub.hold = s.lobby.Hold(person)
+	return sub, nil
+}
+
+// enter finds or creates a room for a Join and keeps it from being
+// forgotten until the Join has connected; nil when the site is closed.
+func (s *Site) enter(name string) (*room, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, nil
+	}
+	r := s.rooms[name]
+	if r == nil {
+		if s.allowed != nil && !s.allowed[name] {
+			return nil, fmt.Errorf("hub: join %q: %w", name, ErrNoSuchRoom)
+		}
+		if s.cfg.MaxRooms > 0 && len(s.rooms) >= s.cfg.MaxRooms {
+			return nil, fmt.Errorf("hub: join %q: %w (%d)", name, ErrTooManyRooms, s.cfg.MaxRooms)
+		}
+		h, err := New(s.roomConfig(name))
+		if err != nil {
+			return nil, fmt.Errorf("hub: room %q: %w", name, err)
+		}
+		r = &room{hub: h}
+		s.rooms[name] = r
+	}
+	r.joining++
+	return r, nil
+}
+
+// roomConfig is the template with the room's renderer and the callbacks
+// that tell the site about it.
+func (s *Site) roomConfig(name string) Config {
+	cfg := s.cfg.Room
+	if s.cfg.RoomRender != nil {
+		cfg.Render = s.cfg.RoomRender(name)
+	}
+	cfg.Summary = func(sum RoomSummary) {
+		sum.Name = name
+		s.summaryChanged(sum)
+	}
+	cfg.Emptied = func() { s.roomEmptied(name) }
+	return cfg
+}
+
+// Room returns what room shows now, and false if it does not exist; it
+// never creates one.
+func (s *Site) Room(name string) (Snapshot, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.rooms[name]
+	if r == nil {
+		return Snapshot{}, false
+	}
+	return r.hub.Snapshot(), true
+}
+
+// Rooms returns how many rooms exist.
+func (s *Site) Rooms() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.rooms)
+}
+
+// Panel returns the Rooms panel as last rendered, for a lobby page's first
+// render.
+func (s *Site) Panel() Panel {
+	s.panelMu.Lock()
+	defer s.panelMu.Unlock()
+	return s.panel
+}
+
+// Shutdown closes every room and the lobby, ending their subscriptions
+// with ErrShutdown, and waits until every owner has closed theirs, or ctx
+// ends.
+func (s *Site) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	hubs := make([]*Hub, 0, len(s.rooms)+1)
+	for _, r := range s.rooms {
+		hubs = append(hubs, r.hub)
+	}
+	hubs = append(hubs, s.lobby)
+	s.mu.Unlock()
+
+	s.panelMu.Lock()
+	s.panelClosed = true
+	if s.panelTimer != nil {
+		s.panelTimer.Stop()
+		s.panelTimer = nil
+	}
+	s.panelMu.Unlock()
+
+	for _, h := range hubs {
+		h.Close() // all at once: a room's owners close their lobby holds too
+	}
+	for _, h := range hubs {
+		if err := h.Shutdown(ctx); err != nil {
+			return fmt.Errorf("hub: site: %w", err)
+		}
+	}
+	return nil
+}
+
+// summaryChanged keeps a room's new summary for the next panel flush. It
+// runs under the room's lock (Config.Summary).
+func (s *Site) summaryChanged(sum RoomSummary) {
+	s.panelMu.Lock()
+	defer s.panelMu.Unlock()
+	if s.panelClosed {
+		return
+	}
+	if sum.People == 0 {
+		delete(s.summaries, sum.Name)
+	} else {
+		s.summaries[sum.Name] = sum
+	}
+	s.changed = true
+	s.schedulePanel()
+}
+
+// roomEmptied notes a room to forget at the next panel flush, which runs
+// outside every room's lock and may take s.mu. It runs under the room's
+// lock (Config.Emptied).
+func (s *Site) roomEmptied(name string) {
+	s.panelMu.Lock()
+	defer s.panelMu.Unlock()
+	if s.panelClosed {
+		return
+	}
+	s.emptied[name] = true
+	s.schedulePanel()
+}
+
+// schedulePanel makes sure a panel flush is coming: at once after a quiet
+// spell, else a tick after the last flush. The caller holds panelMu.
+func (s *Site) schedulePanel() {
+	if s.panelTimer != nil {
+		return
+	}
+	wait := max(s.lastPanel.Add(s.lobby.cfg.Tick).Sub(s.clock.Now()), 0)
+	s.panelTimer = s.clock.AfterFunc(wait, s.flushPanel)
+}
+
+// flushPanel forgets the rooms that emptied and, if any summary changed,
+// renders the panel once and hands it to the lobby's subscribers. It runs
+// in the panel timer's goroutine and holds s.mu throughout, so that two
+// flushes never cross and a room is not created while another is
+// forgotten.
+func (s *Site) flushPanel() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.panelMu.Lock()
+	if s.panelClosed {
+		s.panelMu.Unlock()
+		return
+	}
+	s.panelTimer = nil
+	s.lastPanel = s.clock.Now() // at most one flush a tick, whatever it finds
+	emptied := s.emptied
+	s.emptied = make(map[string]bool)
+	s.panelMu.Unlock()
+
+	var forgotten []string
+	for name := range emptied {
+		if r := s.rooms[name]; r != nil && r.joining == 0 && r.hub.closeIfEmpty() {
+			delete(s.rooms, name)
+			forgotten = append(forgotten, name)
+		}
+	}
+
+	s.panelMu.Lock()
+	for _, name := range forgotten {
+		if _, ok := s.summaries[name]; ok { // its "nobody here" would have removed it: never expected
+			delete(s.summaries, name)
+			s.changed = true
+		}
+	}
+	if !s.changed {
+		s.panelMu.Unlock()
+		return
+	}
+	s.changed = false
+	next := topRooms(s.summaries, s.cfg.PanelLimit)
+	same := samePanel(next, s.panel)
+	s.panelMu.Unlock()
+	if same {
+		return // the change was below the rooms listed, and none came or went
+	}
+
+	f, err := s.cfg.RenderPanel(next)
+	if err != nil {
+		// The lobby keeps showing the last panel until the next change.
+		s.logger.Error("render rooms panel", "err", err)
+		return
+	}
+	s.panelMu.Lock()
+	s.panel = next
+	s.panelMu.Unlock()
+	s.lobby.Broadcast(f)
+}
