@@ -13,10 +13,12 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"herenow/handlers"
+	"herenow/hub"
 )
 
 // config is everything herenow can be told.
@@ -28,6 +30,9 @@ type config struct {
 	redisURL    string
 	clusterName string
 	listLimit   int
+	maxRooms    int
+	roomList    string   // the --rooms flag's text
+	rooms       []string // what it says: a fixed list of rooms, or nil
 	grace       time.Duration
 	tick        time.Duration
 	sessionTTL  time.Duration
@@ -90,7 +95,32 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if c.live.MaxLive == 0 {
 		c.live.MaxLive = defaultMaxLive(openFileLimit())
 	}
+	if c.maxRooms <= 0 {
+		return c, nil, errors.New("--max-rooms must be positive")
+	}
+	if c.rooms, err = parseRooms(c.roomList); err != nil {
+		return c, nil, err
+	}
 	return c, fs.Args(), nil
+}
+
+// parseRooms reads --rooms: room names separated by commas, each folded to
+// its small-letter form; nil when empty.
+func parseRooms(list string) ([]string, error) {
+	if strings.TrimSpace(list) == "" {
+		return nil, nil
+	}
+	var rooms []string
+	for part := range strings.SplitSeq(list, ",") {
+		name, err := hub.RoomName(strings.TrimSpace(part))
+		if err != nil {
+			return nil, fmt.Errorf("--rooms: %q: %w", part, err)
+		}
+		if !slices.Contains(rooms, name) {
+			rooms = append(rooms, name)
+		}
+	}
+	return rooms, nil
 }
 
 // newFlagSet defines every flag, bound to c's fields.
@@ -104,6 +134,8 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.clusterName, "cluster-name", "herenow", "names this cluster's keys in Redis, so several clusters can share one Redis")
 	fs.StringVar(&c.database, "database", "", "user database: a postgres:// URL, or a SQLite file; DATA/users.db when empty")
 	fs.IntVar(&c.listLimit, "list-limit", 100, "most users named in the online list; the rest are counted")
+	fs.IntVar(&c.maxRooms, "max-rooms", 10000, "most rooms in use at once; past it a new room's page answers 503")
+	fs.StringVar(&c.roomList, "rooms", "", "comma-separated room names: the only rooms there are; any valid name when empty")
 	fs.DurationVar(&c.grace, "grace", 5*time.Second, "how long someone whose last tab closed still counts as online")
 	fs.DurationVar(&c.tick, "tick", 100*time.Millisecond, "shortest time between two live updates")
 	fs.DurationVar(&c.sessionTTL, "session-ttl", 12*time.Hour, "how long a login lasts")

@@ -15,7 +15,6 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"herenow/handlers"
-	"herenow/hub"
 	"herenow/static"
 	"herenow/users"
 )
@@ -66,8 +65,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	defer closeLink()
 	metrics := handlers.NewMetrics()
-	h, err := hub.New(hub.Config{Render: handlers.Renderer{Metrics: metrics}, Logger: logger, Tick: cfg.tick,
-		Grace: cfg.grace, ListLimit: cfg.listLimit, LogSize: 50, QueueSize: 16, Peers: link})
+	site, h, err := openPresence(cfg, logger, link, metrics)
 	if err != nil {
 		return err
 	}
@@ -78,12 +76,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	app, err := handlers.NewServer(ctx, logger, store, h, assets, handlers.Options{
 		Secret: secret, TokenTTL: cfg.sessionTTL, Login: cfg.login, Live: cfg.live, Metrics: metrics,
-		Ready: link.Ready, UserChanges: changes, Proxy: cfg.proxy})
+		Ready: link.Ready, UserChanges: changes, Proxy: cfg.proxy, Site: site})
 	if err != nil {
 		return err
 	}
 	return serveLinked(ctx, link, h, func(ctx context.Context) error {
 		defer changes.run(ctx)() // ends the watcher of the user database and waits for it
-		return serve(ctx, logger, cfg, h, app, metrics.OpsHandler())
+		var presence closable = h
+		if site != nil {
+			presence = site
+		}
+		return serve(ctx, logger, cfg, presence, app, metrics.OpsHandler())
 	})
 }

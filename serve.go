@@ -8,8 +8,6 @@ import (
 	"net"
 	"net/http"
 	"time"
-
-	"herenow/hub"
 )
 
 // drainTimeout bounds a graceful shutdown.
@@ -20,7 +18,14 @@ const drainTimeout = 10 * time.Second
 // accepting, ends every live connection (WebSocket with 1012), lets requests
 // in flight finish and waits for the live connections to close, within a
 // deadline.
-func serve(ctx context.Context, logger *slog.Logger, cfg config, h *hub.Hub, app, ops http.Handler) error {
+// closable is what serve closes when it stops: the lobby's hub, or the
+// site of rooms around it.
+type closable interface {
+	Close()
+	Shutdown(ctx context.Context) error
+}
+
+func serve(ctx context.Context, logger *slog.Logger, cfg config, h closable, app, ops http.Handler) error {
 	errorLog := slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 	public := &http.Server{
 		Handler: app,

@@ -146,19 +146,20 @@ func startApp(t testing.TB, change func(*handlers.Options), logs *logBuffer, wra
 	if wrap != nil {
 		serverStore = wrap(store)
 	}
-	return serveApp(t, store, serverStore, alice, change, logs)
+	return serveApp(t, store, serverStore, alice, change, logs, nil)
 }
 
 // restart starts another server on a's store, as the program started again
 // on the same data would, and returns it. a goes on serving.
 func (a *app) restart(t testing.TB) *app {
 	t.Helper()
-	return serveApp(t, a.store, a.store, a.alice, nil, nil)
+	return serveApp(t, a.store, a.store, a.alice, nil, nil, nil)
 }
 
-// serveApp starts a server on serverStore, whose users' store is store.
+// serveApp starts a server on serverStore, whose users' store is store;
+// with rooms set, a server with rooms, whose site rooms may configure.
 func serveApp(t testing.TB, store *users.Store, serverStore handlers.UserStore, alice users.User,
-	change func(*handlers.Options), logs *logBuffer) *app {
+	change func(*handlers.Options), logs *logBuffer, rooms func(*hub.SiteConfig)) *app {
 	t.Helper()
 	a := &app{store: store, alice: alice}
 	opt := handlers.Options{
@@ -169,10 +170,18 @@ func serveApp(t testing.TB, store *users.Store, serverStore handlers.UserStore, 
 	if change != nil {
 		change(&opt)
 	}
-	h, err := hub.New(hub.Config{Render: handlers.Renderer{Metrics: opt.Metrics}, Tick: 10 * time.Millisecond, Grace: grace,
-		ListLimit: 100, LogSize: 50, QueueSize: 32})
-	if err != nil {
-		t.Fatal(err)
+	cfg := hub.Config{Render: handlers.Renderer{Metrics: opt.Metrics}, Tick: 10 * time.Millisecond, Grace: grace,
+		ListLimit: 100, LogSize: 50, QueueSize: 32}
+	var h *hub.Hub
+	if rooms != nil {
+		site := newSite(t, cfg, opt.Metrics, rooms)
+		h, opt.Site = site.Lobby(), site
+		t.Cleanup(site.Close)
+	} else {
+		var err error
+		if h, err = hub.New(cfg); err != nil {
+			t.Fatal(err)
+		}
 	}
 	assets, err := static.Load()
 	if err != nil {
@@ -260,9 +269,15 @@ func (a *app) dialWS(t *testing.T, c *http.Client) *wsLive {
 // dialWSWith is dialWS with the handshake's headers given.
 func (a *app) dialWSWith(t *testing.T, header http.Header) *wsLive {
 	t.Helper()
+	return a.dialWSAt(t, "/live/ws", header)
+}
+
+// dialWSAt is dialWSWith at another live endpoint, such as a room's.
+func (a *app) dialWSAt(t *testing.T, path string, header http.Header) *wsLive {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(a.srv.URL, "http")+"/live/ws",
+	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(a.srv.URL, "http")+path,
 		&websocket.DialOptions{HTTPHeader: header})
 	if err != nil {
 		t.Fatal(err)
@@ -302,8 +317,14 @@ func (a *app) dialSSE(t *testing.T, c *http.Client) *sseLive {
 // dialSSEWith is dialSSE with the request's headers given.
 func (a *app) dialSSEWith(t *testing.T, header http.Header) *sseLive {
 	t.Helper()
+	return a.dialSSEAt(t, "/live/events", header)
+}
+
+// dialSSEAt is dialSSEWith at another live endpoint, such as a room's.
+func (a *app) dialSSEAt(t *testing.T, path string, header http.Header) *sseLive {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.srv.URL+"/live/events", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.srv.URL+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,10 +27,14 @@ const sseKeepAlive = ": keep-alive\n\n"
 // PingTimeout deadline, and a stream the hub gave up on for falling behind
 // is cut at once, as a WebSocket is. So an SSE client is gone within the
 // same PingInterval + PingTimeout as a WebSocket one.
-func serveLiveSSE(l *live) http.Handler {
+func serveLiveSSE(l *live, place placeFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := visitorFrom(r.Context())
 		person := v.person()
+		join := place(w, r)
+		if join == nil {
+			return // answered: no such room, or no room for another
+		}
 		release, ok := l.admit(w, r, transportSSE)
 		if !ok {
 			return
@@ -66,11 +70,16 @@ func serveLiveSSE(l *live) http.Handler {
 		// subscription. Once it has dropped a stream that fell behind, a
 		// write blocked on the client is ended now rather than at its
 		// deadline.
-		sub = l.hub.ConnectWake(person, func() {
+		var err error
+		sub, err = join(person, func() {
 			if subSet.Load() && errors.Is(sub.Err(), hub.ErrSlow) {
 				rc.SetWriteDeadline(time.Now())
 			}
 		})
+		if err != nil { // the last room slot went between the check and now
+			l.logger.Info("live connection refused", "err", err)
+			return
+		}
 		subSet.Store(true)
 		defer sub.Close()
 		sessionEnded := make(chan struct{})
@@ -79,7 +88,6 @@ func serveLiveSSE(l *live) http.Handler {
 		keepAlive := time.NewTicker(l.opt.PingInterval)
 		defer keepAlive.Stop()
 
-		var err error
 		for err == nil {
 			select {
 			case f := <-sub.Frames():

@@ -29,7 +29,8 @@ type LiveOptions struct {
 // live is what both live transports need.
 type live struct {
 	logger   *slog.Logger
-	hub      *hub.Hub
+	hub      *hub.Hub  // the lobby
+	site     *hub.Site // the rooms; nil without them
 	sessions *sessions
 	metrics  *Metrics
 	ws, sse  *transportMetrics
@@ -79,10 +80,14 @@ const wsReadLimit = 1 << 10
 // it does not keep the deep stack of the handler that accepted it. Frames
 // are written by a goroutine started when the hub queues one and gone once
 // the queue is empty; pings run from a timer.
-func serveLiveWS(l *live) http.Handler {
+func serveLiveWS(l *live, place placeFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := visitorFrom(r.Context())
 		person := v.person()
+		join := place(w, r)
+		if join == nil {
+			return // answered: no such room, or no room for another
+		}
 		release, ok := l.admit(w, r, transportWS)
 		if !ok {
 			return
@@ -95,9 +100,17 @@ func serveLiveWS(l *live) http.Handler {
 			return // Accept has written the response
 		}
 		c.SetReadLimit(wsReadLimit)
-		ws := &wsConn{live: l, conn: c, closed: l.opened(r, transportWS, l.ws, person), release: release}
+		ws := &wsConn{live: l, conn: c, release: release}
 		ws.writing.Store(true) // no writer until ws is complete
-		ws.sub = l.hub.ConnectWake(person, ws.wake)
+		sub, err := join(person, ws.wake)
+		if err != nil { // the last room slot went between the check and now
+			release()
+			c.Close(websocket.StatusTryAgainLater, "too many rooms are in use")
+			l.logger.Info("live connection refused", "err", err)
+			return
+		}
+		ws.sub = sub
+		ws.closed = l.opened(r, transportWS, l.ws, person)
 		ws.untrack = l.sessions.track(v, ws.endSession)
 		ws.stopPings = keepAlive(c, l.opt, l.metrics)
 		ws.ready.Store(true)

@@ -12,11 +12,15 @@ import (
 
 // serveIndex renders the presence page with what everyone currently sees;
 // its live connection then keeps it current.
-func serveIndex(h *hub.Hub, s *sessions, assets components.Assets) http.Handler {
+func serveIndex(h *hub.Hub, site *hub.Site, s *sessions, assets components.Assets) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := visitorFrom(r.Context())
 		s.ensureGuest(w, r, v)
 		page := components.IndexPage{Assets: assets, Me: v.me(), Live: liveView(h.Snapshot())}
+		if site != nil {
+			panel := panelView(site.Panel())
+			page.Rooms = &panel
+		}
 		render(w, r, http.StatusOK, components.Index(page))
 	})
 }

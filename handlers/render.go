@@ -16,6 +16,9 @@ import (
 // change, as HTML for WebSocket and as the same HTML framed as an SSE event.
 type Renderer struct {
 	Metrics *Metrics // optional: times each render
+	// Room, when set, is the room whose frames these are: its log reads
+	// "joined" and "left". Empty for the lobby.
+	Room string
 }
 
 var _ hub.Renderer = Renderer{}
@@ -23,7 +26,9 @@ var _ hub.Renderer = Renderer{}
 // Snapshot renders the whole live region.
 func (r Renderer) Snapshot(s hub.Snapshot) (*hub.Frame, error) {
 	start := time.Now()
-	f, err := renderFrame(components.Snapshot(liveView(s)))
+	live := liveView(s)
+	live.Room = r.Room
+	f, err := renderFrame(components.Snapshot(live))
 	r.observe("snapshot", start)
 	return f, err
 }
@@ -41,6 +46,7 @@ func (r Renderer) Diff(d hub.Diff) (*hub.Frame, error) {
 
 		LogReplaced: d.LogReplaced,
 		Log:         entries(d.Log),
+		InRoom:      r.Room != "",
 	}
 	if d.Counts != nil {
 		c := components.Count(*d.Counts)
@@ -84,6 +90,20 @@ func sseEvent(name string, data []byte) []byte {
 		out = append(out, '\n')
 	}
 	return append(out, '\n')
+}
+
+// RenderPanel renders the lobby's Rooms panel as one frame that replaces
+// it whole.
+func RenderPanel(p hub.Panel) (*hub.Frame, error) {
+	return renderFrame(components.RoomsPanelFrame(panelView(p)))
+}
+
+func panelView(p hub.Panel) components.RoomsPanel {
+	v := components.RoomsPanel{Rooms: make([]components.RoomRow, len(p.Rooms)), More: p.More}
+	for i, r := range p.Rooms {
+		v.Rooms[i] = components.RoomRow{Name: r.Name, People: r.People, Guests: r.Guests, Names: r.Names, Others: r.Others}
+	}
+	return v
 }
 
 func liveView(s hub.Snapshot) components.Live {

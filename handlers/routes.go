@@ -32,6 +32,11 @@ type Options struct {
 	// Proxy says how people reach the server: directly when zero.
 	Proxy Proxy
 
+	// Site, optional, gives the server rooms: /r/{room}, their live
+	// connections, and the lobby's Rooms panel. The hub NewServer is given
+	// is then the Site's lobby.
+	Site *hub.Site
+
 	// UserChanges, optional, tells of users deleted or whose password
 	// changed, and of sessions ended at logout, anywhere, so that their
 	// live connections end here.
@@ -65,7 +70,7 @@ func NewServer(ctx context.Context, logger *slog.Logger, store UserStore, h *hub
 	if opt.Metrics == nil {
 		opt.Metrics = NewMetrics()
 	}
-	l := &live{logger: logger, hub: h, sessions: s, metrics: opt.Metrics, opt: opt.Live,
+	l := &live{logger: logger, hub: h, site: opt.Site, sessions: s, metrics: opt.Metrics, opt: opt.Live,
 		ws: opt.Metrics.transport(transportWS), sse: opt.Metrics.transport(transportSSE),
 		wsAccept: &websocket.AcceptOptions{OriginPatterns: opt.Proxy.websocketOriginPatterns()},
 		slots:    newLiveSlots(opt.Live.MaxLive, opt.Live.MaxPerAddr)}
@@ -88,8 +93,12 @@ func NewServer(ctx context.Context, logger *slog.Logger, store UserStore, h *hub
 
 	// Live connections log their own opening and closing, which says more
 	// than an access-log line would. Both refuse another site's pages.
-	r.With(opt.Proxy.checkOrigin).With(identify...).Method(http.MethodGet, "/live/ws", serveLiveWS(l))
-	r.With(opt.Proxy.checkOrigin).With(identify...).Method(http.MethodGet, "/live/events", serveLiveSSE(l))
+	r.With(opt.Proxy.checkOrigin).With(identify...).Method(http.MethodGet, "/live/ws", serveLiveWS(l, l.lobby))
+	r.With(opt.Proxy.checkOrigin).With(identify...).Method(http.MethodGet, "/live/events", serveLiveSSE(l, l.lobby))
+	if opt.Site != nil {
+		r.With(opt.Proxy.checkOrigin).With(identify...).Method(http.MethodGet, "/r/{room}/live/ws", serveLiveWS(l, l.room))
+		r.With(opt.Proxy.checkOrigin).With(identify...).Method(http.MethodGet, "/r/{room}/live/events", serveLiveSSE(l, l.room))
+	}
 
 	r.Group(func(r chi.Router) {
 		r.Use(accessLog(logger))
@@ -100,11 +109,16 @@ func NewServer(ctx context.Context, logger *slog.Logger, store UserStore, h *hub
 		r.Method(http.MethodGet, "/readyz", serveReadyz(logger, store, h, opt.Ready))
 		r.Group(func(r chi.Router) {
 			r.Use(identify...)
-			r.Method(http.MethodGet, "/", serveIndex(h, s, urls))
+			r.Method(http.MethodGet, "/", serveIndex(h, opt.Site, s, urls))
 			r.Method(http.MethodGet, "/login", serveLoginForm(urls))
 			r.Method(http.MethodPost, "/login", serveLogin(logger, store, s, newLoginLimiter(opt.Login), opt.Metrics, urls))
 			r.Method(http.MethodPost, "/logout", serveLogout(s))
 			r.Method(http.MethodGet, "/live/sse-box", serveSSEBox(h))
+			if opt.Site != nil {
+				r.Method(http.MethodGet, "/r", serveGoToRoom(s, urls))
+				r.Method(http.MethodGet, "/r/{room}", serveRoomPage(opt.Site, s, urls))
+				r.Method(http.MethodGet, "/r/{room}/live/sse-box", serveRoomSSEBox(opt.Site))
+			}
 		})
 	})
 	return r, nil

@@ -234,10 +234,29 @@ func (s *Site) Panel() Panel {
 	return s.panel
 }
 
-// Shutdown closes every room and the lobby, ending their subscriptions
-// with ErrShutdown, and waits until every owner has closed theirs, or ctx
-// ends.
-func (s *Site) Shutdown(ctx context.Context) error {
+// CanJoin reports whether a Join of room would be let in now: nil for a
+// room that exists, ErrNoSuchRoom for a name outside a fixed list,
+// ErrTooManyRooms for a new room past MaxRooms. A page asks before it
+// shows a room; Join decides again.
+func (s *Site) CanJoin(name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.rooms[name] != nil:
+		return nil
+	case s.allowed != nil && !s.allowed[name]:
+		return fmt.Errorf("hub: room %q: %w", name, ErrNoSuchRoom)
+	case s.cfg.MaxRooms > 0 && len(s.rooms) >= s.cfg.MaxRooms:
+		return fmt.Errorf("hub: room %q: %w (%d)", name, ErrTooManyRooms, s.cfg.MaxRooms)
+	}
+	return nil
+}
+
+// Close closes every room and the lobby, ending their subscriptions with
+// ErrShutdown, without waiting for their owners.
+func (s *Site) Close() { s.close() }
+
+func (s *Site) close() []*Hub {
 	s.mu.Lock()
 	s.closed = true
 	hubs := make([]*Hub, 0, len(s.rooms)+1)
@@ -258,7 +277,14 @@ func (s *Site) Shutdown(ctx context.Context) error {
 	for _, h := range hubs {
 		h.Close() // all at once: a room's owners close their lobby holds too
 	}
-	for _, h := range hubs {
+	return hubs
+}
+
+// Shutdown closes every room and the lobby, ending their subscriptions
+// with ErrShutdown, and waits until every owner has closed theirs, or ctx
+// ends.
+func (s *Site) Shutdown(ctx context.Context) error {
+	for _, h := range s.close() {
 		if err := h.Shutdown(ctx); err != nil {
 			return fmt.Errorf("hub: site: %w", err)
 		}
