@@ -83,12 +83,14 @@ var failedLoginStatus = consoleRule{
 	url:    regexp.MustCompile(`^http://127\.0\.0\.1:\d+/login$`),
 }
 
-// TestBrowserMobileAndDarkMode shows alice's page, with a guest online and
-// some activity, on a 390×844 phone, in light and in dark mode: nothing may
-// scroll or stick out sideways, the live region and "Log out" must be on
-// screen, and the colours must follow the system setting and stay readable.
-// It saves full-page screenshots as test artifacts (go test -artifacts),
-// mobile-light.png and mobile-dark.png, to be checked by eye.
+// TestBrowserMobileAndDarkMode shows alice's lobby, with a guest in room
+// standup and some activity, on a 390×844 phone, in light and in dark mode,
+// then the standup room's page: nothing may scroll or stick out sideways,
+// the live region, "Log out", and the lobby's Rooms panel and room form
+// must be on screen, and the colours must follow the system setting and
+// stay readable. It saves full-page screenshots as test artifacts (go test
+// -artifacts), mobile-light.png, mobile-dark.png and mobile-room.png, to be
+// checked by eye.
 func TestBrowserMobileAndDarkMode(t *testing.T) {
 	requireChromium(t)
 	axe := readAxe(t)
@@ -96,9 +98,9 @@ func TestBrowserMobileAndDarkMode(t *testing.T) {
 	g := newBrowser(t, "guest")
 	a := newBrowser(t, "alice")
 
-	g.navigate(t, base+"/")
-	g.waitJS(t, "the guest's page counts 1 person online",
-		`document.querySelector('#online-count')?.textContent.replace(/\s+/g, ' ').trim() === '1 person online'`)
+	g.navigate(t, base+"/r/standup")
+	g.waitJS(t, "the guest's standup page runs the room's WebSocket", roomOverWebSocket("standup"))
+	g.waitJS(t, "the guest's standup page counts 1 person online", countIs("1 person online"))
 
 	// The emulation belongs to the tab and outlives navigations.
 	a.run(t, "emulate a 390×844 phone", func(ctx context.Context) error {
@@ -116,6 +118,9 @@ func TestBrowserMobileAndDarkMode(t *testing.T) {
 	a.waitJS(t, "alice's page counts 2 people online",
 		`document.querySelector('#online-count')?.textContent.replace(/\s+/g, ' ').trim() === '2 people online'`)
 	a.waitJS(t, "alice's activity log says alice came online", activityLogSays("alice came online"))
+	a.waitPanel(t, "alice's Rooms panel lists standup with a guest", []panelRow{
+		{Name: "standup", Href: "/r/standup", People: "1 person", Who: "a guest"},
+	})
 
 	for _, scheme := range []string{"light", "dark"} {
 		t.Run(scheme, func(t *testing.T) {
@@ -139,13 +144,33 @@ func TestBrowserMobileAndDarkMode(t *testing.T) {
 				l, err = chromedp.Run(ctx, chromedp.Evaluate[mobileLayout](measureMobileLayout))
 				return err
 			})
-			l.check(t, scheme)
+			l.check(t, scheme, true)
 
 			// Every piece of text, not only the body's, must stay readable
 			// in both schemes: axe's colour-contrast rule checks them all.
 			a.auditRules(t, axe, "alice's page at 390 px in "+scheme+" mode", []string{"color-contrast"})
 		})
 	}
+
+	t.Run("room", func(t *testing.T) {
+		a.run(t, "emulate prefers-color-scheme: light", func(ctx context.Context) error {
+			return chromedp.Do(ctx, emulateColorScheme("light"))
+		})
+		a.navigate(t, base+"/r/standup")
+		a.waitJS(t, "alice's standup page runs the room's WebSocket", roomOverWebSocket("standup"))
+		a.waitJS(t, "alice's standup page lists her and counts 2 people", listedOnce("alice")+" && "+countIs("2 people online"))
+		a.waitJS(t, "alice's standup log says alice joined", activityLogSays("alice joined"))
+		a.waitJS(t, "no CSS transition or animation is running",
+			`document.getAnimations().every(a => a.playState !== 'running')`)
+		a.screenshot(t, "mobile-room")
+		var l mobileLayout
+		a.run(t, "measure the page", func(ctx context.Context) (err error) {
+			l, err = chromedp.Run(ctx, chromedp.Evaluate[mobileLayout](measureMobileLayout))
+			return err
+		})
+		l.check(t, "light", false)
+		a.auditRules(t, axe, "alice's standup page at 390 px", []string{"color-contrast"})
+	})
 
 	g.assertConsole(t, nil)
 	a.assertConsole(t, nil)
@@ -330,6 +355,10 @@ var measureMobileLayout = fmt.Sprintf(`(() => {
 		sticking: sticking,
 		live: box(document.getElementById('live')),
 		logout: box(document.querySelector('form[action="/logout"] button[type=submit]')),
+		rooms: box(document.getElementById('rooms-panel')),
+		roomName: box(document.getElementById('room-name')),
+		roomGo: box(document.querySelector('form[action="/r"] button[type=submit]')),
+		allRooms: box(document.querySelector('main a[href="/"]')),
 		background: background(),
 		color: getComputedStyle(document.body).color,
 	};
@@ -342,6 +371,10 @@ type mobileLayout struct {
 	Sticking    []string `json:"sticking"`
 	Live        *elemBox `json:"live"`
 	Logout      *elemBox `json:"logout"`
+	Rooms       *elemBox `json:"rooms"`    // the lobby's Rooms panel
+	RoomName    *elemBox `json:"roomName"` // the lobby's room form: its field
+	RoomGo      *elemBox `json:"roomGo"`   // and its button
+	AllRooms    *elemBox `json:"allRooms"` // a room's link back to the lobby
 	Background  string   `json:"background"`
 	Color       string   `json:"color"`
 }
@@ -352,7 +385,9 @@ type elemBox struct {
 	OnTop                                   bool `json:"onTop"`
 }
 
-func (l mobileLayout) check(t *testing.T, scheme string) {
+// check judges the layout of the lobby (with its Rooms panel and room
+// form), or else of a room's page (with its link back to the lobby).
+func (l mobileLayout) check(t *testing.T, scheme string, lobby bool) {
 	t.Helper()
 	if l.InnerWidth != phoneWidth || l.InnerHeight != phoneHeight {
 		t.Errorf("the viewport is %v×%v CSS px, want %d×%d: the phone emulation did not take, or the page was too wide and "+
@@ -365,14 +400,27 @@ func (l mobileLayout) check(t *testing.T, scheme string) {
 		t.Errorf("elements stick out of the %d px wide phone screen, so they are cut off or scroll sideways:\n  %s",
 			phoneWidth, strings.Join(l.Sticking, "\n  "))
 	}
-	for _, e := range []struct {
+	type shown struct {
 		what string
 		box  *elemBox
 		top  bool // must be on the first screen, without scrolling
-	}{
+	}
+	boxes := []shown{
 		{"the live region #live", l.Live, false},
 		{`the "Log out" button`, l.Logout, true},
-	} {
+	}
+	if lobby {
+		boxes = append(boxes,
+			shown{"the Rooms panel", l.Rooms, false},
+			shown{`the "Go to a room" field`, l.RoomName, false},
+			shown{`the "Go to a room" button`, l.RoomGo, false})
+	} else {
+		boxes = append(boxes, shown{`the "All rooms" link`, l.AllRooms, true})
+	}
+	if f := l.RoomName; lobby && f != nil && f.Width < phoneWidth/2 {
+		t.Errorf(`the "Go to a room" field is %v px wide, want at least half the %d px screen to type a name in`, f.Width, phoneWidth)
+	}
+	for _, e := range boxes {
 		switch b := e.box; {
 		case b == nil:
 			t.Errorf("%s is missing", e.what)

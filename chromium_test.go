@@ -88,9 +88,10 @@ func startApp(t *testing.T) string {
 	return newTestApp(t).base
 }
 
-// newTestApp adds user alice and starts the program on a free loopback
-// port. Cleanup stops it and requires a clean exit.
-func newTestApp(t *testing.T) *testApp {
+// newTestApp adds user alice, and each of others with the password
+// passwordOf returns, and starts the program on a free loopback port.
+// Cleanup stops it and requires a clean exit.
+func newTestApp(t *testing.T, others ...string) *testApp {
 	t.Helper()
 	a := &testApp{t: t, data: t.TempDir(), addr: freeLoopbackAddr(t), logs: &lockedBuffer{}}
 	a.base = "http://" + a.addr
@@ -103,16 +104,26 @@ func newTestApp(t *testing.T) *testApp {
 		}
 	})
 
-	var out bytes.Buffer
-	args := []string{"herenow", "--data", a.data, "user", "add", "alice"}
-	if err := run(t.Context(), args, noEnv, strings.NewReader(alicePassword+"\n"), &out, a.logs); err != nil {
-		t.Fatalf("herenow user add alice: %v", err)
-	}
-	if !strings.Contains(out.String(), "added alice") {
-		t.Fatalf("herenow user add alice printed %q, want it to say \"added alice\"", out.String())
+	for _, name := range append([]string{"alice"}, others...) {
+		var out bytes.Buffer
+		args := []string{"herenow", "--data", a.data, "user", "add", name}
+		if err := run(t.Context(), args, noEnv, strings.NewReader(passwordOf(name)+"\n"), &out, a.logs); err != nil {
+			t.Fatalf("herenow user add %s: %v", name, err)
+		}
+		if !strings.Contains(out.String(), "added "+name) {
+			t.Fatalf("herenow user add %s printed %q, want it to say \"added %s\"", name, out.String(), name)
+		}
 	}
 	a.start()
 	return a
+}
+
+// passwordOf is the password of a user that newTestApp adds.
+func passwordOf(name string) string {
+	if name == "alice" {
+		return alicePassword
+	}
+	return name + "'s password"
 }
 
 // start serves on a.addr and returns once GET / answers 200.
@@ -449,11 +460,17 @@ func (b *browser) reload(t *testing.T) {
 // would: type, then click the button.
 func (b *browser) login(t *testing.T, base string) {
 	t.Helper()
+	b.loginAs(t, base, "alice")
+}
+
+// loginAs signs in as a user that newTestApp added, as login does.
+func (b *browser) loginAs(t *testing.T, base, name string) {
+	t.Helper()
 	b.navigate(t, base+"/login")
-	b.run(t, "log in as alice", func(ctx context.Context) error {
+	b.run(t, "log in as "+name, func(ctx context.Context) error {
 		if err := chromedp.Do(ctx,
-			chromedp.SendKeys(chromedp.CSS("input#username"), "alice"),
-			chromedp.SendKeys(chromedp.CSS("input#password"), alicePassword),
+			chromedp.SendKeys(chromedp.CSS("input#username"), name),
+			chromedp.SendKeys(chromedp.CSS("input#password"), passwordOf(name)),
 		); err != nil {
 			return err
 		}
