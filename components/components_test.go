@@ -214,3 +214,18 @@ func TestRoomEndpointsStayInTheirAttribute(t *testing.T) {
 		t.Errorf("the room name escaped its attribute:\n%s", html)
 	}
 }
+
+// TestALongRoomNameMayBreak: a room's name in the panel allows a line
+// break every 16 characters, so 64 letters do not widen a phone's page,
+// and reads as the name itself.
+func TestALongRoomNameMayBreak(t *testing.T) {
+	name := strings.Repeat("x", 40)
+	var b strings.Builder
+	if err := components.RoomsPanelFrame(components.RoomsPanel{Rooms: []components.RoomRow{{Name: name, People: 1}}}).Render(context.Background(), &b); err != nil {
+		t.Fatal(err)
+	}
+	want := `">` + strings.Repeat("x", 16) + "<wbr>" + strings.Repeat("x", 16) + "<wbr>" + strings.Repeat("x", 8) + "</a>"
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("the panel renders a 40-letter name as %s, want %s", b.String(), want)
+	}
+}

@@ -4,6 +4,8 @@
 package components
 
 import (
+	"context"
+	"io"
 	"net/url"
 	"strconv"
 	"strings"
@@ -261,4 +263,25 @@ func (p RoomPage) live() Live {
 	l := p.Live
 	l.Room = p.Room
 	return l
+}
+
+// breakable writes a room's name with a line break allowed (<wbr>) every
+// 16 characters: a name of 64 letters is one word that would push a
+// phone's page sideways, and the CSP leaves no style attribute to make it
+// wrap. Each piece is escaped as any text is.
+func breakable(name string) templ.Component {
+	return templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
+		const piece = 16
+		for i := 0; i < len(name); i += piece {
+			if i > 0 {
+				if _, err := io.WriteString(w, "<wbr>"); err != nil {
+					return err
+				}
+			}
+			if _, err := io.WriteString(w, templ.EscapeString(name[i:min(i+piece, len(name))])); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
