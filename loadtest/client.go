@@ -30,13 +30,24 @@ const sseReadBuffer = 1 << 10
 // goroutine that reads and counts; nothing a server sends is kept. The
 // fleet also tracks one probe round at a time: which held clients have
 // received a frame since the round was armed.
+//
+// With rooms (inRooms), client i of the fleet joins room r{(first+i) mod
+// rooms}: only the clients of r0, where the probe arrives, take part in a
+// probe round, and what the others receive is counted apart (other*). A
+// lobby fleet (asLobby) holds viewers of the lobby, which take part in no
+// round: each counts the most frames it received within one tick.
 type fleet struct {
 	tr          transport
+	urlList     string        // as given, comma-separated
 	urls        []string      // clients take them in turn, to spread over several instances
 	nextURL     atomic.Uint64 // the turn
 	header      http.Header
 	http        *http.Client
 	dialTimeout time.Duration
+
+	rooms     int   // 0: every client at urls
+	firstRoom int   // the global index of this fleet's first client, for its room
+	tick      int64 // nanoseconds; > 0 for a fleet of lobby viewers
 
 	clients []*client // set by storm; nil where a handshake failed
 
@@ -46,8 +57,19 @@ type fleet struct {
 	alive     atomic.Int64 // clients connected and not yet ended
 	closing   atomic.Bool  // we are closing: ends are not errors
 
+	// Clients of rooms other than r0: what they received, frames and
+	// content bytes (see client.read).
+	otherFrames atomic.Int64
+	otherBytes  atomic.Int64
+	// In a lobby fleet, the most frames one viewer received within one
+	// tick, and within half a tick, since the last takeMaxPerTick.
+	maxPerTick     atomic.Int64
+	maxPerHalfTick atomic.Int64
+
 	// The probe round: seq is its number (0: none), reached how many
-	// alive clients have had a frame since, first and last when.
+	// alive clients of the round's room (targets) have had a frame since,
+	// first and last when.
+	targets atomic.Int64 // alive clients that take part in probe rounds
 	seq     atomic.Uint32
 	reached atomic.Int64
 	first   atomic.Int64
@@ -71,9 +93,24 @@ func newFleet(tr transport, url, cookie string, dialTimeout time.Duration) *flee
 		h.Set("Cache-Control", "no-store")
 	}
 	return &fleet{
-		tr: tr, urls: strings.Split(url, ","), header: h, http: newHTTPClient(dialTimeout), dialTimeout: dialTimeout,
+		tr: tr, urlList: url, urls: strings.Split(url, ","), header: h, http: newHTTPClient(dialTimeout), dialTimeout: dialTimeout,
 		wake: make(chan struct{}, 1), drops: map[string]int{},
 	}
+}
+
+// inRooms spreads the fleet's clients over rooms r0...r{rooms-1}, its
+// client i in room r{(first+i) mod rooms}; the fleet's URLs must be lobby
+// endpoints (see roomURLs).
+func (f *fleet) inRooms(rooms, first int) *fleet {
+	f.rooms, f.firstRoom = rooms, first
+	return f
+}
+
+// asLobby makes the fleet's clients lobby viewers, each counting the most
+// frames it received within tick.
+func (f *fleet) asLobby(tick time.Duration) *fleet {
+	f.tick = int64(tick)
+	return f
 }
 
 // newHTTPClient connects to loopback addresses only, follows no redirect
@@ -111,6 +148,8 @@ type client struct {
 	body   io.ReadCloser      // SSE
 	cancel context.CancelFunc // SSE: ends the request
 	seen   uint32             // the last probe round this client counted in; reader goroutine only
+	target bool               // takes part in probe rounds: in r0, or in a fleet without rooms
+	recent *tickWindow        // a lobby viewer's latest frames; reader goroutine only
 }
 
 // stormResult is what one process saw of the join storm.
@@ -140,7 +179,8 @@ func (f *fleet) storm(ctx context.Context, n, inflight int) stormResult {
 					return
 				}
 				start := time.Now()
-				c, err := f.dial(ctx)
+				room := f.room(int(i))
+				c, err := f.dial(ctx, room)
 				if err != nil && ctx.Err() != nil {
 					return // cut short, not failed
 				}
@@ -153,8 +193,15 @@ func (f *fleet) storm(ctx context.Context, n, inflight int) stormResult {
 				handshakes[i] = now.Sub(start)
 				storeMax(&lastConnected, now.UnixNano())
 				connected.Add(1)
+				c.target = f.tick == 0 && room <= 0
+				if f.tick > 0 {
+					c.recent = &tickWindow{}
+				}
 				f.clients[i] = c
 				f.alive.Add(1)
+				if c.target {
+					f.targets.Add(1)
+				}
 				go c.read() // a fresh goroutine: its stack stays small
 			}
 		})
@@ -169,9 +216,25 @@ func (f *fleet) storm(ctx context.Context, n, inflight int) stormResult {
 	return res
 }
 
-// dial performs one handshake.
-func (f *fleet) dial(ctx context.Context) (*client, error) {
-	url := f.urls[(f.nextURL.Add(1)-1)%uint64(len(f.urls))]
+// room is the room of the fleet's client i, -1 for none.
+func (f *fleet) room(i int) int {
+	if f.rooms == 0 {
+		return -1
+	}
+	return (f.firstRoom + i) % f.rooms
+}
+
+// dial performs one handshake, into room (-1: at the fleet's URL itself).
+func (f *fleet) dial(ctx context.Context, room int) (*client, error) {
+	urls := f.urls
+	if room >= 0 {
+		list, err := roomURLs(f.urlList, room)
+		if err != nil {
+			return nil, err
+		}
+		urls = strings.Split(list, ",")
+	}
+	url := urls[(f.nextURL.Add(1)-1)%uint64(len(urls))]
 	if f.tr == transportWS {
 		dctx, cancel := context.WithTimeout(ctx, f.dialTimeout)
 		defer cancel()
@@ -233,17 +296,20 @@ func (c *client) read() {
 				return
 			}
 			c.f.bytes.Add(n)
-			c.f.frame(c, 1, time.Now().UnixNano())
+			c.f.frame(c, 1, n, time.Now().UnixNano())
 		}
 	}
+	// An event stream's bytes count whole; its content bytes leave out
+	// comments (the keep-alives every stream gets) and line ends.
 	p := newSSEParser()
 	buf := make([]byte, sseReadBuffer)
 	for {
 		n, err := c.body.Read(buf)
 		if n > 0 {
 			c.f.bytes.Add(int64(n))
-			if events := p.feed(buf[:n]); events > 0 {
-				c.f.frame(c, events, time.Now().UnixNano())
+			events := p.feed(buf[:n])
+			if content := p.takeFieldBytes(); events > 0 || content > 0 {
+				c.f.frame(c, events, content, time.Now().UnixNano())
 			}
 		}
 		if err != nil {
@@ -264,24 +330,75 @@ func (c *client) close() {
 	c.body.Close()
 }
 
-// frame records that c received events frames at now.
-func (f *fleet) frame(c *client, events int, now int64) {
+// frame records that c received events frames, content bytes of content
+// (see read), at now. Content without a frame (an event not yet ended)
+// counts for a client of another room only.
+func (f *fleet) frame(c *client, events int, content int64, now int64) {
+	if !c.target && f.tick == 0 {
+		f.otherFrames.Add(int64(events))
+		f.otherBytes.Add(content)
+	}
+	if events == 0 {
+		return
+	}
 	f.frames.Add(int64(events))
 	f.lastFrame.Store(now)
-	if s := f.seq.Load(); s != 0 && c.seen != s {
+	if c.recent != nil {
+		tick, half := c.recent.add(now, events, f.tick)
+		storeMax(&f.maxPerTick, int64(tick))
+		storeMax(&f.maxPerHalfTick, int64(half))
+	}
+	if s := f.seq.Load(); s != 0 && c.target && c.seen != s {
 		c.seen = s
 		storeMin(&f.first, now)
 		storeMax(&f.last, now)
-		if f.reached.Add(1) >= f.alive.Load() {
+		if f.reached.Add(1) >= f.targets.Load() {
 			f.poke()
 		}
 	}
+}
+
+// takeMaxPerTick returns the most frames one lobby viewer received within
+// a tick and within half a tick since the last call, and starts over.
+func (f *fleet) takeMaxPerTick() (tick, half int64) {
+	return f.maxPerTick.Swap(0), f.maxPerHalfTick.Swap(0)
+}
+
+// tickWindow holds a lobby viewer's latest frame times, enough to count
+// up to its length within one tick.
+type tickWindow struct {
+	times  [16]int64 // UnixNano, a ring
+	next   int
+	filled int
+}
+
+// add records events frames at now and returns how many of the latest
+// frames fell within the tick ending at now, (now-tick, now], and within
+// the half tick ending at now. It counts at most len(times).
+func (w *tickWindow) add(now int64, events int, tick int64) (perTick, perHalfTick int) {
+	for range min(events, len(w.times)) {
+		w.times[w.next] = now
+		w.next = (w.next + 1) % len(w.times)
+		w.filled = min(w.filled+1, len(w.times))
+	}
+	for _, t := range w.times[:w.filled] {
+		if t > now-tick {
+			perTick++
+		}
+		if t > now-tick/2 {
+			perHalfTick++
+		}
+	}
+	return perTick, perHalfTick
 }
 
 // ended records that c's connection is over and why.
 func (f *fleet) ended(c *client, err error) {
 	if s := f.seq.Load(); s != 0 && c.seen == s {
 		f.reached.Add(-1)
+	}
+	if c.target {
+		f.targets.Add(-1)
 	}
 	f.alive.Add(-1)
 	f.poke()
@@ -362,10 +479,10 @@ type reachResult struct {
 	Last    int64 `json:"last"`  // UnixNano of the last client's frame, 0 if none
 }
 
-// waitReached waits until every alive client has had a frame in the
-// current round, or until ctx ends.
+// waitReached waits until every alive target client has had a frame in
+// the current round, or until ctx ends.
 func (f *fleet) waitReached(ctx context.Context) reachResult {
-	for f.reached.Load() < f.alive.Load() {
+	for f.reached.Load() < f.targets.Load() {
 		select {
 		case <-f.wake:
 		case <-ctx.Done():
@@ -376,7 +493,7 @@ func (f *fleet) waitReached(ctx context.Context) reachResult {
 }
 
 func (f *fleet) reachNow() reachResult {
-	r := reachResult{Reached: f.reached.Load(), Alive: f.alive.Load(), Last: f.last.Load()}
+	r := reachResult{Reached: f.reached.Load(), Alive: f.targets.Load(), Last: f.last.Load()}
 	if first := f.first.Load(); first != math.MaxInt64 {
 		r.First = first
 	}
@@ -410,11 +527,15 @@ func (f *fleet) closeAll(timeout time.Duration) {
 	}
 }
 
-// counters is a process's tallies at one moment.
+// counters is a process's tallies at one moment. Lobby viewers count in
+// Lobby and LastFrame only.
 type counters struct {
 	Alive      int64          `json:"alive"`
+	Targets    int64          `json:"targets"` // alive clients of the probe's room (all, without rooms)
 	Frames     int64          `json:"frames"`
 	Bytes      int64          `json:"bytes"`
+	Other      traffic        `json:"other"` // received by clients of rooms other than r0
+	Lobby      lobbyCounters  `json:"lobby"`
 	LastFrame  int64          `json:"last_frame"` // UnixNano, 0 if none yet
 	Failed     int            `json:"failed"`
 	ReadErrors int            `json:"read_errors"`
@@ -428,7 +549,8 @@ func (f *fleet) counters() counters {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c := counters{
-		Alive: f.alive.Load(), Frames: f.frames.Load(), Bytes: f.bytes.Load(), LastFrame: f.lastFrame.Load(),
+		Alive: f.alive.Load(), Targets: f.targets.Load(), Frames: f.frames.Load(), Bytes: f.bytes.Load(), LastFrame: f.lastFrame.Load(),
+		Other:  traffic{Frames: f.otherFrames.Load(), Bytes: f.otherBytes.Load()},
 		Failed: f.failed, ReadErrors: f.readErrors, Drops: map[string]int{}, Errors: append([]string(nil), f.errSamples...),
 		CPU: selfCPU(), RSSKiB: selfRSSKiB(),
 	}
@@ -436,6 +558,31 @@ func (f *fleet) counters() counters {
 		c.Drops[k] = v
 	}
 	return c
+}
+
+// traffic is what some clients received: frames, and content bytes
+// (WebSocket payloads; an event stream's bytes outside comments and line
+// ends).
+type traffic struct {
+	Frames int64 `json:"frames"`
+	Bytes  int64 `json:"bytes"`
+}
+
+func (t traffic) minus(u traffic) traffic {
+	return traffic{Frames: t.Frames - u.Frames, Bytes: t.Bytes - u.Bytes}
+}
+
+// lobbyCounters are a process's lobby viewers' tallies.
+type lobbyCounters struct {
+	Alive  int64 `json:"alive"`
+	Frames int64 `json:"frames"`
+	Bytes  int64 `json:"bytes"`
+	Failed int   `json:"failed"`
+	// The most frames one viewer received within one tick and within
+	// half a tick, since the last "mark" command (in the reply to a mark)
+	// or so far (in any other reply).
+	MaxPerTick     int64 `json:"max_per_tick"`
+	MaxPerHalfTick int64 `json:"max_per_half_tick"`
 }
 
 func storeMax(a *atomic.Int64, v int64) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -32,6 +33,14 @@ type config struct {
 	CPUProfile  string
 	GoMaxProcs  int
 	Stall       int
+
+	// Rooms: with Rooms > 0, -url is the server's lobby endpoint and
+	// client i joins room r{i mod Rooms} (roomURL); the probe arrives in
+	// r0. Lobby viewers hold -url itself; Tick is the window in which each
+	// should get at most one frame.
+	Rooms int
+	Lobby int
+	Tick  time.Duration
 
 	// The idle window, and what is measured in it.
 	IdleWindow    time.Duration
@@ -79,6 +88,9 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.DialTimeout, "dial-timeout", 30*time.Second, "longest one handshake may take")
 	fs.DurationVar(&c.FanoutWait, "fanout-timeout", 10*time.Second, "longest one arrival may take to reach every client")
 	fs.IntVar(&c.GoMaxProcs, "gomaxprocs", 1, "GOMAXPROCS of each of the tool's processes (0: Go's default); one leaves the other cores to the server and spends less CPU per frame")
+	fs.IntVar(&c.Rooms, "rooms", 0, "spread the clients over this many rooms, client i in room r{i mod K} (-url is then the lobby's /live/ws or /live/events, and a room's endpoint is /r/ROOM/live/...); the probe arrives in r0, fan-out is measured to r0's clients, and the other rooms' clients must receive nothing (0: every client at -url)")
+	fs.IntVar(&c.Lobby, "lobby", 0, "extra clients that hold -url itself (the lobby) through the run: their frames per second and most frames within one -tick during the storm and the arrivals")
+	fs.DurationVar(&c.Tick, "tick", 100*time.Millisecond, "the server's --tick: the window in which a lobby viewer should receive at most one frame")
 	fs.IntVar(&c.Stall, "stall", 0, "clients that complete the handshake after the storm and then never read, held through the arrivals")
 	fs.StringVar(&c.RedisStats, "redis-stats", "", "redis://HOST:PORT/DB on loopback: sample its INFO stats and commandstats at the start and end of the idle window")
 	fs.DurationVar(&c.IdleSettle, "idle-settle", idleSettleMin, "least time after the last connect before the idle window begins; with -synthetic-instances, long enough for the servers to have read the synthetic shares (two heartbeats and the read)")
@@ -129,6 +141,12 @@ func (c config) validate() error {
 		return fmt.Errorf("-pid %d: not a process id", c.PID)
 	case strings.ContainsAny(c.Cookie, "\r\n"):
 		return errors.New("-cookie: must be one line")
+	case c.Rooms < 0 || c.Lobby < 0:
+		return errors.New("-rooms and -lobby must not be negative")
+	case c.Rooms > c.N:
+		return fmt.Errorf("-rooms %d: more rooms than clients (-n %d) leaves rooms empty", c.Rooms, c.N)
+	case c.Tick <= 0:
+		return fmt.Errorf("-tick %v: must be positive", c.Tick)
 	case c.IdleWindow < 0:
 		return fmt.Errorf("-idle-window %v: not a duration to wait", c.IdleWindow)
 	case c.SyntheticInstances < 0 || c.SyntheticPeople < 0:
@@ -137,6 +155,11 @@ func (c config) validate() error {
 		return errors.New("-synthetic-instances needs a Redis: give -redis-url or -redis-stats")
 	case c.SyntheticInstances > 0 && c.ClusterName == "":
 		return errors.New("-cluster-name: must not be empty")
+	}
+	if c.Rooms > 0 {
+		if _, err := roomURLs(c.URL, 0); err != nil {
+			return err
+		}
 	}
 	if c.RedisStats != "" {
 		if _, err := redisOptions("-redis-stats", c.RedisStats); err != nil {
@@ -150,6 +173,43 @@ func (c config) validate() error {
 	}
 	return nil
 }
+
+// probeURL is where the probe arrives and the stalled clients connect:
+// room r0 with -rooms, -url itself without.
+func (c config) probeURL() string {
+	if c.Rooms == 0 {
+		return c.URL
+	}
+	u, _ := roomURLs(c.URL, 0) // validate checked it
+	return u
+}
+
+// roomURLs rewrites every lobby endpoint of a comma-separated list into
+// room r{room}'s: ws://HOST/live/ws becomes ws://HOST/r/r{room}/live/ws, and
+// http://HOST/live/events http://HOST/r/r{room}/live/events. It refuses any
+// other path: the tool would measure a server that has no rooms.
+func roomURLs(list string, room int) (string, error) {
+	urls := strings.Split(list, ",")
+	for i, raw := range urls {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return "", fmt.Errorf("-url: %w", err)
+		}
+		want := "/live/events"
+		if (config{URL: raw}).transport() == transportWS {
+			want = "/live/ws"
+		}
+		if u.Path != want || u.RawQuery != "" || u.Fragment != "" {
+			return "", fmt.Errorf("-url %q: with -rooms the path must be the lobby's %s (a room's is /r/ROOM%s)", raw, want, want)
+		}
+		u.Path = "/r/" + roomName(room) + want
+		urls[i] = u.String()
+	}
+	return strings.Join(urls, ","), nil
+}
+
+// roomName is the name of the tool's room i.
+func roomName(i int) string { return "r" + strconv.Itoa(i) }
 
 // idleWindow is how long the idle window lasts, 0 for none.
 func (c config) idleWindow() time.Duration {

@@ -28,6 +28,8 @@ type measurement struct {
 	serverBefore procSample
 	toolStart    time.Duration
 	lastConnect  time.Time // the storm's last handshake
+	lobbyMark    counters  // the counters at the last mark, for the lobby's windows
+	lobbyMarkAt  time.Time
 
 	synthetic       *syntheticWriter // nil without -synthetic-instances
 	syntheticClient *redis.Client
@@ -64,6 +66,11 @@ func measure(ctx context.Context, cfg config, stderr io.Writer) *result {
 
 func (m *measurement) phases(ctx context.Context) error {
 	if err := m.startWorkers(ctx); err != nil {
+		return err
+	}
+	// The lobby viewers are there before the server's first sample: its
+	// figures per connection and per join stay the storm's.
+	if err := m.openLobby(ctx); err != nil {
 		return err
 	}
 	if m.cfg.PID != 0 {
@@ -111,9 +118,15 @@ func (m *measurement) startWorkers(ctx context.Context) error {
 		m.workers = append(m.workers, w)
 	}
 	_, err := m.callAll(ctx, func(i int) command {
+		first := 0
+		for j := range i {
+			first += share(m.cfg.N, m.cfg.Procs, j)
+		}
 		init := &workerInit{
 			URL: m.cfg.URL, Cookie: m.cfg.Cookie, DialTimeout: m.cfg.DialTimeout,
-			N: share(m.cfg.N, m.cfg.Procs, i), Inflight: share(m.cfg.Inflight, m.cfg.Procs, i),
+			N: share(m.cfg.N, m.cfg.Procs, i), First: first, Rooms: m.cfg.Rooms,
+			Lobby: share(m.cfg.Lobby, m.cfg.Procs, i), Tick: m.cfg.Tick,
+			Inflight: share(m.cfg.Inflight, m.cfg.Procs, i),
 		}
 		if m.cfg.Procs > 1 { // in this process, run already set it
 			init.GoMaxProcs = m.cfg.GoMaxProcs
@@ -124,6 +137,73 @@ func (m *measurement) startWorkers(ctx context.Context) error {
 		return command{Op: "init", Init: init}
 	})
 	return err
+}
+
+// openLobby opens the lobby viewers, waits for the server to settle and
+// starts their first window.
+func (m *measurement) openLobby(ctx context.Context) error {
+	if m.cfg.Lobby == 0 {
+		return nil
+	}
+	deadline, _ := ctx.Deadline()
+	m.res.Lobby = &lobbyFigures{Viewers: m.cfg.Lobby, TickMS: ms(m.cfg.Tick)}
+	m.logf("lobby: opening %d viewers", m.cfg.Lobby)
+	reps, err := m.callAll(ctx, func(int) command { return command{Op: "lobby", Deadline: deadline.UnixNano()} })
+	if err != nil {
+		return err
+	}
+	for _, r := range reps {
+		m.res.Lobby.Connected += r.Storm.Connected
+		m.res.Lobby.Failed += r.Storm.Failed
+	}
+	if m.res.Lobby.Connected == 0 {
+		agg, _ := m.status(ctx)
+		return fmt.Errorf("lobby: no viewer connected (%d failed): %v", m.res.Lobby.Failed, agg.Errors)
+	}
+	if _, _, err := m.waitQuiet(ctx, time.Now()); err != nil {
+		return fmt.Errorf("after the lobby viewers connected: %w", err)
+	}
+	_, err = m.mark(ctx)
+	return err
+}
+
+// mark returns the counters now and starts a new lobby window: the most
+// frames per tick start over.
+func (m *measurement) mark(ctx context.Context) (counters, error) {
+	reps, err := m.callAll(ctx, func(int) command { return command{Op: "mark"} })
+	if err != nil {
+		return counters{}, err
+	}
+	agg := merge(reps)
+	m.lobbyMark, m.lobbyMarkAt = agg, time.Now()
+	return agg, nil
+}
+
+// lobbyWindow ends the lobby window begun at the last mark and returns
+// what the viewers received in it, the rates over began to ended (the
+// marks' own times when zero).
+func (m *measurement) lobbyWindow(ctx context.Context, began, ended time.Time) (lobbyWindow, error) {
+	before, markedAt := m.lobbyMark, m.lobbyMarkAt
+	agg, err := m.mark(ctx)
+	if err != nil {
+		return lobbyWindow{}, err
+	}
+	if began.IsZero() {
+		began = markedAt
+	}
+	if ended.IsZero() {
+		ended = m.lobbyMarkAt
+	}
+	w := lobbyWindow{WindowMS: ms(ended.Sub(began)), Frames: agg.Lobby.Frames - before.Lobby.Frames,
+		MaxPerTick: agg.Lobby.MaxPerTick, MaxPerHalfTick: agg.Lobby.MaxPerHalfTick}
+	if viewers := m.res.Lobby.Connected; viewers > 0 {
+		w.FramesPerViewer = float64(w.Frames) / float64(viewers)
+	}
+	if w.WindowMS > 0 {
+		w.FramesPerViewerPerS = w.FramesPerViewer / (w.WindowMS / 1000)
+		w.FramesPerViewerPerTick = w.FramesPerViewerPerS * m.cfg.Tick.Seconds()
+	}
+	return w, nil
 }
 
 // storm opens every client and waits for the server to settle.
@@ -159,6 +239,21 @@ func (m *measurement) storm(ctx context.Context) error {
 	m.res.StormSettleMS = ms(quietAt.Sub(time.Unix(0, last)))
 	m.res.StormFramesPerClient = float64(agg.Frames) / float64(m.res.Connected)
 	m.res.StormBytesPerClient = float64(agg.Bytes) / float64(m.res.Connected)
+	if m.res.Rooms != nil {
+		m.res.Rooms.ProbeRoomClients = int(agg.Targets)
+		m.res.Rooms.Other.Clients = int(agg.Alive - agg.Targets)
+	}
+	if m.res.Lobby != nil {
+		// The rates are over the storm's first dial until it settled (the
+		// mark comes a quiet later: nothing came meanwhile).
+		w, err := m.lobbyWindow(ctx, time.Unix(0, first), quietAt)
+		if err != nil {
+			return err
+		}
+		m.res.Lobby.Storm = w
+		m.logf("lobby: during the storm %.1f frames per viewer, %.1f per second, at most %d within %v (%d within half of it)",
+			w.FramesPerViewer, w.FramesPerViewerPerS, w.MaxPerTick, m.cfg.Tick, w.MaxPerHalfTick)
+	}
 	m.res.Tool.RSSFullKiB = m.toolRSS(agg)
 	m.res.Tool.RSSPerClientKiB = float64(m.res.Tool.RSSFullKiB) / float64(m.res.Connected)
 	if m.res.Server != nil {
@@ -187,7 +282,7 @@ func (m *measurement) fanout(ctx context.Context) error {
 		}
 		serverCPU0 = s.CPU
 	}
-	agg, err := m.status(ctx)
+	agg, err := m.mark(ctx)
 	if err != nil {
 		return err
 	}
@@ -199,6 +294,12 @@ func (m *measurement) fanout(ctx context.Context) error {
 		}
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // ctx may be over
 		defer cancel()
+		if m.res.Lobby != nil {
+			if w, err := m.lobbyWindow(sctx, time.Time{}, time.Time{}); err == nil {
+				w.FramesPerViewerPerArrival = w.FramesPerViewer / float64(done)
+				m.res.Lobby.Arrivals = w
+			}
+		}
 		if agg, err := m.status(sctx); err == nil {
 			m.res.Tool.CPUFanoutMS = ms(m.toolCPU(agg) - toolCPU0)
 			m.res.Tool.CPUPerArrivalMS = m.res.Tool.CPUFanoutMS / float64(done)
@@ -213,6 +314,7 @@ func (m *measurement) fanout(ctx context.Context) error {
 	}()
 
 	var latencies, firsts, connects []float64
+	before := agg.Other // what the other rooms' clients had received before this arrival
 	for r := 1; r <= m.cfg.Repeats; r++ {
 		lat, first, connect, err := m.arrival(ctx, uint32(r))
 		done = r
@@ -233,12 +335,24 @@ func (m *measurement) fanout(ctx context.Context) error {
 		if err := sleep(ctx, m.cfg.Settle); err != nil {
 			return err
 		}
-		if _, _, err := m.waitQuiet(ctx, time.Now()); err != nil {
+		after, _, err := m.waitQuiet(ctx, time.Now())
+		if err != nil {
 			return fmt.Errorf("after arrival %d: %w", r, err)
+		}
+		if m.res.Rooms != nil {
+			m.res.Rooms.Other.add(after.Other.minus(before))
+			before = after.Other
 		}
 	}
 	f := m.res.Fanout
-	m.logf("fan-out over %d arrivals: p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms", f.N, f.P50, f.P95, f.P99, f.Max)
+	where := ""
+	if rm := m.res.Rooms; rm != nil {
+		where = fmt.Sprintf(" within %s (%d clients)", rm.ProbeRoom, rm.ProbeRoomClients)
+	}
+	m.logf("fan-out%s over %d arrivals: p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms", where, f.N, f.P50, f.P95, f.P99, f.Max)
+	if rm := m.res.Rooms; rm != nil {
+		m.logf("other rooms: %s", rm.Other.summary())
+	}
 	return nil
 }
 
@@ -249,7 +363,7 @@ func (m *measurement) arrival(ctx context.Context, seq uint32) (last, first, con
 	if _, err := m.callAll(ctx, func(int) command { return command{Op: "arm", Seq: seq} }); err != nil {
 		return 0, 0, 0, err
 	}
-	probe := newFleet(m.cfg.transport(), m.cfg.URL, m.cfg.Cookie, m.cfg.DialTimeout)
+	probe := newFleet(m.cfg.transport(), m.cfg.probeURL(), m.cfg.Cookie, m.cfg.DialTimeout)
 	defer probe.closeAll(closeTimeout)
 	t0 := time.Now()
 	ps := probe.storm(ctx, 1, 1)
@@ -415,8 +529,17 @@ func merge(reps []reply) counters {
 			continue
 		}
 		agg.Alive += c.Alive
+		agg.Targets += c.Targets
 		agg.Frames += c.Frames
 		agg.Bytes += c.Bytes
+		agg.Other.Frames += c.Other.Frames
+		agg.Other.Bytes += c.Other.Bytes
+		agg.Lobby.Alive += c.Lobby.Alive
+		agg.Lobby.Frames += c.Lobby.Frames
+		agg.Lobby.Bytes += c.Lobby.Bytes
+		agg.Lobby.Failed += c.Lobby.Failed
+		agg.Lobby.MaxPerTick = max(agg.Lobby.MaxPerTick, c.Lobby.MaxPerTick)
+		agg.Lobby.MaxPerHalfTick = max(agg.Lobby.MaxPerHalfTick, c.Lobby.MaxPerHalfTick)
 		agg.LastFrame = max(agg.LastFrame, c.LastFrame)
 		agg.Failed += c.Failed
 		agg.ReadErrors += c.ReadErrors

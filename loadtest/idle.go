@@ -23,7 +23,7 @@ const (
 type idleFigures struct {
 	WindowMS float64       `json:"window_ms"`
 	SettleMS float64       `json:"settle_ms"` // the last connect until the window began
-	Frames   int64         `json:"frames"`    // frames the clients received during it; 0 when truly idle
+	Frames   int64         `json:"frames"`    // frames the clients (lobby viewers included) received during it; 0 when truly idle
 	Server   *idleCPU      `json:"server,omitempty"`
 	Redis    *redisFigures `json:"redis,omitempty"`
 }
@@ -148,7 +148,7 @@ func (m *measurement) idle(ctx context.Context) error {
 		return err
 	}
 	f.WindowMS = ms(time.Since(began))
-	f.Frames = agg1.Frames - agg0.Frames
+	f.Frames = agg1.Frames + agg1.Lobby.Frames - agg0.Frames - agg0.Lobby.Frames
 	m.res.Idle = f
 	m.logf("idle: %.1f s, %d frames received", f.WindowMS/1000, f.Frames)
 	return nil

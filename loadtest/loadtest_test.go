@@ -6,11 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +21,12 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/crypto/bcrypt"
+
+	"herenow/handlers"
+	"herenow/hub"
+	"herenow/static"
+	"herenow/users"
 )
 
 // TestMain lets the test binary serve as a worker when a -procs test
@@ -170,7 +179,9 @@ func TestProcParsing(t *testing.T) {
 // presenceServer is a tiny presence server like loadtest/baseline: on every
 // join and leave each client gets {"online":N}, over WebSocket at /ws and
 // SSE at /events. With noisy set it also sends a frame every 5 ms, so it
-// never goes quiet.
+// never goes quiet. It also answers herenow's lobby and room endpoints
+// (/live/ws, /r/ROOM/live/ws, and /live/events...) but has no rooms: every
+// client hears of every change, wherever it connected.
 type presenceServer struct {
 	noisy bool
 	mu    sync.Mutex
@@ -183,6 +194,10 @@ func newPresenceServer(t *testing.T, noisy bool) *httptest.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", p.serveWS)
 	mux.HandleFunc("/events", p.serveSSE)
+	for _, prefix := range []string{"", "/r/{room}"} {
+		mux.HandleFunc(prefix+"/live/ws", p.serveWS)
+		mux.HandleFunc(prefix+"/live/events", p.serveSSE)
+	}
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	if noisy {
@@ -271,8 +286,68 @@ func (p *presenceServer) serveSSE(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// herenowPing is how often the test's herenow pings a WebSocket client and
+// sends an SSE stream a keep-alive comment: often enough that keep-alives
+// flow during the arrivals, where they must not count as bytes to another
+// room.
+const herenowPing = 50 * time.Millisecond
+
+// newHerenow starts herenow's own handlers with rooms, as main's
+// openPresence builds them, on a SQLite store of the test's: a 10 ms tick,
+// no grace period (a departure is announced at once) and no cap on live
+// connections.
+func newHerenow(t *testing.T) *httptest.Server {
+	t.Helper()
+	ctx := context.Background()
+	store, err := users.Open(ctx, filepath.Join(t.TempDir(), "users.db"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	metrics := handlers.NewMetrics()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	room := hub.Config{Render: handlers.Renderer{Metrics: metrics}, Logger: logger, Tick: 10 * time.Millisecond,
+		ListLimit: 100, LogSize: 50, QueueSize: 16}
+	site, err := hub.NewSite(hub.SiteConfig{
+		Room:        room,
+		RoomRender:  func(name string) hub.Renderer { return handlers.Renderer{Metrics: metrics, Room: name} },
+		Lobby:       room,
+		MaxRooms:    100,
+		PanelLimit:  20,
+		RenderPanel: handlers.RenderPanel,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assets, err := static.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := handlers.NewServer(ctx, logger, store, site.Lobby(), assets, handlers.Options{
+		Secret: []byte("load test secret, at least thirty-two bytes"), TokenTTL: time.Hour,
+		Login:   handlers.LoginLimits{PerIP: 20, PerName: 5},
+		Live:    handlers.LiveOptions{PingInterval: herenowPing, PingTimeout: 10 * time.Second},
+		Metrics: metrics, Site: site,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(server)
+	t.Cleanup(srv.Close)
+	t.Cleanup(site.Close) // runs first: ends the live connections srv.Close would wait for
+	return srv
+}
+
 // runTool runs the program with args and returns its JSON result.
 func runTool(t *testing.T, args ...string) (result, error) {
+	t.Helper()
+	res, _, err := runToolOutput(t, args...)
+	return res, err
+}
+
+// runToolOutput is runTool that also returns what the tool wrote on
+// stderr: its log and table.
+func runToolOutput(t *testing.T, args ...string) (result, string, error) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	// -gomaxprocs 0 leaves the test process, which is also the server, alone.
@@ -288,7 +363,7 @@ func runTool(t *testing.T, args ...string) (result, error) {
 	if !strings.Contains(stderr.String(), "fan-out") {
 		t.Errorf("stderr has no table:\n%s", stderr.String())
 	}
-	return res, err
+	return res, stderr.String(), err
 }
 
 func TestRunMeasuresEveryArrival(t *testing.T) {
@@ -365,6 +440,16 @@ func TestRunRefusesWhatItCannotDo(t *testing.T) {
 		{"-url", "ws://127.0.0.1:1/ws", "-redis-stats", "redis://10.0.0.1:6379/0"},                             // not this machine
 		{"-url", "ws://127.0.0.1:1/ws", "-synthetic-instances", "1", "-redis-url", "redis://192.168.1.1:6379"}, // nor this
 		{"-url", "ws://127.0.0.1:1/ws", "-idle-window", "-1s"},
+		{"-url", "ws://127.0.0.1:1/live/ws", "-rooms", "-1"},
+		{"-url", "ws://127.0.0.1:1/live/ws", "-lobby", "-1"},
+		{"-url", "ws://127.0.0.1:1/live/ws", "-rooms", "3", "-n", "2"}, // rooms left empty
+		{"-url", "ws://127.0.0.1:1/live/ws", "-lobby", "2", "-tick", "0s"},
+		{"-url", "ws://127.0.0.1:1/ws", "-rooms", "3"},                          // not a lobby endpoint: the baseline has no rooms
+		{"-url", "ws://127.0.0.1:1/r/a/live/ws", "-rooms", "3"},                 // a room's, not the lobby's
+		{"-url", "ws://127.0.0.1:1/live/events", "-rooms", "3"},                 // the other transport's
+		{"-url", "http://127.0.0.1:1/live/ws", "-rooms", "3"},                   // and the other way round
+		{"-url", "ws://127.0.0.1:1/live/ws?x=1", "-rooms", "3"},                 // a query the room's URL would lose
+		{"-url", "ws://127.0.0.1:1/live/ws,ws://127.0.0.1:2/ws", "-rooms", "3"}, // every URL
 	} {
 		var stdout, stderr bytes.Buffer
 		err := run(context.Background(), append([]string{"loadtest"}, args...), func(string) string { return "" }, nil, &stdout, &stderr)
@@ -731,5 +816,184 @@ func TestRunMeasuresAnIdleWindow(t *testing.T) {
 	}
 	if n := c.DBSize(ctx).Val(); n != 0 {
 		t.Errorf("%d keys left in Redis after the run, want none", n)
+	}
+}
+
+func TestRoomURLsRewriteTheLobbyEndpoint(t *testing.T) {
+	tests := []struct {
+		list string
+		room int
+		want string
+	}{
+		{"ws://127.0.0.1:8080/live/ws", 0, "ws://127.0.0.1:8080/r/r0/live/ws"},
+		{"http://localhost:8080/live/events", 999, "http://localhost:8080/r/r999/live/events"},
+		{"ws://127.0.0.1:1/live/ws,ws://[::1]:2/live/ws", 7, "ws://127.0.0.1:1/r/r7/live/ws,ws://[::1]:2/r/r7/live/ws"},
+	}
+	for _, tt := range tests {
+		if got, err := roomURLs(tt.list, tt.room); err != nil || got != tt.want {
+			t.Errorf("roomURLs(%q, %d) = %q, %v; want %q", tt.list, tt.room, got, err, tt.want)
+		}
+	}
+	if _, err := roomURLs("ws://127.0.0.1:1/live/ws/", 0); err == nil {
+		t.Error("roomURLs accepted a path that is not the lobby's")
+	}
+}
+
+func TestTickWindowCountsTheLatestFrames(t *testing.T) {
+	const tick = int64(100 * time.Millisecond)
+	ms := func(n int64) int64 { return n * int64(time.Millisecond) }
+	var w tickWindow
+	for _, step := range []struct {
+		at         int64 // ms
+		events     int
+		tick, half int
+	}{
+		{at: 0, events: 1, tick: 1, half: 1},
+		{at: 100, events: 1, tick: 1, half: 1}, // exactly a tick later: a tick of its own
+		{at: 150, events: 1, tick: 2, half: 1}, // within the tick of the one at 100, not within half of it
+		{at: 160, events: 2, tick: 4, half: 3}, // two at once (an event stream's read)
+		{at: 1000, events: 1, tick: 1, half: 1},
+		{at: 1001, events: 40, tick: 16, half: 16}, // counted up to the ring's length
+	} {
+		tk, half := w.add(ms(step.at), step.events, tick)
+		if tk != step.tick || half != step.half {
+			t.Errorf("%d frame(s) at %d ms: %d within a tick, %d within half; want %d, %d", step.events, step.at, tk, half, step.tick, step.half)
+		}
+	}
+}
+
+func TestSSEParserCountsFieldBytesOnly(t *testing.T) {
+	for stream, want := range map[string]int64{
+		": keep-alive\n\n":                     0,
+		"data: hello\n\n":                      len64("data: hello"),
+		"event: message\r\ndata: x\r\n\r\n":    len64("event: message") + len64("data: x"),
+		"retry: 2000\n\n: hi\n\ndata: a:b\n\n": len64("retry: 2000") + len64("data: a:b"),
+		"data: :not a comment\n\n":             len64("data: :not a comment"),
+	} {
+		p := newSSEParser()
+		var got int64
+		for i := range len(stream) { // a byte at a time: lines span reads
+			p.feed([]byte{stream[i]})
+			got += p.takeFieldBytes()
+		}
+		if got != want {
+			t.Errorf("%q: %d field bytes, want %d", stream, got, want)
+		}
+	}
+}
+
+func len64(s string) int64 { return int64(len(s)) }
+
+// tableRow returns the row of the tool's table named name, its value
+// trimmed, or "" if there is none.
+func tableRow(stderr, name string) string {
+	for line := range strings.Lines(stderr) {
+		if rest, ok := strings.CutPrefix(line, name+"  "); ok {
+			return strings.TrimSpace(rest)
+		}
+	}
+	return ""
+}
+
+// TestRunWithRoomsAgainstHerenow measures herenow's own handlers with 32
+// clients over 3 rooms and 4 lobby viewers: the probe's arrivals in r0
+// reach r0's clients and nobody in r1 or r2, and the lobby viewers hear
+// of the storm and of the arrivals.
+func TestRunWithRoomsAgainstHerenow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a load test")
+	}
+	srv := newHerenow(t)
+	base := strings.TrimPrefix(srv.URL, "http://")
+	for _, tt := range []struct{ name, url, procs string }{
+		{"websocket", "ws://" + base + "/live/ws", "1"},
+		{"sse", "http://" + base + "/live/events", "1"},
+		{"websocket in two processes", "ws://" + base + "/live/ws", "2"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res, stderr, err := runToolOutput(t, "-url", tt.url, "-n", "32", "-rooms", "3", "-lobby", "4", "-tick", "10ms", "-procs", tt.procs,
+				"-quiet", "60ms", "-timeout", "90s")
+			if err != nil {
+				t.Fatalf("run: %v (result %+v)", err, res)
+			}
+			if res.Connected != 32 || res.FailedHandshakes != 0 || res.ReadErrors != 0 || res.DropsTotal != 0 {
+				t.Errorf("connected %d, failed %d, read errors %d, drops %v; want 32, 0, 0, none",
+					res.Connected, res.FailedHandshakes, res.ReadErrors, res.Drops)
+			}
+			// r0 holds clients 0, 3, ..., 30: 11 of the 32, whichever
+			// process holds them (the second of two begins at client 16).
+			rm := res.Rooms
+			if rm == nil || rm.Rooms != 3 || rm.ProbeRoom != "r0" || rm.ProbeRoomClients != 11 || rm.Other.Clients != 21 {
+				t.Fatalf("rooms %+v: want 3, the probe in r0 with 11 clients, 21 in the others", rm)
+			}
+			if res.Fanout.N != minRepeats || res.FanoutIncomplete != 0 || res.ProbeFailures != 0 {
+				t.Errorf("fan-out %+v, %d incomplete, %d probe failures: want every arrival measured", res.Fanout, res.FanoutIncomplete, res.ProbeFailures)
+			}
+			if o := rm.Other; o.Arrivals != minRepeats || o.Frames != 0 || o.Bytes != 0 || o.ArrivalsWithTraffic != 0 {
+				t.Errorf("other rooms %+v: want nothing during %d arrivals", o, minRepeats)
+			}
+			if row, want := tableRow(stderr, "other rooms"), "21 clients: 0 frames, 0 B during 20 arrivals: none, as it must be"; !strings.HasSuffix(row, want) {
+				t.Errorf("the table's row %q does not say %q:\n%s", row, want, stderr)
+			}
+			l := res.Lobby
+			if l == nil || l.Viewers != 4 || l.Connected != 4 || l.Failed != 0 {
+				t.Fatalf("lobby %+v: want 4 viewers connected", l)
+			}
+			if l.Storm.Frames == 0 || l.Storm.FramesPerViewerPerS <= 0 || l.Storm.MaxPerTick < 1 || l.Arrivals.Frames == 0 || l.Arrivals.MaxPerTick < 1 {
+				t.Errorf("lobby storm %+v, arrivals %+v: want frames in both", l.Storm, l.Arrivals)
+			}
+		})
+	}
+}
+
+// TestRunWithRoomsCountsWhatReachesOtherRooms runs the tool against a
+// server that has no rooms, whatever the path: every client hears of every
+// arrival, and the tool must say so, and count the lobby's frames exactly.
+func TestRunWithRoomsCountsWhatReachesOtherRooms(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a load test")
+	}
+	srv := newPresenceServer(t, false)
+	base := strings.TrimPrefix(srv.URL, "http://")
+	// 9 clients, 2 viewers and the probe: {"online":12} on its arrival,
+	// {"online":11} on its departure, 13 bytes each.
+	const msg = len(`{"online":12}`)
+	for _, tt := range []struct {
+		name, url string
+		content   int // content bytes per frame
+	}{
+		{"websocket", "ws://" + base + "/live/ws", msg},
+		{"sse", "http://" + base + "/live/events", len("event: message") + len("data: ") + msg},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			// A tick of 10 s: an arrival and its departure fall in half of one.
+			res, stderr, err := runToolOutput(t, "-url", tt.url, "-n", "9", "-rooms", "3", "-lobby", "2", "-tick", "10s",
+				"-quiet", "40ms", "-timeout", "60s")
+			if err != nil {
+				t.Fatalf("run: %v (result %+v)", err, res)
+			}
+			o := res.Rooms.Other
+			// Each of the 6 clients of r1 and r2 hears of each arrival and
+			// each departure.
+			if want := int64(6 * 2 * minRepeats); o.Clients != 6 || o.Frames != want || o.Bytes != want*int64(tt.content) ||
+				o.ArrivalsWithTraffic != minRepeats || o.MaxBytesPerArrival != int64(6*2*tt.content) {
+				t.Errorf("other rooms %+v: want 6 clients, %d frames of %d bytes, in every arrival", o, want, tt.content)
+			}
+			if !strings.Contains(tableRow(stderr, "other rooms"), "NOT ZERO") {
+				t.Errorf("the table does not say the other rooms heard the arrivals:\n%s", stderr)
+			}
+			l := res.Lobby
+			if l == nil || l.Connected != 2 {
+				t.Fatalf("lobby %+v: want 2 viewers", l)
+			}
+			// The storm: a frame to each viewer per join, 9 of them. The
+			// arrivals: two frames to each viewer per arrival.
+			if l.Storm.Frames != 2*9 || l.Arrivals.Frames != 2*2*minRepeats || l.Arrivals.FramesPerViewerPerArrival != 2 {
+				t.Errorf("lobby storm %+v, arrivals %+v: want 18 frames, then 80 (2 per viewer per arrival)", l.Storm, l.Arrivals)
+			}
+			if l.Arrivals.MaxPerHalfTick < 2 || l.Arrivals.MaxPerTick < l.Arrivals.MaxPerHalfTick || l.TickMS != 10000 {
+				t.Errorf("lobby arrivals %+v, tick %.0f ms: want an arrival and its departure within half a tick", l.Arrivals, l.TickMS)
+			}
+		})
 	}
 }

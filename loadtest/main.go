@@ -21,6 +21,11 @@
 //     (synthetic.go): each a share of -synthetic-people people, an entry in
 //     the instances hash, its people in online, and an alive key renewed
 //     every 2 s; at the end it deletes all it wrote.
+//     With -rooms K, -url is the server's lobby endpoint (/live/ws or
+//     /live/events) and client i joins room r{i mod K} instead
+//     (/r/r{i mod K}/live/ws or /live/events), whichever process holds it.
+//     With -lobby M, M more clients hold -url itself from before the storm
+//     to the end: lobby viewers, counted apart from the rest.
 //  2. Waits until no client received a frame for -quiet, and samples the
 //     server's RSS and CPU (utime+stime) from /proc/PID of -pid.
 //  3. The idle window, when -redis-stats or -synthetic-instances is given
@@ -37,7 +42,11 @@
 //     after t0 (wall-clock UnixNano, so it holds across processes). The
 //     probe then leaves, and the tool waits -settle (set it beyond the
 //     server's departure grace period, or run herenow with --grace 0) and
-//     then for -quiet before the next arrival.
+//     then for -quiet before the next arrival. With -rooms, the probe
+//     arrives in r0 and the latency is to r0's clients only (fan-out within
+//     the room); what the clients of every other room receive from the
+//     quiet before an arrival to the quiet after its departure is counted,
+//     and must be 0.
 //  5. Closes every client and samples the server once more.
 //
 // It prints a table on stderr and one JSON line with every figure on
@@ -68,6 +77,9 @@
 //	-synthetic-people 0     people in each synthetic instance (a fifth users)
 //	-redis-url URL      the Redis for the synthetic instances (default: -redis-stats)
 //	-cluster-name herenow   the servers' --cluster-name: keys are under "NAME:"
+//	-rooms 0            spread the clients over this many rooms (0: all at -url)
+//	-lobby 0            lobby viewers at -url itself, beside the -n clients
+//	-tick 100ms         the server's --tick: a lobby viewer's window for "most frames per tick"
 //
 // # Examples
 //
@@ -108,6 +120,10 @@
 //	go run ./loadtest -url ws://127.0.0.1:8201/live/ws -n 1000 -pid $HN \
 //		-synthetic-instances 9 -synthetic-people 50000 -redis-stats redis://127.0.0.1:6379/0
 //
+// 10,000 clients in 1,000 rooms of 10, with 100 lobby viewers:
+//
+//	go run ./loadtest -url ws://127.0.0.1:8181/live/ws -n 10000 -rooms 1000 -lobby 100 -pid $HN -timeout 10m
+//
 // The JSON line goes to stdout, so `... > run.json` keeps the figures and
 // the table still shows.
 //
@@ -125,6 +141,19 @@
 // "eof": event stream ended). With synthetic instances, the server's RSS
 // per connection also holds whatever it keeps of their people, if it read
 // them before the storm settled.
+//
+// With -rooms, "other rooms" counts frames and content bytes: WebSocket
+// payloads, or an event stream's bytes outside comments and line ends, so
+// that the keep-alive comments every stream gets are not taken for news of
+// another room. The lobby viewers' figures cover the storm (its first dial
+// until it settled) and the arrivals (the first until the quiet after the
+// last): frames per viewer, per second and per tick, and the most one
+// viewer received within any window of -tick and of half a -tick, by
+// the time it read them. A server that flushes once a tick sends its
+// frames a tick apart, so the full-tick figure can count two flushes
+// when one was read a little late; the half-tick one shows what one flush
+// sent. Lobby viewers are left out of every other figure (frames per
+// client, RSS per connection, CPU per join).
 package main
 
 import (
@@ -174,12 +203,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	// Each process needs a file per client, one for a probe and a few of
 	// its own.
-	if perProc := share(cfg.N, cfg.Procs, 0); uint64(perProc)+64 > limit {
-		return fmt.Errorf("-n %d in %d process(es) is %d clients per process, but a process may open only %d files: raise -procs",
-			cfg.N, cfg.Procs, perProc, limit)
+	if perProc := share(cfg.N, cfg.Procs, 0) + share(cfg.Lobby, cfg.Procs, 0); uint64(perProc)+64 > limit {
+		return fmt.Errorf("-n %d and -lobby %d in %d process(es) is %d clients per process, but a process may open only %d files: raise -procs",
+			cfg.N, cfg.Lobby, cfg.Procs, perProc, limit)
 	}
-	if ports := localPortRange(); ports > 0 && cfg.N+1 > ports {
-		fmt.Fprintf(stderr, "loadtest: warning: %d clients but only %d ephemeral ports toward one server address\n", cfg.N, ports)
+	if ports := localPortRange(); ports > 0 && cfg.N+cfg.Lobby+1 > ports {
+		fmt.Fprintf(stderr, "loadtest: warning: %d clients but only %d ephemeral ports toward one server address\n", cfg.N+cfg.Lobby, ports)
 	}
 
 	if cfg.GoMaxProcs > 0 {

@@ -41,13 +41,15 @@ type result struct {
 	BytesPerClient       float64 `json:"bytes_per_client"`
 
 	Arrivals         int       `json:"arrivals"`        // probe arrivals attempted
-	Fanout           latency   `json:"fanout_ms"`       // probe connect until every held client had a frame
+	Fanout           latency   `json:"fanout_ms"`       // probe connect until every held client (of the probe's room, with rooms) had a frame
 	FanoutFirst      latency   `json:"fanout_first_ms"` // probe connect until the first held client had one
 	ProbeConnect     latency   `json:"probe_handshake_ms"`
 	FanoutSamplesMS  []float64 `json:"fanout_samples_ms"` // in arrival order
 	FanoutIncomplete int       `json:"fanout_incomplete"` // arrivals some client never received (left out of the percentiles)
 	ProbeFailures    int       `json:"probe_failures"`
 
+	Rooms     *roomsFigures     `json:"rooms,omitempty"`     // with -rooms
+	Lobby     *lobbyFigures     `json:"lobby,omitempty"`     // with -lobby
 	Idle      *idleFigures      `json:"idle,omitempty"`      // the idle window after the storm
 	Synthetic *syntheticFigures `json:"synthetic,omitempty"` // instances the tool wrote to Redis
 
@@ -60,11 +62,86 @@ type result struct {
 }
 
 func newResult(cfg config) *result {
-	return &result{
+	r := &result{
 		URL: cfg.URL, Transport: cfg.transport(), N: cfg.N, Procs: cfg.Procs, Inflight: cfg.Inflight,
 		Repeats: cfg.Repeats, Cookie: cfg.Cookie != "", QuietMS: ms(cfg.Quiet), SettleMS: ms(cfg.Settle),
 		Drops: map[string]int{}, FanoutSamplesMS: []float64{},
 	}
+	if cfg.Rooms > 0 {
+		r.Rooms = &roomsFigures{Rooms: cfg.Rooms, ProbeRoom: roomName(0)}
+	}
+	return r
+}
+
+// roomsFigures describe a run with -rooms: client i in room r{i mod
+// rooms}, the probe arriving in ProbeRoom, and fan-out (fanout_ms) measured
+// to that room's clients.
+type roomsFigures struct {
+	Rooms            int        `json:"rooms"`
+	ProbeRoom        string     `json:"probe_room"`
+	ProbeRoomClients int        `json:"probe_room_clients"` // connected when the storm settled
+	Other            otherRooms `json:"other_rooms"`
+}
+
+// otherRooms is what the clients of every room but the probe's received
+// during the arrivals: each arrival's window runs from the quiet before it
+// until the quiet after its departure. Every figure must be 0: a change in
+// one room sends nothing to another.
+type otherRooms struct {
+	Clients             int   `json:"clients"`  // connected when the storm settled
+	Arrivals            int   `json:"arrivals"` // windows counted
+	Frames              int64 `json:"frames"`
+	Bytes               int64 `json:"bytes"` // content: WebSocket payloads, or event-stream bytes outside comments and line ends
+	ArrivalsWithTraffic int   `json:"arrivals_with_traffic"`
+	MaxBytesPerArrival  int64 `json:"max_bytes_per_arrival"`
+}
+
+// add counts one arrival's window.
+func (o *otherRooms) add(t traffic) {
+	o.Arrivals++
+	o.Frames += t.Frames
+	o.Bytes += t.Bytes
+	if t.Frames > 0 || t.Bytes > 0 {
+		o.ArrivalsWithTraffic++
+	}
+	o.MaxBytesPerArrival = max(o.MaxBytesPerArrival, t.Bytes)
+}
+
+// summary says it for a person, and whether it is the 0 it must be.
+func (o otherRooms) summary() string {
+	verdict := "none, as it must be"
+	if o.Frames > 0 || o.Bytes > 0 {
+		verdict = fmt.Sprintf("NOT ZERO: %d of the arrivals reached other rooms, at most %s in one", o.ArrivalsWithTraffic, kib(float64(o.MaxBytesPerArrival)))
+	}
+	return fmt.Sprintf("%d clients: %d frames, %s during %d arrivals: %s", o.Clients, o.Frames, kib(float64(o.Bytes)), o.Arrivals, verdict)
+}
+
+// lobbyFigures describe the lobby viewers of -lobby.
+type lobbyFigures struct {
+	Viewers   int         `json:"viewers"`
+	Connected int         `json:"connected"`
+	Failed    int         `json:"failed"`
+	TickMS    float64     `json:"tick_ms"`  // -tick: the window of max_frames_per_tick
+	Storm     lobbyWindow `json:"storm"`    // the storm's first dial until it settled
+	Arrivals  lobbyWindow `json:"arrivals"` // the first arrival until the quiet after the last
+}
+
+// lobbyWindow is what the lobby viewers received during one phase.
+type lobbyWindow struct {
+	WindowMS                  float64 `json:"window_ms"`
+	Frames                    int64   `json:"frames"` // over every viewer
+	FramesPerViewer           float64 `json:"frames_per_viewer"`
+	FramesPerViewerPerS       float64 `json:"frames_per_viewer_per_s"`
+	FramesPerViewerPerTick    float64 `json:"frames_per_viewer_per_tick"`              // the mean: per second × tick
+	FramesPerViewerPerArrival float64 `json:"frames_per_viewer_per_arrival,omitempty"` // arrivals only
+	// MaxPerTick is the most frames one viewer received within any window
+	// of one tick (-tick), by the time they were read (counted up to 16).
+	// A server that flushes once per tick sends its frames a tick apart,
+	// so a few microseconds of jitter in reading them can put two flushes
+	// in one window: MaxPerHalfTick, the same within half a tick, shows
+	// what one flush sent, whatever jitter below half a tick.
+	MaxPerTick     int64 `json:"max_frames_per_tick"`
+	MaxPerHalfTick int64 `json:"max_frames_per_half_tick"`
 }
 
 // latency summarises samples in milliseconds.
@@ -152,11 +229,28 @@ func writeTable(w io.Writer, r *result) {
 	row("  handshakes", "%s", lat(r.StormHandshake))
 	row("received per client", "storm %.1f frames, %s; whole run %.1f frames, %s",
 		r.StormFramesPerClient, kib(r.StormBytesPerClient), r.FramesPerClient, kib(r.BytesPerClient))
-	row(fmt.Sprintf("fan-out (%d of %d)", r.Fanout.N, r.Arrivals), "%s", lat(r.Fanout))
+	if rm := r.Rooms; rm != nil {
+		row("rooms", "%d, client i in r{i mod %d}; the probe arrives in %s (%d clients)", rm.Rooms, rm.Rooms, rm.ProbeRoom, rm.ProbeRoomClients)
+		row(fmt.Sprintf("fan-out within the room (%d of %d)", r.Fanout.N, r.Arrivals), "%s", lat(r.Fanout))
+	} else {
+		row(fmt.Sprintf("fan-out (%d of %d)", r.Fanout.N, r.Arrivals), "%s", lat(r.Fanout))
+	}
 	row("  to the first client", "%s", lat(r.FanoutFirst))
 	row("  probe handshake", "%s", lat(r.ProbeConnect))
 	if r.FanoutIncomplete+r.ProbeFailures > 0 {
 		row("  not measured", "%d arrivals some client missed, %d probe failures", r.FanoutIncomplete, r.ProbeFailures)
+	}
+	if rm := r.Rooms; rm != nil {
+		row("other rooms", "%s", rm.Other.summary())
+	}
+	if l := r.Lobby; l != nil {
+		row("lobby viewers", "%d of %d connected (%d failed handshakes); window of most frames: %.0f ms", l.Connected, l.Viewers, l.Failed, l.TickMS)
+		win := func(w lobbyWindow) string {
+			return fmt.Sprintf("%.1f frames per viewer in %.1f s: %.2f per second (%.2f per tick), at most %d within one tick, %d within half a tick",
+				w.FramesPerViewer, w.WindowMS/1000, w.FramesPerViewerPerS, w.FramesPerViewerPerTick, w.MaxPerTick, w.MaxPerHalfTick)
+		}
+		row("  during the storm", "%s", win(l.Storm))
+		row("  during the arrivals", "%s; %.1f per arrival", win(l.Arrivals), l.Arrivals.FramesPerViewerPerArrival)
 	}
 	if sy := r.Synthetic; sy != nil {
 		removed := "removed at the end"

@@ -14,6 +14,11 @@ type sseParser struct {
 	lineLen int     // bytes on the current line so far, capped
 	afterCR bool    // the previous byte was CR, so an LF now ends nothing
 	hasData bool    // the current event has a data line
+	comment bool    // the current line is a comment (it began with a colon)
+	// fieldBytes counts the bytes of field lines (not comments), line ends
+	// left out, until takeFieldBytes: what a stream carries beside its
+	// keep-alives.
+	fieldBytes int64
 }
 
 func newSSEParser() sseParser { return sseParser{inName: true} }
@@ -31,6 +36,12 @@ func (p *sseParser) feed(b []byte) (events int) {
 				events++
 			}
 			continue
+		}
+		if p.lineLen == 0 && c == ':' {
+			p.comment = true
+		}
+		if !p.comment {
+			p.fieldBytes++
 		}
 		if p.lineLen < 8 {
 			p.lineLen++
@@ -52,12 +63,19 @@ func (p *sseParser) feed(b []byte) (events int) {
 	return events
 }
 
+// takeFieldBytes returns the field bytes fed since the last call.
+func (p *sseParser) takeFieldBytes() int64 {
+	n := p.fieldBytes
+	p.fieldBytes = 0
+	return n
+}
+
 // endLine handles the end of a line and reports whether it dispatched an
 // event.
 func (p *sseParser) endLine() bool {
 	blank := p.lineLen == 0
 	isData := p.nameLen == 4 && p.name == [4]byte{'d', 'a', 't', 'a'}
-	p.nameLen, p.inName, p.lineLen = 0, true, 0
+	p.nameLen, p.inName, p.lineLen, p.comment = 0, true, 0, false
 	if blank {
 		dispatched := p.hasData
 		p.hasData = false

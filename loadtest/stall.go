@@ -12,10 +12,11 @@ import (
 )
 
 // stallClients opens n connections that complete the handshake and then
-// never read again, as a frozen tab or a vanished laptop would: the server
+// never read again, as a frozen tab or a vanished laptop would (in the
+// probe's room, with -rooms): the server
 // must not let them delay anyone else. The caller closes them.
 func stallClients(ctx context.Context, cfg config, n int) ([]net.Conn, error) {
-	u, err := url.Parse(strings.Split(cfg.URL, ",")[0])
+	u, err := url.Parse(strings.Split(cfg.probeURL(), ",")[0])
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"time"
 )
 
@@ -25,8 +26,10 @@ const closeTimeout = 15 * time.Second
 // worker's stdin, exactly one reply with the same id on its stdout.
 //
 //	init   → the worker's share of the clients; reply when ready
-//	storm  → open them; reply when every handshake ended (stormResult)
+//	lobby  → open its lobby viewers; reply when every handshake ended (stormResult)
+//	storm  → open its clients; reply when every handshake ended (stormResult)
 //	status → counters now
+//	mark   → counters now, the lobby's most frames per tick since the last mark; start that over
 //	arm    → start probe round seq; reply once armed
 //	reach  → reply when every alive client had a frame in the round, or at deadline (reachResult)
 //	close  → close every client; reply with the final counters
@@ -44,6 +47,10 @@ type workerInit struct {
 	URL         string        `json:"url"`
 	Cookie      string        `json:"cookie,omitempty"`
 	N           int           `json:"n"`
+	First       int           `json:"first"` // the global index of this worker's first client: client i joins room r{i mod Rooms}
+	Rooms       int           `json:"rooms,omitempty"`
+	Lobby       int           `json:"lobby,omitempty"` // lobby viewers at URL itself
+	Tick        time.Duration `json:"tick,omitempty"`  // a lobby viewer's window
 	Inflight    int           `json:"inflight"`
 	DialTimeout time.Duration `json:"dial_timeout"`
 	CPUProfile  string        `json:"cpu_profile,omitempty"` // a file for this process's CPU profile
@@ -90,11 +97,14 @@ func serveWorker(in io.Reader, out io.Writer) error {
 	}()
 
 	enc := json.NewEncoder(out)
-	var f *fleet
+	var f, lobby *fleet // lobby: nil without lobby viewers
 	var share workerInit
 	defer func() {
 		if f != nil {
 			f.closeAll(closeTimeout)
+		}
+		if lobby != nil {
+			lobby.closeAll(closeTimeout)
 		}
 	}()
 	for cmd := range cmds {
@@ -117,16 +127,33 @@ func serveWorker(in io.Reader, out io.Writer) error {
 				}
 				defer stop()
 			}
-			f = newFleet(config{URL: share.URL}.transport(), share.URL, share.Cookie, share.DialTimeout)
+			if share.Rooms > 0 {
+				if _, err := roomURLs(share.URL, 0); err != nil {
+					rep.Err = err.Error()
+					break
+				}
+			}
+			tr := config{URL: share.URL}.transport()
+			f = newFleet(tr, share.URL, share.Cookie, share.DialTimeout).inRooms(share.Rooms, share.First)
+			if share.Lobby > 0 {
+				lobby = newFleet(tr, share.URL, share.Cookie, share.DialTimeout).asLobby(share.Tick)
+			}
 		case f == nil:
 			rep.Err = fmt.Sprintf("%s before init", cmd.Op)
-		case cmd.Op == "storm":
-			sctx, scancel := context.WithDeadline(ctx, time.Unix(0, cmd.Deadline))
-			r := f.storm(sctx, share.N, share.Inflight)
-			scancel()
+		case cmd.Op == "storm" || cmd.Op == "lobby":
+			fl, n := f, share.N
+			if cmd.Op == "lobby" {
+				fl, n = lobby, share.Lobby
+			}
+			r := stormResult{FirstDial: time.Now().UnixNano()}
+			if fl != nil {
+				sctx, scancel := context.WithDeadline(ctx, time.Unix(0, cmd.Deadline))
+				r = fl.storm(sctx, n, share.Inflight)
+				scancel()
+			}
 			rep.Storm = &r
-		case cmd.Op == "status":
-			c := f.counters()
+		case cmd.Op == "status" || cmd.Op == "mark":
+			c := withLobby(f.counters(), lobby, cmd.Op == "mark")
 			rep.Counters = &c
 		case cmd.Op == "arm":
 			f.arm(cmd.Seq)
@@ -137,7 +164,10 @@ func serveWorker(in io.Reader, out io.Writer) error {
 			rep.Reach = &r
 		case cmd.Op == "close":
 			f.closeAll(closeTimeout)
-			c := f.counters()
+			if lobby != nil {
+				lobby.closeAll(closeTimeout)
+			}
+			c := withLobby(f.counters(), lobby, false)
 			rep.Counters = &c
 		default:
 			rep.Err = fmt.Sprintf("unknown command %q", cmd.Op)
@@ -152,6 +182,31 @@ func serveWorker(in io.Reader, out io.Writer) error {
 	default:
 		return nil
 	}
+}
+
+// withLobby adds the lobby viewers' tallies to c, the other clients'; with
+// mark, the most frames per tick starts over.
+func withLobby(c counters, lobby *fleet, mark bool) counters {
+	if lobby == nil {
+		return c
+	}
+	l := lobby.counters()
+	c.Lobby = lobbyCounters{Alive: l.Alive, Frames: l.Frames, Bytes: l.Bytes, Failed: l.Failed,
+		MaxPerTick: lobby.maxPerTick.Load(), MaxPerHalfTick: lobby.maxPerHalfTick.Load()}
+	if mark {
+		c.Lobby.MaxPerTick, c.Lobby.MaxPerHalfTick = lobby.takeMaxPerTick()
+	}
+	c.LastFrame = max(c.LastFrame, l.LastFrame)
+	c.ReadErrors += l.ReadErrors
+	for k, v := range l.Drops {
+		c.Drops[k] += v
+	}
+	for _, e := range l.Errors {
+		if len(c.Errors) < maxErrorSamples && !slices.Contains(c.Errors, e) {
+			c.Errors = append(c.Errors, e)
+		}
+	}
+	return c
 }
 
 // workerLink is the coordinator's end of one worker, in this process or
