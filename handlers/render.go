@@ -52,7 +52,11 @@ func (r Renderer) Diff(d hub.Diff) (*hub.Frame, error) {
 		c := components.Count(*d.Counts)
 		v.Count = &c
 	}
-	f, err := renderFrame(components.DiffFrame(v))
+	c := templ.Component(components.DiffFrame(v))
+	if d.Extra != nil { // the Rooms panel, rendered once by the site: one message with the diff
+		c = templ.Join(c, templ.Raw(string(d.Extra.HTML)))
+	}
+	f, err := renderFrame(c)
 	if err == nil {
 		f.Rendered = start
 	}

@@ -108,3 +108,25 @@ func BenchmarkRenderSnapshot(b *testing.B) {
 		}
 	}
 }
+
+// TestAnAttachedPanelGoesOutInTheSameMessage: a diff carrying the Rooms
+// panel renders as one message on both transports: the panel's HTML
+// after the diff's, one SSE event holding both.
+func TestAnAttachedPanelGoesOutInTheSameMessage(t *testing.T) {
+	panel, err := handlers.RenderPanel(hub.Panel{Rooms: []hub.RoomSummary{{Name: "standup", People: 2, Guests: 2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := hub.Counts{People: 3, Guests: 3}
+	f, err := handlers.Renderer{}.Diff(hub.Diff{Counts: &c, Extra: panel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	html := string(f.HTML)
+	if !strings.Contains(html, "online-count") || !strings.HasSuffix(html, string(panel.HTML)) {
+		t.Errorf("the frame is %q, want the diff then the panel %q", html, panel.HTML)
+	}
+	if n := strings.Count(string(f.Event), "event: update"); n != 1 || !strings.Contains(string(f.Event), "rooms-list") {
+		t.Errorf("the SSE frame holds %d events (%q), want one with the panel", n, f.Event)
+	}
+}

@@ -133,7 +133,12 @@ func (h *Hub) flush() {
 		d.Counts = &c
 	}
 	h.tellSite(&d)
+	d.Extra, h.attached = h.attached, nil
 	if d.Counts == nil && len(d.Removed)+len(d.Updated)+len(d.Added)+len(d.Logged) == 0 && !d.LogReplaced {
+		if d.Extra != nil { // only the attached frame: as it was rendered
+			h.lastFlush = now
+			h.broadcast(d.Extra)
+		}
 		return // changes that cancelled out, such as a reload within one tick
 	}
 	h.lastFlush = now
@@ -226,6 +231,21 @@ func (h *Hub) snapshotFrame() (*Frame, error) {
 		h.snapshot = f
 	}
 	return h.snapshot, nil
+}
+
+// Attach is Broadcast within the hub's ticks: the frame goes out with the
+// hub's next frame, as one message, at most one a tick (a later Attach
+// before then replaces it). The lobby's Rooms panel comes this way, so a
+// storm of arrivals across rooms sends the lobby's viewers one frame a
+// tick, not one for the lobby and one for the panel.
+func (h *Hub) Attach(f *Frame) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	h.replacement, h.attached = f, f
+	h.scheduleFrame()
 }
 
 // Broadcast queues a frame rendered elsewhere to every subscriber, in order

@@ -140,6 +140,7 @@ type Hub struct {
 	// replacement is the latest Broadcast frame, sent to each new
 	// subscriber after its snapshot; nil before the first.
 	replacement *Frame
+	attached    *Frame      // the latest Attach frame, for the next flush
 	summary     RoomSummary // what Config.Summary was last told
 
 	closed  bool

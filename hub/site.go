@@ -387,5 +387,5 @@ func (s *Site) flushPanel() {
 	s.panelMu.Lock()
 	s.panel = next
 	s.panelMu.Unlock()
-	s.lobby.Broadcast(f)
+	s.lobby.Attach(f)
 }

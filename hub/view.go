@@ -58,6 +58,11 @@ type Diff struct {
 	// the whole log, newest first, and Logged and Trimmed are empty. Rare.
 	LogReplaced bool
 	Log         []Entry
+
+	// Extra is a frame rendered elsewhere (the lobby's Rooms panel, given
+	// through Attach) that goes out within this one: the renderer appends
+	// its HTML, so a viewer gets one message per tick, not two.
+	Extra *Frame
 }
 
 // Frame is one rendered message, shared by every subscriber that gets it.
