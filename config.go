@@ -104,6 +104,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	return c, fs.Args(), nil
 }
 
+// defaultMaxRooms is --max-rooms unless set.
+const defaultMaxRooms = 10000
+
 // parseRooms reads --rooms: room names separated by commas, each folded to
 // its small-letter form; nil when empty.
 func parseRooms(list string) ([]string, error) {
@@ -134,7 +137,7 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.clusterName, "cluster-name", "herenow", "names this cluster's keys in Redis, so several clusters can share one Redis")
 	fs.StringVar(&c.database, "database", "", "user database: a postgres:// URL, or a SQLite file; DATA/users.db when empty")
 	fs.IntVar(&c.listLimit, "list-limit", 100, "most users named in the online list; the rest are counted")
-	fs.IntVar(&c.maxRooms, "max-rooms", 10000, "most rooms in use at once; past it a new room's page answers 503")
+	fs.IntVar(&c.maxRooms, "max-rooms", defaultMaxRooms, "most rooms in use at once; past it a new room's page answers 503")
 	fs.StringVar(&c.roomList, "rooms", "", "comma-separated room names: the only rooms there are; any valid name when empty")
 	fs.DurationVar(&c.grace, "grace", 5*time.Second, "how long someone whose last tab closed still counts as online")
 	fs.DurationVar(&c.tick, "tick", 100*time.Millisecond, "shortest time between two live updates")

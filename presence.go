@@ -18,6 +18,9 @@ func openPresence(cfg config, logger *slog.Logger, link cluster.Link, metrics *h
 	lobby := room
 	lobby.Peers = link
 	if cfg.redisURL != "" {
+		if cfg.rooms != nil || cfg.maxRooms != defaultMaxRooms {
+			logger.Warn("--rooms and --max-rooms have no effect with --redis: rooms are not shared between instances yet")
+		}
 		h, err := hub.New(lobby)
 		return nil, h, err
 	}

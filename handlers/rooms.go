@@ -76,7 +76,7 @@ func serveGoToRoom(s *sessions, assets components.Assets) http.Handler {
 func serveRoomSSEBox(site *hub.Site) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name, ok := roomOf(r)
-		if !ok {
+		if !ok || errors.Is(site.CanJoin(name), hub.ErrNoSuchRoom) {
 			http.NotFound(w, r)
 			return
 		}

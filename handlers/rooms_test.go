@@ -127,4 +127,7 @@ func TestRoomNamesAndLimits(t *testing.T) {
 	if code, _ := fixed.status(t, "/r/standup"); code != http.StatusOK {
 		t.Errorf("a room in --rooms: %d, want 200", code)
 	}
+	if code, _ := fixed.status(t, "/r/design/live/sse-box"); code != http.StatusNotFound {
+		t.Errorf("the SSE box of a room outside --rooms: %d, want 404", code)
+	}
 }

@@ -755,3 +755,33 @@ func TestSiteConcurrentJoinsAndLeaves(t *testing.T) {
 	}
 	reader.Wait()
 }
+
+// TestARoomConnectionReleasesItsLobbyHold: closing a room's connection
+// lets the person go from the lobby after the lobby's grace period, and
+// Leave (the session ended) lets them go at the next frame.
+func TestARoomConnectionReleasesItsLobbyHold(t *testing.T) {
+	f := newSite(t, nil)
+	f.lobby(t, guest("viewer"))
+	people := func() int { return f.site.Lobby().Counts().People }
+	alice := f.join(t, "a", user("1", "alice"))
+	f.clock.Advance(tick)
+	if n := people(); n != 2 {
+		t.Fatalf("the lobby counts %d people with alice in a room, want 2", n)
+	}
+	alice.Close()
+	f.clock.Advance(grace - tick)
+	if n := people(); n != 2 {
+		t.Errorf("the lobby counts %d people within alice's grace, want 2", n)
+	}
+	f.clock.Advance(2 * tick)
+	if n := people(); n != 1 {
+		t.Errorf("the lobby counts %d people after alice's grace, want 1", n)
+	}
+	bob := f.join(t, "b", user("2", "bob"))
+	f.clock.Advance(tick)
+	bob.Leave()
+	f.clock.Advance(tick)
+	if n := people(); n != 1 {
+		t.Errorf("the lobby counts %d people a tick after bob's session ended, want 1", n)
+	}
+}
