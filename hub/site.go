@@ -55,8 +55,9 @@ type Site struct {
 	clock   Clock // the lobby's: the panel ticks with it
 	logger  *slog.Logger
 
-	mu     sync.Mutex       // guards rooms and closed; taken before a hub's lock, never under one
+	mu     sync.Mutex       // guards rooms, inUse and closed; taken before a hub's lock, never under one
 	rooms  map[string]*room // a room exists while someone is in it, or in its grace period
+	inUse  int              // rooms with a connection or a Join on its way (room.inUse)
 	closed bool
 
 	// The panel's state, guarded by panelMu: the innermost lock, taken by
@@ -81,7 +82,15 @@ type room struct {
 	// joining counts Joins that found the room and have not yet connected
 	// to it: an empty room is not forgotten under their feet.
 	joining int
+	// members counts the room's connections from Join not yet closed. A
+	// room is in use while joining + members > 0; only rooms in use count
+	// against MaxRooms, so rooms kept for their grace period alone cannot
+	// be piled up by someone opening and closing connections to new names
+	// to keep everyone else out of new rooms.
+	members int
 }
+
+func (r *room) inUse() bool { return r.joining+r.members > 0 }
 
 // NewSite returns a site with no rooms and an empty Rooms panel.
 func NewSite(cfg SiteConfig) (*Site, error) {
@@ -160,8 +169,16 @@ func (s *Site) Join(room string, person Person, wake func()) (*Subscription, err
 	sub := r.hub.ConnectWake(person, wake)
 	s.mu.Lock()
 	r.joining--
+	r.members++
 	s.mu.Unlock()
 	sub.hold = s.lobby.Hold(person)
+	sub.left = func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if r.members--; !r.inUse() {
+			s.inUse--
+		}
+	}
 	return sub, nil
 }
 
@@ -178,7 +195,7 @@ func (s *Site) enter(name string) (*room, error) {
 		if s.allowed != nil && !s.allowed[name] {
 			return nil, fmt.Errorf("hub: join %q: %w", name, ErrNoSuchRoom)
 		}
-		if s.cfg.MaxRooms > 0 && len(s.rooms) >= s.cfg.MaxRooms {
+		if s.cfg.MaxRooms > 0 && s.inUse >= s.cfg.MaxRooms {
 			return nil, fmt.Errorf("hub: join %q: %w (%d)", name, ErrTooManyRooms, s.cfg.MaxRooms)
 		}
 		h, err := New(s.roomConfig(name))
@@ -187,6 +204,9 @@ func (s *Site) enter(name string) (*room, error) {
 		}
 		r = &room{hub: h}
 		s.rooms[name] = r
+	}
+	if !r.inUse() {
+		s.inUse++
 	}
 	r.joining++
 	return r, nil
@@ -246,7 +266,7 @@ func (s *Site) CanJoin(name string) error {
 		return nil
 	case s.allowed != nil && !s.allowed[name]:
 		return fmt.Errorf("hub: room %q: %w", name, ErrNoSuchRoom)
-	case s.cfg.MaxRooms > 0 && len(s.rooms) >= s.cfg.MaxRooms:
+	case s.cfg.MaxRooms > 0 && s.inUse >= s.cfg.MaxRooms:
 		return fmt.Errorf("hub: room %q: %w (%d)", name, ErrTooManyRooms, s.cfg.MaxRooms)
 	}
 	return nil

@@ -785,3 +785,27 @@ func TestARoomConnectionReleasesItsLobbyHold(t *testing.T) {
 		t.Errorf("the lobby counts %d people a tick after bob's session ended, want 1", n)
 	}
 }
+
+// TestRoomsKeptOnlyForTheirGraceDoNotCountAgainstMaxRooms: opening and
+// closing connections to new names cannot keep everyone else out of new
+// rooms: a room whose last connection closed (in its grace period) no
+// longer counts against MaxRooms, one with a connection does.
+func TestRoomsKeptOnlyForTheirGraceDoNotCountAgainstMaxRooms(t *testing.T) {
+	f := newSite(t, func(c *hub.SiteConfig) { c.MaxRooms = 2 })
+	f.join(t, "a", guest("g1")).Close()
+	f.join(t, "b", guest("g2")).Close()
+	if err := f.site.CanJoin("c"); err != nil {
+		t.Fatalf("a new room beside two in their grace only: %v, want let in", err)
+	}
+	f.join(t, "c", guest("g3"))
+	f.join(t, "d", guest("g4"))
+	if err := f.site.CanJoin("e"); !errors.Is(err, hub.ErrTooManyRooms) {
+		t.Errorf("a third room beside two in use: %v, want ErrTooManyRooms", err)
+	}
+	if _, err := f.site.Join("e", guest("g5"), nil); !errors.Is(err, hub.ErrTooManyRooms) {
+		t.Errorf("joining a third room beside two in use: %v, want ErrTooManyRooms", err)
+	}
+	if err := f.site.CanJoin("a"); err != nil {
+		t.Errorf("a room that exists (in its grace): %v, want let in", err)
+	}
+}

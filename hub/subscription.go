@@ -26,6 +26,7 @@ type Subscription struct {
 	closed   bool  // Close was called
 	wake     func()
 	hold     *Subscription // closed with this one: a site's hold on the lobby (Site.Join)
+	left     func()        // called once when closed, outside the hub's lock (Site.Join's count)
 }
 
 // Frames delivers the snapshot first, then one frame per change.
@@ -131,7 +132,9 @@ func (h *Hub) attach(s *Subscription, person Person) {
 // Close is idempotent. A room's connection from Site.Join releases its
 // hold on the lobby too, with the lobby's grace period.
 func (s *Subscription) Close() {
-	s.close(true)
+	if s.close(true) && s.left != nil {
+		s.left()
+	}
 	if s.hold != nil {
 		s.hold.close(true) // after the room's lock is released: hubs' locks never nest
 	}
@@ -142,18 +145,21 @@ func (s *Subscription) Close() {
 // them they go offline with the next frame. A room's connection releases
 // its hold on the lobby without grace too.
 func (s *Subscription) Leave() {
-	s.close(false)
+	if s.close(false) && s.left != nil {
+		s.left()
+	}
 	if s.hold != nil {
 		s.hold.close(false)
 	}
 }
 
-func (s *Subscription) close(withGrace bool) {
+// close reports whether it closed s (false: it was closed already).
+func (s *Subscription) close(withGrace bool) bool {
 	h := s.hub
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if s.closed {
-		return
+		return false
 	}
 	s.closed = true
 	h.unsubscribe(s)
@@ -162,17 +168,17 @@ func (s *Subscription) close(withGrace bool) {
 		if h.open == 0 {
 			close(h.drained)
 		}
-		return
+		return true
 	}
 	p := s.presence
 	p.conns--
 	if p.conns > 0 {
 		h.markDirty(p)
-		return
+		return true
 	}
 	if h.cfg.Grace == 0 || !withGrace {
 		h.markDirty(p)
-		return
+		return true
 	}
 	p.graceGen++
 	gen := p.graceGen
@@ -181,6 +187,7 @@ func (s *Subscription) close(withGrace bool) {
 	// connection here: within a tick, so a reload inside it tells nothing.
 	h.mark(p)
 	h.scheduleLazy()
+	return true
 }
 
 // end signals the subscription's owner; the caller holds the hub's lock.
