@@ -21,11 +21,13 @@ package hub
 //
 // Lock discipline. A Hub (one per room, and the lobby) has one mutex, h.mu,
 // which guards all of its state: the Hub's fields, every presence and
-// shownPerson, and a Subscription's closed, index and err. A Site has two:
-// s.mu guards its rooms map and closed flag, and s.panelMu the panel's state
-// (summaries, emptied rooms, the panel timer, the last panel).
+// shownPerson, and a Subscription's closed, index and err. A Site has three:
+// s.mu guards its rooms map, counts and closed flag, s.panelMu the panel's
+// state (summaries, emptied rooms, the panel timer, the last panel), and
+// s.attachMu the handing of rendered panels to the lobby, in order.
 //
-//   - Order: s.mu before any h.mu; any h.mu before s.panelMu; nothing is
+//   - Order: s.mu before any h.mu; s.attachMu, taken with nothing else
+//     held, before the lobby's h.mu; any h.mu before s.panelMu; nothing is
 //     taken under s.panelMu (but the Clock's own lock, in AfterFunc and
 //     Stop). Two hubs' locks are never held together: a Join connects to
 //     its room and then holds the lobby, one after the other, and
@@ -57,8 +59,10 @@ package hub
 //     blocks (a full queue drops the subscriber with ErrSlow), the hub does
 //     no I/O of its own, and Shutdown waits for the subscriptions' owners
 //     outside the lock. The Site renders the panel under s.mu alone (a
-//     frame of at most PanelLimit rooms, once per tick), and Join does not
-//     hold s.mu while it connects (room.joining keeps the room meanwhile).
+//     frame of at most PanelLimit rooms, once per tick) and hands it to the
+//     lobby (Attach, which may flush the lobby) after releasing s.mu, under
+//     s.attachMu; Join does not hold s.mu while it connects (room.joining
+//     keeps the room meanwhile).
 
 import (
 	"container/list"

@@ -69,7 +69,13 @@ type Site struct {
 	panelTimer  Timer                  // the pending panel flush, nil when none
 	lastPanel   time.Time              // when the last panel flush began
 	panel       Panel                  // as last rendered
+	generation  uint64                 // counts the panels rendered
 	panelClosed bool
+
+	// attachMu orders handing rendered panels to the lobby: taken with no
+	// other lock held, before the lobby's.
+	attachMu sync.Mutex
+	attached uint64 // the generation of the last panel handed over
 
 	// entered, nil but in tests, runs in Join between finding the room and
 	// connecting to it: where a room may be forgotten under a Join's feet.
@@ -354,16 +360,35 @@ func (s *Site) schedulePanel() {
 
 // flushPanel forgets the rooms that emptied and, if any summary changed,
 // renders the panel once and hands it to the lobby's subscribers. It runs
-// in the panel timer's goroutine and holds s.mu throughout, so that two
-// flushes never cross and a room is not created while another is
-// forgotten.
+// in the panel timer's goroutine. The lobby gets the frame after s.mu is
+// released: attaching it may flush the lobby (render and send to every
+// viewer), which must not hold up Joins; attachMu and the panel's
+// generation keep a slower flush from attaching an older panel over a
+// newer one.
 func (s *Site) flushPanel() {
+	f, generation := s.renderPanel()
+	if f == nil {
+		return
+	}
+	s.attachMu.Lock()
+	defer s.attachMu.Unlock()
+	if generation > s.attached {
+		s.attached = generation
+		s.lobby.Attach(f)
+	}
+}
+
+// renderPanel forgets the rooms that emptied and renders the panel if any
+// summary changed; nil when nothing is to be sent. It holds s.mu
+// throughout, so that two flushes never cross here and a room is not
+// created while another is forgotten.
+func (s *Site) renderPanel() (*Frame, uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.panelMu.Lock()
 	if s.panelClosed {
 		s.panelMu.Unlock()
-		return
+		return nil, 0
 	}
 	s.panelTimer = nil
 	s.lastPanel = s.clock.Now() // at most one flush a tick, whatever it finds
@@ -388,24 +413,25 @@ func (s *Site) flushPanel() {
 	}
 	if !s.changed {
 		s.panelMu.Unlock()
-		return
+		return nil, 0
 	}
 	s.changed = false
 	next := topRooms(s.summaries, s.cfg.PanelLimit)
 	same := samePanel(next, s.panel)
 	s.panelMu.Unlock()
 	if same {
-		return // the change was below the rooms listed, and none came or went
+		return nil, 0 // the change was below the rooms listed, and none came or went
 	}
 
 	f, err := s.cfg.RenderPanel(next)
 	if err != nil {
 		// The lobby keeps showing the last panel until the next change.
 		s.logger.Error("render rooms panel", "err", err)
-		return
+		return nil, 0
 	}
 	s.panelMu.Lock()
+	defer s.panelMu.Unlock()
 	s.panel = next
-	s.panelMu.Unlock()
-	s.lobby.Attach(f)
+	s.generation++
+	return f, s.generation
 }
