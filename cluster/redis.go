@@ -656,7 +656,8 @@ func (r *Redis) tick(ctx context.Context) {
 		return
 	}
 	r.sent(taken)
-	r.seq, _ = strconv.ParseInt(fmt.Sprint(res[1]), 10, 64)
+	seq, _ := res[1].(string) // tick.lua answers it formatted, as every number it returns
+	r.seq, _ = strconv.ParseInt(seq, 10, 64)
 	entries, _ := res[2].(string)
 	if err := r.addEntries(entries); err != nil {
 		r.logger.Error("cluster: bad entries from redis", "err", err)

@@ -39,15 +39,11 @@ func newRoomsApp(t *testing.T, change func(*hub.SiteConfig)) *app {
 	return serveApp(t, a.store, a.store, a.alice, nil, nil, change)
 }
 
-// status GETs path without following redirects.
+// status GETs path, not following redirects, and returns the status and
+// where a redirect goes.
 func (a *app) status(t *testing.T, path string) (int, string) {
 	t.Helper()
-	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := c.Get(a.srv.URL + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp, _ := a.send(t, http.MethodGet, path, nil, "")
 	return resp.StatusCode, resp.Header.Get("Location")
 }
 

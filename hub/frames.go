@@ -233,11 +233,15 @@ func (h *Hub) snapshotFrame() (*Frame, error) {
 	return h.snapshot, nil
 }
 
-// Attach is Broadcast within the hub's ticks: the frame goes out with the
-// hub's next frame, as one message, at most one a tick (a later Attach
-// before then replaces it). The lobby's Rooms panel comes this way, so a
-// storm of arrivals across rooms sends the lobby's viewers one frame a
-// tick, not one for the lobby and one for the panel.
+// Attach hands the hub a frame rendered elsewhere, for a region of the page
+// the hub's own frames never touch (the lobby's Rooms panel). It goes out
+// with the hub's next frame, as one message, at most one a tick (a later
+// Attach before then replaces it), so a storm of arrivals across rooms
+// sends the lobby's viewers one frame a tick, not one for the lobby and one
+// for the panel; the rules of every frame hold (a full queue drops the
+// subscriber with ErrSlow). The hub keeps the latest and sends it to each
+// new subscriber right after its snapshot, so a newcomer sees the region
+// as everyone else does.
 func (h *Hub) Attach(f *Frame) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -246,23 +250,6 @@ func (h *Hub) Attach(f *Frame) {
 	}
 	h.replacement, h.attached = f, f
 	h.scheduleFrame()
-}
-
-// Broadcast queues a frame rendered elsewhere to every subscriber, in order
-// with the hub's own frames and under the same rules (a full queue drops
-// the subscriber with ErrSlow). It is for a frame that replaces a whole
-// region of the page the hub's own frames never touch, such as the lobby's
-// Rooms panel: the hub keeps the latest and sends it to each new
-// subscriber right after its snapshot, so a newcomer sees the region as
-// everyone else does.
-func (h *Hub) Broadcast(f *Frame) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return
-	}
-	h.replacement = f
-	h.broadcast(f)
 }
 
 // broadcast hands the same frame to every subscriber without ever waiting:

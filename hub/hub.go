@@ -10,7 +10,7 @@ package hub
 //	presence.go      a person's live state, here and elsewhere; marking changes
 //	grace.go         the grace period after a person's last connection closed
 //	frames.go        frames and ticks: coalescing, flush, shown state, fan-out,
-//	                 Broadcast
+//	                 Attach
 //	log.go           the activity log: entries, shared and provisional IDs
 //	remote.go        remote instances, and what Peers.Changed is told
 //	peers.go         Peers, the seam to the other instances of a cluster
@@ -34,7 +34,7 @@ package hub
 //     Subscription.Close releases the room before the lobby hold.
 //   - Every exported method that reads or changes a hub's state takes h.mu
 //     for its whole run: Connect/ConnectWake, Hold, Subscription.Close/Leave,
-//     Broadcast, AddEntries, Renumber, Provisional, Held, ApplyRemote,
+//     Attach, AddEntries, Renumber, Provisional, Held, ApplyRemote,
 //     ReplaceRemote, ForgetRemote, Snapshot, Counts, Closed and Close
 //     (Shutdown through Close). LogSize reads only cfg, which never changes
 //     after New, and Subscription.Frames, Done and Err read channels; they
@@ -141,7 +141,7 @@ type Hub struct {
 	flushTimer Timer     // pending frame, nil when none is scheduled
 	flushLazy  bool      // flushTimer was set by scheduleLazy
 	flushGen   uint64    // tells a stopped flush timer from the current one
-	// replacement is the latest Broadcast frame, sent to each new
+	// replacement is the latest Attach frame, sent to each new
 	// subscriber after its snapshot; nil before the first.
 	replacement *Frame
 	attached    *Frame      // the latest Attach frame, for the next flush

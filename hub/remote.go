@@ -80,15 +80,7 @@ func (h *Hub) ReplaceRemote(instance string, people []Held, quiet bool) {
 }
 
 // ForgetRemote drops everything another instance holds, as when it died.
-func (h *Hub) ForgetRemote(instance string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return
-	}
-	h.replaceRemote(instance, nil, false)
-	h.scheduleDirty()
-}
+func (h *Hub) ForgetRemote(instance string) { h.ReplaceRemote(instance, nil, false) }
 
 func (h *Hub) replaceRemote(instance string, people []Held, quiet bool) {
 	old := h.remotes[instance]

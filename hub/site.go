@@ -143,7 +143,7 @@ func NewSite(cfg SiteConfig) (*Site, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hub: site: render the empty panel: %w", err)
 	}
-	lobby.Broadcast(f) // nobody is there yet: kept for the first viewers
+	lobby.Attach(f) // nobody is there yet: kept for the first viewers
 	return s, nil
 }
 

@@ -646,7 +646,7 @@ func TestHoldKeepsShutdownWaitingForItsOwner(t *testing.T) {
 	}
 }
 
-func TestBroadcastGoesOutInOrderAndToNewcomers(t *testing.T) {
+func TestAttachGoesOutWithTheNextFrameAndToNewcomers(t *testing.T) {
 	f := newFixture(t, func(c *hub.Config) { c.QueueSize = 3 })
 	viewer := f.connect(t, guest("viewer"))
 	f.settle(t, viewer)
@@ -656,20 +656,23 @@ func TestBroadcastGoesOutInOrderAndToNewcomers(t *testing.T) {
 
 	f.connect(t, user("1", "alice")) // a diff at once (leading edge)
 	panel := &hub.Frame{HTML: []byte(`{}`)}
-	f.hub.Broadcast(panel)
-	if got := queued(viewer); len(got) != 2 || got[0] == panel || got[1] != panel {
-		t.Fatalf("viewer got %d frames, want alice's diff then the broadcast", len(got))
+	f.hub.Attach(panel)
+	if got := queued(viewer); len(got) != 1 || got[0] == panel {
+		t.Fatalf("viewer got %d frames before the tick, want alice's diff alone", len(got))
+	}
+	f.clock.Advance(tick)
+	if got := queued(viewer); len(got) != 1 || got[0] != panel {
+		t.Fatalf("viewer got %d frames at the tick, want the attached frame as it was rendered", len(got))
 	}
 
 	late := f.hub.Connect(guest("late"))
 	t.Cleanup(late.Close)
 	if got := queued(late); len(got) != 2 || got[1] != panel {
-		t.Error("a newcomer did not get the latest broadcast after its snapshot")
+		t.Error("a newcomer did not get the latest attached frame after its snapshot")
 	}
 
-	// slow has its snapshot, the diffs of its own and alice's arrival, and
-	// the broadcast: one more is too many.
-	f.hub.Broadcast(&hub.Frame{HTML: []byte(`{}`)})
+	// slow holds its snapshot and the diffs of its own and alice's
+	// arrival: the attached frame was one too many.
 	if !errors.Is(slow.Err(), hub.ErrSlow) {
 		t.Errorf("slow.Err() = %v, want ErrSlow", slow.Err())
 	}
