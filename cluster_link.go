@@ -12,7 +12,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"herenow/cluster"
-	"herenow/hub"
 )
 
 // The cluster's timing: how often an instance says it is alive, and how
@@ -51,14 +50,14 @@ func joinCluster(url, name string, logger *slog.Logger) (cluster.Link, func(), e
 // when serve failed (a port already taken). Should the link fail on its
 // own, serving stops too and its error is returned: an instance that no
 // longer hears the others must not go on as if it did.
-func serveLinked(ctx context.Context, link cluster.Link, h *hub.Hub, serve func(context.Context) error) error {
+func serveLinked(ctx context.Context, link cluster.Link, presence cluster.Presence, serve func(context.Context) error) error {
 	serveCtx, stopServing := context.WithCancel(ctx)
 	defer stopServing()
 	linkCtx, stopLink := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopLink()
 	linkErr := make(chan error, 1)
 	go func() {
-		err := link.Run(linkCtx, h)
+		err := link.Run(linkCtx, presence)
 		if err != nil {
 			err = fmt.Errorf("cluster link: %w", err)
 			stopServing()

@@ -24,7 +24,6 @@ import (
 	"go.uber.org/goleak"
 
 	"herenow/handlers"
-	"herenow/hub"
 )
 
 // testRedisURL is the Redis the cluster tests use.
@@ -137,16 +136,15 @@ func TestTheClusterLinksOwnErrorEndsServing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer closeLink()
-	h, err := hub.New(hub.Config{Render: handlers.Renderer{}, Logger: logger, Tick: 10 * time.Millisecond, ListLimit: 10,
-		LogSize: 10, QueueSize: 4, Peers: link})
+	site, err := openPresence(config{tick: 10 * time.Millisecond, listLimit: 10, maxRooms: 10}, logger, link, handlers.NewMetrics())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer h.Close()
+	defer site.Close()
 	serving := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- serveLinked(context.Background(), link, h, func(ctx context.Context) error {
+		done <- serveLinked(context.Background(), link, site, func(ctx context.Context) error {
 			close(serving)
 			<-ctx.Done() // serving until told to stop
 			return nil
@@ -163,7 +161,7 @@ func TestTheClusterLinksOwnErrorEndsServing(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("serving went on after the cluster link broke")
 	}
-	h.Close()
+	site.Close()
 	goleak.VerifyNone(t, others)
 }
 

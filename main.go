@@ -65,10 +65,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	defer closeLink()
 	metrics := handlers.NewMetrics()
-	site, h, err := openPresence(cfg, logger, link, metrics)
+	site, err := openPresence(cfg, logger, link, metrics)
 	if err != nil {
 		return err
 	}
+	h := site.Lobby()
 	metrics.WatchHub(h)
 	changes, err := watchUserChanges(ctx, store, logger)
 	if err != nil {
@@ -80,12 +81,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
-	return serveLinked(ctx, link, h, func(ctx context.Context) error {
+	return serveLinked(ctx, link, site, func(ctx context.Context) error {
 		defer changes.run(ctx)() // ends the watcher of the user database and waits for it
-		var presence closable = h
-		if site != nil {
-			presence = site
-		}
-		return serve(ctx, logger, cfg, presence, app, metrics.OpsHandler())
+		return serve(ctx, logger, cfg, site, app, metrics.OpsHandler())
 	})
 }

@@ -2,11 +2,16 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/coder/websocket"
 )
 
 // TestRoomFlags: --rooms takes names as a room's page would (capitals
@@ -24,17 +29,10 @@ func TestRoomFlags(t *testing.T) {
 	}
 }
 
-// TestRoomsThroughRun: on its own an instance serves rooms, and the
-// lobby shows the Rooms panel; with --redis it serves the lobby alone
-// (rooms are not shared between instances yet), as the README says.
+// TestRoomsThroughRun: on its own and with --redis alike, an instance
+// serves rooms and the lobby shows the Rooms panel.
 func TestRoomsThroughRun(t *testing.T) {
 	alone := startInstance(t, noEnv)
-	if code := statusOf(t, "http://"+alone+"/r/standup"); code != http.StatusOK {
-		t.Errorf("/r/standup on its own: %d, want 200", code)
-	}
-	if body := httpGet(t, "http://"+alone+"/"); !strings.Contains(body, `id="rooms-panel"`) {
-		t.Error("the lobby on its own has no Rooms panel")
-	}
 	clustered := startInstance(t, func(k string) string {
 		return map[string]string{
 			"HERENOW_JWT_SECRET":   "a shared secret of at least thirty-two bytes",
@@ -42,11 +40,102 @@ func TestRoomsThroughRun(t *testing.T) {
 			"HERENOW_CLUSTER_NAME": "herenow-test-" + rand.Text(),
 		}[k]
 	})
-	if code := statusOf(t, "http://"+clustered+"/r/standup"); code != http.StatusNotFound {
-		t.Errorf("/r/standup with --redis: %d, want 404 (no rooms yet)", code)
+	for name, addr := range map[string]string{"on its own": alone, "with --redis": clustered} {
+		if code := statusOf(t, "http://"+addr+"/r/standup"); code != http.StatusOK {
+			t.Errorf("/r/standup %s: %d, want 200", name, code)
+		}
+		if body := httpGet(t, "http://"+addr+"/"); !strings.Contains(body, `id="rooms-panel"`) {
+			t.Errorf("the lobby %s has no Rooms panel", name)
+		}
 	}
-	if body := httpGet(t, "http://"+clustered+"/"); strings.Contains(body, `id="rooms-panel"`) {
-		t.Error("the lobby with --redis shows a Rooms panel of rooms it does not serve")
+}
+
+// TestARoomSplitAcrossInstancesCountsEachPersonOnce runs two instances
+// through run, sharing Redis and one user database. alice has a tab in
+// standup on each; a guest watches standup on A and another joins it on
+// B. A's standup viewer counts alice once, with her two tabs, and its log
+// says she joined once; both lobbies' Rooms panels show standup with its
+// 3 people; a viewer of design on A receives nothing of standup; when
+// alice closes both tabs, A's viewer sees her leave, logged once.
+func TestARoomSplitAcrossInstancesCountsEachPersonOnce(t *testing.T) {
+	env := map[string]string{
+		"HERENOW_JWT_SECRET":   "a shared secret of at least thirty-two bytes",
+		"HERENOW_REDIS_URL":    testRedisURL,
+		"HERENOW_CLUSTER_NAME": "herenow-test-" + rand.Text(),
+		"HERENOW_DATABASE":     filepath.Join(t.TempDir(), "users.db"),
+		"HERENOW_GRACE":        "0s",
+	}
+	getenv := func(k string) string { return env[k] }
+	if err := run(context.Background(), []string{"herenow", "--data", t.TempDir(), "user", "add", "alice"}, getenv,
+		strings.NewReader("alice's password\n"), &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	a, b := startInstance(t, getenv), startInstance(t, getenv)
+	cookies := loginCookies(t, a, "alice", "alice's password")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dial := func(addr, path string, h http.Header) *websocket.Conn {
+		t.Helper()
+		conn, _, err := websocket.Dial(ctx, "ws://"+addr+path, &websocket.DialOptions{HTTPHeader: h})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.CloseNow() })
+		return conn
+	}
+	// readUntil reads conn's frames until one contains want, and returns
+	// everything read.
+	readUntil := func(conn *websocket.Conn, want string) string {
+		t.Helper()
+		var read strings.Builder
+		for {
+			_, f, err := conn.Read(ctx)
+			if err != nil {
+				t.Fatalf("waiting for %q: %v\nread so far:\n%s", want, err, read.String())
+			}
+			read.Write(f)
+			if strings.Contains(string(f), want) {
+				return read.String()
+			}
+		}
+	}
+
+	design := dial(a, "/r/design/live/ws", nil)
+	readUntil(design, "joined") // its own arrival, the last thing it should hear
+	standup := dial(a, "/r/standup/live/ws", nil)
+	readUntil(standup, "<strong>1</strong> person online")
+	dial(b, "/r/standup/live/ws", nil) // a guest on B
+	readUntil(standup, "<strong>2</strong> people online")
+	tabA := dial(a, "/r/standup/live/ws", cookies)
+	tabB := dial(b, "/r/standup/live/ws", cookies)
+	seen := readUntil(standup, "2 tabs")
+	if n := strings.Count(seen, "<strong>alice</strong> joined"); n != 1 {
+		t.Errorf("A's standup viewer read alice joining %d times, want once:\n%s", n, seen)
+	}
+	if page := httpGet(t, "http://"+a+"/r/standup"); !strings.Contains(page, "<strong>3</strong> people online") {
+		t.Error("A's standup page does not count 2 guests and alice (tabs on A and B) as 3 people")
+	}
+	for name, addr := range map[string]string{"A": a, "B": b} {
+		waitUntil(t, name+"'s Rooms panel to show standup with 3 people", func() bool {
+			page := httpGet(t, "http://"+addr+"/")
+			return strings.Contains(page, `href="/r/standup">standup</a> <span class="tag is-info is-light">3 people</span>`)
+		})
+	}
+
+	tabA.Close(websocket.StatusGoingAway, "")
+	tabB.Close(websocket.StatusGoingAway, "")
+	readUntil(standup, `<li id="u-1" hx-swap-oob="delete">`)
+	if page := httpGet(t, "http://"+a+"/r/standup"); strings.Count(page, "<strong>alice</strong> left") != 1 {
+		t.Error("A's standup page does not say once that alice left")
+	}
+
+	// design heard nothing since its own arrival: a frame of anything that
+	// happened in standup would be waiting by now.
+	quiet, stop := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer stop()
+	if _, f, err := design.Read(quiet); err == nil {
+		t.Errorf("a viewer of design on A received a frame while only standup changed:\n%s", f)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"herenow/hub"
 )
 
 // drainTimeout bounds a graceful shutdown.
@@ -17,15 +19,8 @@ const drainTimeout = 10 * time.Second
 // cfg.metricsAddr if set, until ctx ends; then it drains: it stops
 // accepting, ends every live connection (WebSocket with 1012), lets requests
 // in flight finish and waits for the live connections to close, within a
-// deadline.
-// closable is what serve closes when it stops: the lobby's hub, or the
-// site of rooms around it.
-type closable interface {
-	Close()
-	Shutdown(ctx context.Context) error
-}
-
-func serve(ctx context.Context, logger *slog.Logger, cfg config, h closable, app, ops http.Handler) error {
+// deadline. Closing site ends the live connections.
+func serve(ctx context.Context, logger *slog.Logger, cfg config, site *hub.Site, app, ops http.Handler) error {
 	errorLog := slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 	public := &http.Server{
 		Handler: app,
@@ -39,7 +34,7 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, h closable, app
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          errorLog,
 	}
-	public.RegisterOnShutdown(h.Close)
+	public.RegisterOnShutdown(site.Close)
 	servers, addrs, names := []*http.Server{public}, []string{cfg.addr}, []string{"app"}
 	if cfg.metricsAddr != "" {
 		servers = append(servers, &http.Server{Handler: ops, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errorLog})
@@ -59,7 +54,7 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, h closable, app
 			for range i { // their Serve goroutines end
 				<-served
 			}
-			h.Close()
+			site.Close()
 			return fmt.Errorf("listen: %w", err)
 		}
 		logger.Info("listening", "addr", ln.Addr().String(), "serves", names[i])
@@ -73,7 +68,7 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, h closable, app
 		for range len(servers) - 1 { // the others' Serve goroutines end
 			<-served
 		}
-		h.Close()
+		site.Close()
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
@@ -84,7 +79,7 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, h closable, app
 	for _, srv := range servers {
 		errs = append(errs, srv.Shutdown(drainCtx))
 	}
-	errs = append(errs, h.Shutdown(drainCtx))
+	errs = append(errs, site.Shutdown(drainCtx))
 	for range servers {
 		<-served
 	}

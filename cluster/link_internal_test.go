@@ -23,10 +23,10 @@ func TestChangesLoggedWhileCutOffAreQuietOnePersonAtATime(t *testing.T) {
 	r.answered = hub.LogProvisional
 	r.mu.Unlock()
 	r.Changed([]hub.Held{alice, bob}) // both logged here
-	if r.pending["u-1"] {
+	if r.pending[place{"", "u-1"}] {
 		t.Error("alice's change is quiet, but one of her changes waiting was never logged")
 	}
-	if !r.pending["u-2"] {
+	if !r.pending[place{"", "u-2"}] {
 		t.Error("bob's change is loud, but it was logged here")
 	}
 }

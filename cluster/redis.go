@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,15 +53,16 @@ type Redis struct {
 	beatNow  chan struct{} // a heartbeat is due before its time; buffered likewise
 
 	mu       sync.Mutex
-	logging  hub.Logging         // what the hub is told
-	answered hub.Logging         // what it was told last: the mode its latest changes were logged in
-	share    map[string]hub.Held // the people this instance holds, as the hub reported them; Gone until that is sent
-	pending  map[string]bool     // people changed since the last send → whether every change was logged here (quiet)
-	lastBeat time.Time           // the last heartbeat Redis answered
-	joined   bool                // registered, and the others' shares read
+	logging  hub.Logging        // what the hubs are told
+	answered hub.Logging        // what they were told last: the mode their latest changes were logged in
+	share    map[place]hub.Held // the people this instance holds, as the hubs reported them; Gone until that is sent
+	pending  map[place]bool     // people changed since the last send → whether every change was logged here (quiet)
+	lastBeat time.Time          // the last heartbeat Redis answered
+	joined   bool               // registered, and the others' shares read
 
 	// Owned by Run's goroutine.
-	hub           *hub.Hub
+	presence      Presence
+	refusedRoom   bool // a room another instance holds people in was refused here: logged once
 	epoch         string // this registration; new at every join
 	seq           int64  // the last delta sent in this epoch
 	sentinel      string // the Redis data's sentinel as last seen
@@ -78,6 +80,9 @@ type Redis struct {
 	outage        error
 	broken        error // the client was closed under the link: it cannot go on
 }
+
+// place is a person in the lobby (room "") or in a room.
+type place struct{ room, key string }
 
 // remote is what this instance has applied of another instance's share.
 type remote struct {
@@ -108,20 +113,34 @@ func NewRedis(client *redis.Client, instance string, logger *slog.Logger, opt Op
 		wake:    make(chan struct{}, 1),
 		beatNow: make(chan struct{}, 1),
 		logging: hub.LogProvisional, answered: hub.LogProvisional,
-		share:   make(map[string]hub.Held),
-		pending: make(map[string]bool),
+		share:   make(map[place]hub.Held),
+		pending: make(map[place]bool),
 		remotes: make(map[string]*remote),
 		cursor:  make(chan cursor, 1),
 	}
 }
 
-// Changed takes the hub's changes to the people this instance holds. It
+// Changed takes the lobby's changes to the people this instance holds. It
 // never blocks: the hub calls it with its lock held.
-func (r *Redis) Changed(changes []hub.Held) {
+func (r *Redis) Changed(changes []hub.Held) { r.changed("", changes) }
+
+// Room returns the Peers of room's hub: its changes are sent with the
+// lobby's, tagged with the room, and it logs as the lobby does.
+func (r *Redis) Room(name string) hub.Peers { return roomPeers{r, name} }
+
+type roomPeers struct {
+	link *Redis
+	room string
+}
+
+func (p roomPeers) Changed(changes []hub.Held) { p.link.changed(p.room, changes) }
+func (p roomPeers) Logging() hub.Logging      { return p.link.Logging() }
+
+func (r *Redis) changed(room string, changes []hub.Held) {
 	r.mu.Lock()
 	loggedHere := r.answered == hub.LogProvisional
 	for _, c := range changes {
-		key := c.Person.Key
+		key := place{room, c.Person.Key}
 		r.share[key] = c
 		quiet := loggedHere
 		if was, ok := r.pending[key]; ok {
@@ -136,9 +155,9 @@ func (r *Redis) Changed(changes []hub.Held) {
 	}
 }
 
-// Logging tells the hub to log its own view (provisionally) until this
-// instance is part of the cluster, and to log nothing itself while it is:
-// the cluster's entries then arrive through AddEntries.
+// Logging tells the hubs to log their own view (provisionally) until this
+// instance is part of the cluster, and to log nothing themselves while it
+// is: the cluster's entries then arrive through AddEntries.
 func (r *Redis) Logging() hub.Logging {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -176,8 +195,8 @@ func (r *Redis) call(ctx context.Context) (context.Context, context.CancelFunc) 
 // what it logged meanwhile and reads the others again. It returns nil when
 // ctx ends, and an error only when the link is broken for good (its client
 // closed under it).
-func (r *Redis) Run(ctx context.Context, h *hub.Hub) error {
-	r.hub = h
+func (r *Redis) Run(ctx context.Context, p Presence) error {
+	r.presence = p
 	// The blocking stream read has a client of its own, so that it never
 	// holds one of the pool's connections.
 	readerOpts := *r.client.Options()
@@ -481,6 +500,9 @@ func (r *Redis) connect(ctx context.Context, quiet bool) error {
 	if err := r.readAll(ctx); err != nil {
 		return err
 	}
+	if err := r.loadLog(ctx); err != nil { // the logs of rooms that only the others' shares showed
+		return err
+	}
 	r.setCursor(cursor)
 	r.needSync = false
 	return nil
@@ -491,10 +513,10 @@ func (r *Redis) connect(ctx context.Context, quiet bool) error {
 func (r *Redis) sync(ctx context.Context) error {
 	cursor, err := r.streamEnd(ctx)
 	if err == nil {
-		err = r.loadLog(ctx)
+		err = r.readAll(ctx)
 	}
 	if err == nil {
-		err = r.readAll(ctx)
+		err = r.loadLog(ctx)
 	}
 	if err != nil {
 		return err
@@ -529,21 +551,86 @@ func (r *Redis) streamEnd(ctx context.Context) (string, error) {
 	return last[0].ID, nil
 }
 
-// loadLog merges the shared log into the hub's: entries it lacks are
-// added in order, whatever their age.
+// loadLog merges the shared logs into the hubs': the lobby's, and each
+// room's this instance shows. Entries a hub lacks are added in order,
+// whatever their age.
 func (r *Redis) loadLog(ctx context.Context) error {
+	rooms := []string{""}
+	r.presence.EachRoom(func(room string, _ *hub.Hub) { rooms = append(rooms, room) })
 	callCtx, cancel := r.call(ctx)
 	defer cancel()
-	raw, err := r.client.ZRange(callCtx, r.key("log"), 0, -1).Result()
+	logs := make([]*redis.StringSliceCmd, len(rooms))
+	_, err := r.client.Pipelined(callCtx, func(p redis.Pipeliner) error {
+		for i, room := range rooms {
+			logs[i] = p.ZRange(callCtx, r.logKey(room), 0, -1)
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("read the shared log: %w", err)
+		return fmt.Errorf("read the shared logs: %w", err)
 	}
-	entries, err := decodeEntries(strings.Join(raw, itemSep))
-	if err != nil {
-		return fmt.Errorf("read the shared log: %w", err)
+	for i, l := range logs {
+		entries, err := decodeEntries(strings.Join(l.Val(), itemSep))
+		if err != nil {
+			return fmt.Errorf("read the shared log of %q: %w", rooms[i], err)
+		}
+		for j := range entries {
+			entries[j].room = rooms[i]
+		}
+		r.addDecoded(entries)
 	}
-	r.addDecoded(entries)
 	return nil
+}
+
+// logKey is where room's entries are kept; the lobby's ("") in p:log.
+func (r *Redis) logKey(room string) string {
+	if room == "" {
+		return r.key("log")
+	}
+	return r.key("log", room)
+}
+
+// logSize is how many entries each log keeps: the lobby's size, which
+// every room shares.
+func (r *Redis) logSize() int { return r.presence.Lobby().LogSize() }
+
+// inRoom runs apply on room's hub ("" for the lobby), creating the room
+// if need be. A room this site refuses (outside its fixed list, should
+// instances differ) is skipped: its people still show in the lobby.
+func (r *Redis) inRoom(room string, apply func(*hub.Hub)) {
+	if room == "" {
+		apply(r.presence.Lobby())
+		return
+	}
+	err := r.presence.Remote(room, apply)
+	if err != nil && !errors.Is(err, hub.ErrShutdown) && !r.refusedRoom {
+		r.refusedRoom = true
+		r.logger.Warn("another instance has people in a room this one refuses; is --rooms the same everywhere?", "room", room, "err", err)
+	}
+}
+
+// byRoom calls f with each room's items, in the order rooms first appear.
+func byRoom[T any](items []T, roomOf func(T) string, f func(room string, items []T)) {
+	if len(items) == 0 {
+		return
+	}
+	first := roomOf(items[0])
+	if !slices.ContainsFunc(items, func(t T) bool { return roomOf(t) != first }) {
+		f(first, items) // one room, as most ticks: no copy
+		return
+	}
+	groups := make(map[string][]T)
+	var order []string
+	for _, t := range items {
+		room := roomOf(t)
+		if _, ok := groups[room]; !ok {
+			order = append(order, room)
+		}
+		groups[room] = append(groups[room], t)
+	}
+	for _, room := range order {
+		f(room, groups[room])
+	}
 }
 
 // floor is the highest shared entry ID this instance has seen: Redis never
@@ -553,18 +640,18 @@ func (r *Redis) floor() uint64 { return r.top }
 // takePending takes the changes waiting to be sent: every person this
 // instance holds for a join, only those changed since the last send for a
 // tick. Each is quiet when all its changes were logged here while cut off.
-func (r *Redis) takePending(all bool) (ops []op, taken map[string]bool) {
+func (r *Redis) takePending(all bool) (ops []op, taken map[place]bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	taken = r.pending
-	r.pending = make(map[string]bool)
+	r.pending = make(map[place]bool)
 	for key, quiet := range taken {
-		ops = append(ops, op{held: r.share[key], quiet: quiet})
+		ops = append(ops, op{room: key.room, held: r.share[key], quiet: quiet})
 	}
 	if all {
 		for key, held := range r.share {
 			if _, ok := taken[key]; !ok {
-				ops = append(ops, op{held: held})
+				ops = append(ops, op{room: key.room, held: held})
 			}
 		}
 	}
@@ -573,7 +660,7 @@ func (r *Redis) takePending(all bool) (ops []op, taken map[string]bool) {
 
 // sent forgets the people a send took out of the cluster, unless they
 // came back since.
-func (r *Redis) sent(taken map[string]bool) {
+func (r *Redis) sent(taken map[place]bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for key := range taken {
@@ -584,7 +671,7 @@ func (r *Redis) sent(taken map[string]bool) {
 }
 
 // putBack returns changes a failed send took, merged with any made since.
-func (r *Redis) putBack(taken map[string]bool) {
+func (r *Redis) putBack(taken map[place]bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for key, quiet := range taken {
@@ -602,7 +689,7 @@ func (r *Redis) join(ctx context.Context, quiet bool) error {
 	epoch := rand.Text()[:12]
 	callCtx, cancel := r.call(ctx)
 	res, err := r.scripts.join.Run(callCtx, r.client, nil, r.opt.Prefix, r.instance, epoch, r.sentinel,
-		flag(quiet), r.floor(), r.hub.LogSize(), r.opt.TTL.Milliseconds(), encodeOps(ops)).Slice()
+		flag(quiet), r.floor(), r.logSize(), r.opt.TTL.Milliseconds(), encodeOps(ops)).Slice()
 	cancel()
 	if err != nil {
 		r.putBack(taken)
@@ -636,7 +723,7 @@ func (r *Redis) tick(ctx context.Context) {
 	}
 	callCtx, cancel := r.call(ctx)
 	res, err := r.scripts.tick.Run(callCtx, r.client, nil, r.opt.Prefix, r.instance, r.epoch, r.seq, r.sentinel,
-		r.floor(), r.hub.LogSize(), r.opt.TTL.Milliseconds(), encodeOps(ops)).Slice()
+		r.floor(), r.logSize(), r.opt.TTL.Milliseconds(), encodeOps(ops)).Slice()
 	cancel()
 	if err != nil {
 		r.putBack(taken)
@@ -673,34 +760,48 @@ func (r *Redis) addEntries(encoded string) error {
 	return nil
 }
 
-func (r *Redis) addDecoded(entries []hub.Entry) {
+// addDecoded gives each entry to its room's hub, creating the room for an
+// arrival that comes before the people it names (the stream carries the
+// entries first).
+func (r *Redis) addDecoded(entries []logged) {
 	for _, e := range entries {
-		r.top = max(r.top, e.ID)
+		r.top = max(r.top, e.entry.ID)
 	}
-	if len(entries) > 0 {
-		r.hub.AddEntries(entries)
-	}
+	byRoom(entries, func(l logged) string { return l.room }, func(room string, group []logged) {
+		plain := make([]hub.Entry, len(group))
+		for i, l := range group {
+			plain[i] = l.entry
+		}
+		r.inRoom(room, func(h *hub.Hub) { h.AddEntries(plain) })
+	})
 }
 
 // restore shares the entries this instance logged while cut off (each
 // gets a shared ID, and the hub renumbers it), and after a data loss puts
 // back the shared entries it holds.
 func (r *Redis) restore(ctx context.Context) error {
-	var held []hub.Entry
-	if r.needHeld {
-		for _, e := range r.hub.Snapshot().Log {
-			if e.ID < hub.ProvisionalBase {
-				held = append([]hub.Entry{e}, held...) // oldest first
+	var held, provisional []logged
+	collect := func(room string, h *hub.Hub) {
+		if r.needHeld {
+			log := h.Snapshot().Log // newest first
+			for i := len(log) - 1; i >= 0; i-- {
+				if log[i].ID < hub.ProvisionalBase {
+					held = append(held, logged{room: room, entry: log[i]})
+				}
 			}
 		}
+		for _, e := range h.Provisional() {
+			provisional = append(provisional, logged{room: room, entry: e})
+		}
 	}
-	provisional := r.hub.Provisional()
+	collect("", r.presence.Lobby())
+	r.presence.EachRoom(collect)
 	if len(provisional) == 0 && len(held) == 0 {
 		r.needRestore, r.needHeld = false, false
 		return nil
 	}
 	callCtx, cancel := r.call(ctx)
-	renumbered, err := r.scripts.restore.Run(callCtx, r.client, nil, r.opt.Prefix, r.floor(), r.hub.LogSize(),
+	renumbered, err := r.scripts.restore.Run(callCtx, r.client, nil, r.opt.Prefix, r.floor(), r.logSize(),
 		encodeEntries(held), encodeEntries(provisional), r.instance).StringSlice()
 	cancel()
 	if err != nil {
@@ -708,11 +809,12 @@ func (r *Redis) restore(ctx context.Context) error {
 	}
 	for i, s := range renumbered {
 		e, err := decodeEntry(s)
-		if err != nil || i >= len(provisional) {
+		if err != nil || i >= len(provisional) || e.room != provisional[i].room {
 			return fmt.Errorf("share entries logged while cut off: %v", s)
 		}
-		r.hub.Renumber(provisional[i].ID, e.ID)
-		r.top = max(r.top, e.ID)
+		from := provisional[i].entry.ID
+		r.inRoom(e.room, func(h *hub.Hub) { h.Renumber(from, e.entry.ID) })
+		r.top = max(r.top, e.entry.ID)
 	}
 	r.needRestore, r.needHeld = false, false
 	return nil
@@ -778,7 +880,7 @@ func (r *Redis) readInstance(ctx context.Context, x string) error {
 	if err != nil {
 		return err
 	}
-	r.hub.ReplaceRemote(x, people, true)
+	r.replaceRemote(x, people)
 	st := r.remotes[x]
 	if st == nil {
 		st = &remote{}
@@ -797,9 +899,29 @@ func parseVersion(v string) (epoch string, seq int64, ok bool) {
 	return epoch, seq, err == nil
 }
 
+// replaceRemote gives each room what x holds there now, and empties x's
+// place in every other room.
+func (r *Redis) replaceRemote(x string, people []roomHeld) {
+	rooms := make(map[string][]hub.Held)
+	for _, p := range people {
+		rooms[p.room] = append(rooms[p.room], p.held)
+	}
+	r.presence.Lobby().ReplaceRemote(x, rooms[""], true)
+	for room, held := range rooms {
+		if room != "" {
+			r.inRoom(room, func(h *hub.Hub) { h.ReplaceRemote(x, held, true) })
+		}
+	}
+	r.presence.EachRoom(func(room string, h *hub.Hub) {
+		if _, ok := rooms[room]; !ok {
+			h.ForgetRemote(x) // nothing to do where x held nobody
+		}
+	})
+}
+
 func (r *Redis) forget(x string) {
 	delete(r.remotes, x)
-	r.hub.ForgetRemote(x)
+	r.replaceRemote(x, nil)
 }
 
 // catchUp reads an instance whose deltas this one missed: one that has not
@@ -842,7 +964,7 @@ func (r *Redis) catchUp(ctx context.Context, instances map[string]string) {
 // so at once, one does and logs it.
 func (r *Redis) reap(ctx context.Context, x string) error {
 	callCtx, cancel := r.call(ctx)
-	res, err := r.scripts.reap.Run(callCtx, r.client, nil, r.opt.Prefix, x, r.floor(), r.hub.LogSize()).Slice()
+	res, err := r.scripts.reap.Run(callCtx, r.client, nil, r.opt.Prefix, x, r.floor(), r.logSize()).Slice()
 	cancel()
 	if err != nil {
 		return fmt.Errorf("reap %s: %w", x, err)
@@ -909,7 +1031,13 @@ func (r *Redis) applyDelta(ctx context.Context, x, epoch, seqText, ops string) {
 		case seq == st.seq+1:
 			changes, err := decodeOps(ops)
 			if err == nil {
-				r.hub.ApplyRemote(x, changes)
+				byRoom(changes, func(c roomHeld) string { return c.room }, func(room string, group []roomHeld) {
+					held := make([]hub.Held, len(group))
+					for i, c := range group {
+						held[i] = c.held
+					}
+					r.inRoom(room, func(h *hub.Hub) { h.ApplyRemote(x, held) })
+				})
 				st.seq = seq
 				return
 			}

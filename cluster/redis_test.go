@@ -33,7 +33,8 @@ func redisAddr() string {
 // node is one instance: a hub linked to the cluster through real Redis.
 type node struct {
 	name    string
-	hub     *hub.Hub
+	hub     *hub.Hub // the lobby
+	site    *hub.Site
 	client  *redis.Client
 	backend *cluster.Redis
 	stop    func()
@@ -66,22 +67,28 @@ func newNodeAt(t *testing.T, addr string, logs io.Writer, prefix, instance strin
 		logs = io.Discard
 	}
 	backend := cluster.NewRedis(client, instance, slog.New(slog.NewTextHandler(logs, nil)), opt)
-	h, err := hub.New(hub.Config{Render: handlers.Renderer{}, Tick: 10 * time.Millisecond, Grace: 0,
-		ListLimit: 100, LogSize: 50, QueueSize: 64, Peers: backend})
+	room := hub.Config{Render: handlers.Renderer{}, Tick: 10 * time.Millisecond, Grace: 0,
+		ListLimit: 100, LogSize: 50, QueueSize: 64}
+	lobby := room
+	lobby.Peers = backend
+	site, err := hub.NewSite(hub.SiteConfig{Room: room, Lobby: lobby, RoomPeers: backend.Room,
+		RoomRender: func(name string) hub.Renderer { return handlers.Renderer{Room: name} },
+		PanelLimit: 20, RenderPanel: handlers.RenderPanel})
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &node{name: instance, hub: h, client: client, backend: backend}
+	h := site.Lobby()
+	n := &node{name: instance, hub: h, site: site, client: client, backend: backend}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		backend.Run(ctx, h)
+		backend.Run(ctx, site)
 	}()
 	n.stop = func() {
 		cancel()
 		<-done
-		h.Close()
+		site.Close()
 		client.Close()
 	}
 	t.Cleanup(func() {

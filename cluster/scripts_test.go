@@ -71,7 +71,7 @@ func TestTickCountsAPersonOnceAcrossInstances(t *testing.T) {
 	}
 	res := tickAs(t, s, c, p, "B", "eb", 2, 0, gone)
 	entries, err := decodeEntries(res[2].(string))
-	if err != nil || len(entries) != 1 || entries[0].Arrived || entries[0].Guests != 1 {
+	if err != nil || len(entries) != 1 || entries[0].entry.Arrived || entries[0].entry.Guests != 1 {
 		t.Errorf("her last instance letting her go logged %+v, %v; want one departure of a guest", entries, err)
 	}
 }
@@ -101,11 +101,11 @@ func TestEntryIDsNeverGoBelowTheFloor(t *testing.T) {
 	joinAs(t, s, c, p, "A", "ea")
 	res := tickAs(t, s, c, p, "A", "ea", 1, 41, guest("g-1"))
 	entries, err := decodeEntries(res[2].(string))
-	if err != nil || len(entries) != 1 || entries[0].ID != 42 {
+	if err != nil || len(entries) != 1 || entries[0].entry.ID != 42 {
 		t.Fatalf("entries %+v, %v; want one with ID 42", entries, err)
 	}
 	res = tickAs(t, s, c, p, "A", "ea", 2, 0, guest("g-2"))
-	if entries, _ := decodeEntries(res[2].(string)); len(entries) != 1 || entries[0].ID != 43 {
+	if entries, _ := decodeEntries(res[2].(string)); len(entries) != 1 || entries[0].entry.ID != 43 {
 		t.Errorf("the next entry is %+v, want ID 43", entries)
 	}
 }
@@ -150,8 +150,8 @@ func TestReapIsDoneOnceWhenManyTryAtOnce(t *testing.T) {
 // log holds each once, and the provisional one keeps the ID it got first.
 func TestRestoreAddsNothingTwice(t *testing.T) {
 	s, c, p := scriptsOn(t)
-	shared := encodeEntries([]hub.Entry{{ID: 7, Arrived: true, Guests: 1}, {ID: 9, Guests: 1}})
-	provisional := encodeEntries([]hub.Entry{{ID: hub.ProvisionalBase + 1, Arrived: true, Names: []string{"alice"}}})
+	shared := encodeEntries([]logged{{entry: hub.Entry{ID: 7, Arrived: true, Guests: 1}}, {entry: hub.Entry{ID: 9, Guests: 1}}})
+	provisional := encodeEntries([]logged{{entry: hub.Entry{ID: hub.ProvisionalBase + 1, Arrived: true, Names: []string{"alice"}}}})
 	for range 2 {
 		if _, err := s.restore.Run(context.Background(), c, nil, p, 0, 50, shared, "", "A").Result(); err != nil {
 			t.Fatal(err)
@@ -162,7 +162,7 @@ func TestRestoreAddsNothingTwice(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if e, err := decodeEntry(renumbered[0]); err != nil || e.ID != 10 || e.Names[0] != "alice" {
+		if e, err := decodeEntry(renumbered[0]); err != nil || e.entry.ID != 10 || e.entry.Names[0] != "alice" {
 			t.Errorf("the provisional entry became %+v, %v; want alice's under ID 10", e, err)
 		}
 	}

@@ -41,7 +41,7 @@ package hub
 //     take nothing (err is set before done is closed).
 //   - Every other Hub method runs with h.mu already held and never takes it
 //     (the mutex is not reentrant), save Subscription.close, which is Close
-//     and Leave, closeIfEmpty, ended, and the timers' funcs.
+//     and Leave, closeIfEmpty, empty, ended, and the timers' funcs.
 //   - Timers' funcs (the flush timer's, graceOver, the Site's flushPanel)
 //     run in a goroutine of the Clock and take their locks themselves.
 //     Stopping a timer can lose the race with a func already waiting for
@@ -62,7 +62,8 @@ package hub
 //     frame of at most PanelLimit rooms, once per tick) and hands it to the
 //     lobby (Attach, which may flush the lobby) after releasing s.mu, under
 //     s.attachMu; Join does not hold s.mu while it connects (room.joining
-//     keeps the room meanwhile).
+//     keeps the room meanwhile), nor Remote while it applies a cluster's
+//     changes (room.applying).
 
 import (
 	"container/list"
@@ -213,6 +214,13 @@ func (h *Hub) closeIfEmpty() bool {
 	}
 	h.closeLocked()
 	return true
+}
+
+// empty reports whether nobody is in the hub and no subscription is open.
+func (h *Hub) empty() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.live) == 0 && h.open == 0
 }
 
 func (h *Hub) closeLocked() {

@@ -72,8 +72,8 @@ func (h *Hub) ApplyRemote(instance string, changes []Held) {
 func (h *Hub) ReplaceRemote(instance string, people []Held, quiet bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.closed {
-		return
+	if h.closed || len(people) == 0 && h.remotes[instance] == nil {
+		return // nothing to replace: a cluster forgetting an instance asks every room
 	}
 	h.replaceRemote(instance, people, quiet)
 	h.scheduleDirty()

@@ -23,8 +23,12 @@ var (
 // SiteConfig sets a Site's behaviour. Every field is required unless noted.
 type SiteConfig struct {
 	// Room is the template of every room's hub. Its Peers must be nil
-	// (rooms are not shared yet); Summary and Emptied are the Site's.
+	// (RoomPeers gives each room its own); Summary and Emptied are the
+	// Site's.
 	Room Config
+	// RoomPeers, optional, returns a room's link to the other instances
+	// of a cluster (Config.Peers of the room's hub); Alone{} when nil.
+	RoomPeers func(room string) Peers
 	// RoomRender, optional, returns a room's renderer (its frames say
 	// "joined" and "left"); Room.Render is used when nil.
 	RoomRender func(room string) Renderer
@@ -94,6 +98,10 @@ type room struct {
 	// be piled up by someone opening and closing connections to new names
 	// to keep everyone else out of new rooms.
 	members int
+	// applying counts Remote calls at work on the room: it is not
+	// forgotten under them either, but it is not in use (nobody here is in
+	// it), so it does not count against MaxRooms.
+	applying int
 }
 
 func (r *room) inUse() bool { return r.joining+r.members > 0 }
@@ -108,7 +116,7 @@ func NewSite(cfg SiteConfig) (*Site, error) {
 	case cfg.Room.Render == nil && cfg.RoomRender == nil:
 		return nil, errors.New("hub: site: no room renderer")
 	case cfg.Room.Peers != nil:
-		return nil, errors.New("hub: site: rooms cannot be shared with other instances yet")
+		return nil, errors.New("hub: site: a room's Peers comes from RoomPeers, not from the template")
 	case cfg.Lobby.QueueSize < 2:
 		return nil, fmt.Errorf("hub: site: lobby queue %d, want 2 or more (the snapshot and the panel)", cfg.Lobby.QueueSize)
 	}
@@ -225,12 +233,80 @@ func (s *Site) roomConfig(name string) Config {
 	if s.cfg.RoomRender != nil {
 		cfg.Render = s.cfg.RoomRender(name)
 	}
+	if s.cfg.RoomPeers != nil {
+		cfg.Peers = s.cfg.RoomPeers(name)
+	}
 	cfg.Summary = func(sum RoomSummary) {
 		sum.Name = name
 		s.summaryChanged(sum)
 	}
 	cfg.Emptied = func() { s.roomEmptied(name) }
 	return cfg
+}
+
+// Remote runs apply on room's hub, creating the room if it does not
+// exist: for a cluster link, to apply what other instances hold in room
+// and the entries they log there. The room is not forgotten while apply
+// runs; if it is left empty, it is forgotten at the next panel flush. A
+// room created here is not in use (nobody here is in it) and does not
+// count against MaxRooms, which bounds what this instance's own visitors
+// can create: every instance's rooms are shown everywhere. A name outside
+// SiteConfig.Rooms is refused with ErrNoSuchRoom, and ErrShutdown is
+// returned once the site is closed; apply does not run then.
+func (s *Site) Remote(name string, apply func(*Hub)) error {
+	if folded, err := RoomName(name); err != nil || folded != name {
+		return fmt.Errorf("hub: remote room %q: %w", name, ErrRoomName)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrShutdown
+	}
+	r := s.rooms[name]
+	if r == nil {
+		if s.allowed != nil && !s.allowed[name] {
+			s.mu.Unlock()
+			return fmt.Errorf("hub: remote room %q: %w", name, ErrNoSuchRoom)
+		}
+		h, err := New(s.roomConfig(name))
+		if err != nil {
+			s.mu.Unlock()
+			return fmt.Errorf("hub: room %q: %w", name, err)
+		}
+		r = &room{hub: h}
+		s.rooms[name] = r
+	}
+	r.applying++
+	s.mu.Unlock()
+
+	apply(r.hub)
+
+	s.mu.Lock()
+	r.applying--
+	s.mu.Unlock()
+	if r.hub.empty() {
+		s.roomEmptied(name) // it may never flush: nothing else would tell
+	}
+	return nil
+}
+
+// EachRoom runs f on every room's hub, one after the other, with no lock
+// held: a room created meanwhile may be missed, and one forgotten
+// meanwhile is closed (its methods then do nothing).
+func (s *Site) EachRoom(f func(name string, h *Hub)) {
+	s.mu.Lock()
+	type named struct {
+		name string
+		hub  *Hub
+	}
+	rooms := make([]named, 0, len(s.rooms))
+	for name, r := range s.rooms {
+		rooms = append(rooms, named{name, r.hub})
+	}
+	s.mu.Unlock()
+	for _, r := range rooms {
+		f(r.name, r.hub)
+	}
 }
 
 // Room returns what room shows now, and false if it does not exist; it
@@ -398,7 +474,7 @@ func (s *Site) renderPanel() (*Frame, uint64) {
 
 	var forgotten []string
 	for name := range emptied {
-		if r := s.rooms[name]; r != nil && r.joining == 0 && r.hub.closeIfEmpty() {
+		if r := s.rooms[name]; r != nil && r.joining == 0 && r.applying == 0 && r.hub.closeIfEmpty() {
 			delete(s.rooms, name)
 			forgotten = append(forgotten, name)
 		}

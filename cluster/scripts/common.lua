@@ -1,9 +1,13 @@
 -- Shared by every script (prepended to each): ARGV[1] is the key prefix.
--- Field separators, which no person key, name or number contains:
--- GS between items, RS between an item's fields, US inside a field.
+-- Field separators, which no person key, name, room or number contains:
+-- GS between items, RS between an item's fields, US inside a field, FS
+-- between a room and a person's key in a share's field.
 local p = ARGV[1]
-local GS, RS, US = '\29', '\30', '\31'
+local GS, RS, US, FS = '\29', '\30', '\31', '\28'
 local MAX_EVENTS = 10000
+-- A room's log outlives the room by at most this, should the room empty
+-- in a way that does not delete it (entries restored after it emptied).
+local ROOM_LOG_TTL_MS = 86400000
 
 -- split cuts s at every sep (one character), keeping empty fields.
 local function split(s, sep)
@@ -40,15 +44,41 @@ local function next_id(floor)
   return id
 end
 
-local function trim_log(log_size)
-  local n = redis.call('ZCARD', p .. 'log')
-  if n > log_size then redis.call('ZREMRANGEBYRANK', p .. 'log', 0, n - log_size - 1) end
+-- A person is kept in a share, and counted in p:online, under their key in
+-- the lobby and under room FS key in a room: being in a room is presence
+-- of its own, counted across the cluster the same way.
+local function share_field(room, key)
+  if room == '' then return key end
+  return room .. FS .. key
+end
+
+local function room_of(field)
+  local i = string.find(field, FS, 1, true)
+  if not i then return '' end
+  return string.sub(field, 1, i - 1)
+end
+
+-- log_key is where a room's entries are kept; the lobby's ('') in p:log.
+local function log_key(room)
+  if room == '' then return p .. 'log' end
+  return p .. 'log:' .. room
+end
+
+-- add_logged keeps entry e (its ID first) in its room's log, trimmed to
+-- log_size.
+local function add_logged(room, id, e, log_size)
+  local key = log_key(room)
+  redis.call('ZADD', key, id, e)
+  local n = redis.call('ZCARD', key)
+  if n > log_size then redis.call('ZREMRANGEBYRANK', key, 0, n - log_size - 1) end
+  if room ~= '' then redis.call('PEXPIRE', key, ROOM_LOG_TTL_MS) end
 end
 
 -- add_entry logs people ({name, guest} pairs, guest '1' or '0') as having
--- come online (arrived '1') or gone offline ('0'), naming the first three
--- users as the hub does, and returns the entry as it is sent.
-local function add_entry(people, arrived, at, floor, log_size)
+-- come online, or joined room (arrived '1'), or gone offline, or left it
+-- ('0'), naming the first three users as the hub does, and returns the
+-- entry as it is sent.
+local function add_entry(people, arrived, at, floor, log_size, room)
   local names, others, guests = {}, 0, 0
   for _, person in ipairs(people) do
     if person[2] == '1' then
@@ -60,40 +90,80 @@ local function add_entry(people, arrived, at, floor, log_size)
     end
   end
   local id = next_id(floor)
-  local e = table.concat({int(id), int(at), arrived, int(guests), int(others), table.concat(names, US)}, RS)
-  redis.call('ZADD', p .. 'log', id, e)
-  trim_log(log_size)
+  local e = table.concat({int(id), int(at), arrived, int(guests), int(others), table.concat(names, US), room}, RS)
+  add_logged(room, id, e, log_size)
   return e
 end
 
--- hold puts a person in an instance's share and reports whether they are
--- new to the whole cluster: the cluster-wide count is kept in p:online, so
--- two instances adding one person in the same instant make one arrival.
-local function hold(share, key, value)
-  if redis.call('HSET', share, key, value) == 1 then
-    return redis.call('HINCRBY', p .. 'online', key, 1) == 1
-  end
-  return false
-end
+-- emptied_rooms are the rooms this script left with nobody in them
+-- across the cluster: their logs go once the script has logged.
+local emptied_rooms = {}
 
--- release takes a person out of an instance's share and reports whether
--- no instance holds them any more.
-local function release(share, key)
-  if redis.call('HDEL', share, key) == 1 then
-    if redis.call('HINCRBY', p .. 'online', key, -1) <= 0 then
-      redis.call('HDEL', p .. 'online', key)
+-- hold puts a person in an instance's share (field as share_field makes
+-- it) and reports whether they are new there to the whole cluster: the
+-- cluster-wide count is kept in p:online, so two instances adding one
+-- person in the same instant make one arrival. p:rooms counts the people
+-- in each room.
+local function hold(share, field, value)
+  if redis.call('HSET', share, field, value) == 1 then
+    if redis.call('HINCRBY', p .. 'online', field, 1) == 1 then
+      local room = room_of(field)
+      if room ~= '' then redis.call('HINCRBY', p .. 'rooms', room, 1) end
       return true
     end
   end
   return false
 end
 
--- log_changes turns arrivals and departures into at most two entries.
+-- release takes a person out of an instance's share and reports whether
+-- no instance holds them there any more.
+local function release(share, field)
+  if redis.call('HDEL', share, field) == 1 then
+    if redis.call('HINCRBY', p .. 'online', field, -1) <= 0 then
+      redis.call('HDEL', p .. 'online', field)
+      local room = room_of(field)
+      if room ~= '' and redis.call('HINCRBY', p .. 'rooms', room, -1) <= 0 then
+        redis.call('HDEL', p .. 'rooms', room)
+        emptied_rooms[#emptied_rooms + 1] = room
+      end
+      return true
+    end
+  end
+  return false
+end
+
+-- by_room groups people ({name, guest, room}) by room, in the order each
+-- room first appears.
+local function by_room(people)
+  local groups, order = {}, {}
+  for _, person in ipairs(people) do
+    local room = person[3] or ''
+    if not groups[room] then
+      groups[room] = {}
+      order[#order + 1] = room
+    end
+    local g = groups[room]
+    g[#g + 1] = person
+  end
+  return groups, order
+end
+
+-- log_changes turns arrivals and departures into at most two entries per
+-- room (the lobby's "came online" / "went offline", a room's "joined" /
+-- "left"), then forgets the logs of rooms left empty.
 local function log_changes(arrived, left, floor, log_size)
   local entries = {}
-  if #arrived + #left == 0 then return entries end
-  local at = now_ms()
-  if #arrived > 0 then entries[#entries + 1] = add_entry(arrived, '1', at, floor, log_size) end
-  if #left > 0 then entries[#entries + 1] = add_entry(left, '0', at, floor, log_size) end
+  if #arrived + #left > 0 then
+    local at = now_ms()
+    for _, people in ipairs({{arrived, '1'}, {left, '0'}}) do
+      local groups, order = by_room(people[1])
+      for _, room in ipairs(order) do
+        entries[#entries + 1] = add_entry(groups[room], people[2], at, floor, log_size, room)
+      end
+    end
+  end
+  for _, room in ipairs(emptied_rooms) do
+    if redis.call('HEXISTS', p .. 'rooms', room) == 0 then redis.call('DEL', log_key(room)) end
+  end
   return entries
 end

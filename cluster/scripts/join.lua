@@ -16,23 +16,25 @@ local arrived, left = {}, {}
 for _, op in ipairs(split(ops, GS)) do
   local f = split(op, RS)
   local quiet = all_quiet or f[5] == '1'
-  local was = before[f[1]]
-  before[f[1]] = nil
+  local room = f[6] or ''
+  local field = share_field(room, f[1])
+  local was = before[field]
+  before[field] = nil
   if f[2] == '-1' then
-    if was and release(share, f[1]) and not quiet then left[#left + 1] = {f[3], f[4]} end
+    if was and release(share, field) and not quiet then left[#left + 1] = {f[3], f[4], room} end
   elseif was then
-    redis.call('HSET', share, f[1], f[2] .. US .. f[3] .. US .. f[4])
-  elseif hold(share, f[1], f[2] .. US .. f[3] .. US .. f[4]) and not quiet then
-    arrived[#arrived + 1] = {f[3], f[4]}
+    redis.call('HSET', share, field, f[2] .. US .. f[3] .. US .. f[4])
+  elseif hold(share, field, f[2] .. US .. f[3] .. US .. f[4]) and not quiet then
+    arrived[#arrived + 1] = {f[3], f[4], room}
   end
 end
 local gone = {}
 for key in pairs(before) do gone[#gone + 1] = key end
 table.sort(gone)
-for _, key in ipairs(gone) do
-  if release(share, key) and not all_quiet then
-    local v = split(before[key], US)
-    left[#left + 1] = {v[2], v[3]}
+for _, field in ipairs(gone) do
+  if release(share, field) and not all_quiet then
+    local v = split(before[field], US)
+    left[#left + 1] = {v[2], v[3], room_of(field)}
   end
 end
 local entries = table.concat(log_changes(arrived, left, floor, log_size), GS)

@@ -1,7 +1,8 @@
 -- reap takes a dead instance's people out of the cluster: only if its
 -- alive key is gone and it is still registered, so that of several
 -- instances reaping it at once one does it and the others find nothing.
--- Its people nobody else holds are logged as gone. ARGV: prefix, instance,
+-- Its people nobody else holds are logged as gone, and as having left
+-- each room nobody else holds them in. ARGV: prefix, instance,
 -- floor, log size.
 local x, floor, log_size = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 if redis.call('EXISTS', p .. 'alive:' .. x) == 1 then return {'ALIVE'} end
@@ -14,10 +15,9 @@ local share = p .. 'share:' .. x
 local held = redis.call('HGETALL', share)
 local left = {}
 for i = 1, #held, 2 do
-  if redis.call('HINCRBY', p .. 'online', held[i], -1) <= 0 then
-    redis.call('HDEL', p .. 'online', held[i])
+  if release(share, held[i]) then
     local v = split(held[i + 1], US)
-    left[#left + 1] = {v[2], v[3]}
+    left[#left + 1] = {v[2], v[3], room_of(held[i])}
   end
 end
 redis.call('DEL', share)

@@ -1,5 +1,5 @@
--- restore puts back entries Redis does not have: shared entries this
--- instance holds (after Redis lost its data; each kept under its ID, the
+-- restore puts back entries Redis does not have, each in its room's log:
+-- shared entries this instance holds (after Redis lost its data; each kept under its ID, the
 -- counter raised past them) and entries it logged while cut off, which get
 -- their shared IDs here and are announced. ARGV: prefix, floor, log size,
 -- shared entries, provisional entries (both GS-separated, oldest first),
@@ -9,8 +9,9 @@
 local floor, log_size, instance = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[6]
 local restored = p .. 'restored:' .. instance
 for _, e in ipairs(split(ARGV[4], GS)) do
-  local id = tonumber(split(e, RS)[1])
-  if redis.call('ZCOUNT', p .. 'log', id, id) == 0 then redis.call('ZADD', p .. 'log', id, e) end
+  local f = split(e, RS)
+  local id, room = tonumber(f[1]), f[7] or ''
+  if redis.call('ZCOUNT', log_key(room), id, id) == 0 then add_logged(room, id, e, log_size) end
   if id > floor then floor = id end
 end
 local current = tonumber(redis.call('GET', p .. 'log:next') or '0')
@@ -19,20 +20,21 @@ local renumbered = {}
 local announce = {}
 for _, e in ipairs(split(ARGV[5], GS)) do
   local f = split(e, RS)
-  local shared = redis.call('HGET', restored, f[1])
+  local room = f[7] or ''
+  -- Provisional IDs are numbered per room: the room is part of the name.
+  local provisional = share_field(room, f[1])
+  local shared = redis.call('HGET', restored, provisional)
   if not shared then
-    local provisional = f[1]
     local id = next_id(floor)
     f[1] = int(id)
     shared = table.concat(f, RS)
-    redis.call('ZADD', p .. 'log', id, shared)
+    add_logged(room, id, shared, log_size)
     redis.call('HSET', restored, provisional, shared)
     announce[#announce + 1] = shared
   end
   renumbered[#renumbered + 1] = shared
 end
 redis.call('PEXPIRE', restored, 86400000)
-trim_log(log_size)
 if #announce > 0 then
   redis.call('XADD', p .. 'events', 'MAXLEN', '~', MAX_EVENTS, '*', 't', 'l', 'l', table.concat(announce, GS))
 end

@@ -1,7 +1,7 @@
 -- tick sends one batch of this instance's changes. ARGV: prefix, id, epoch,
 -- seq (the last one sent), sentinel, floor, log size, TTL in ms, ops.
--- An op is key RS conns RS name RS guest RS quiet, conns -1 for a person
--- this instance no longer holds; a quiet op was already logged here while
+-- An op is key RS conns RS name RS guest RS quiet RS room ('' for the
+-- lobby), conns -1 for a person this instance no longer holds there; a quiet op was already logged here while
 -- cut off, so it changes the counts but logs nothing; so does every op
 -- while the cluster settles after Redis lost its data (p:settling), when
 -- the counts are still being rebuilt.
@@ -15,10 +15,12 @@ local arrived, left = {}, {}
 for _, op in ipairs(split(ops, GS)) do
   local f = split(op, RS)
   local quiet = settling or f[5] == '1'
+  local room = f[6] or ''
+  local field = share_field(room, f[1])
   if f[2] == '-1' then
-    if release(share, f[1]) and not quiet then left[#left + 1] = {f[3], f[4]} end
-  elseif hold(share, f[1], f[2] .. US .. f[3] .. US .. f[4]) and not quiet then
-    arrived[#arrived + 1] = {f[3], f[4]}
+    if release(share, field) and not quiet then left[#left + 1] = {f[3], f[4], room} end
+  elseif hold(share, field, f[2] .. US .. f[3] .. US .. f[4]) and not quiet then
+    arrived[#arrived + 1] = {f[3], f[4], room}
   end
 end
 local entries = table.concat(log_changes(arrived, left, floor, log_size), GS)
