@@ -62,7 +62,7 @@ type Redis struct {
 
 	// Owned by Run's goroutine.
 	presence      Presence
-	refusedRoom   bool // a room another instance holds people in was refused here: logged once
+	refusedRoom   bool   // a room another instance holds people in was refused here: logged once
 	epoch         string // this registration; new at every join
 	seq           int64  // the last delta sent in this epoch
 	sentinel      string // the Redis data's sentinel as last seen
@@ -134,7 +134,7 @@ type roomPeers struct {
 }
 
 func (p roomPeers) Changed(changes []hub.Held) { p.link.changed(p.room, changes) }
-func (p roomPeers) Logging() hub.Logging      { return p.link.Logging() }
+func (p roomPeers) Logging() hub.Logging       { return p.link.Logging() }
 
 func (r *Redis) changed(room string, changes []hub.Held) {
 	r.mu.Lock()
