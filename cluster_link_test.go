@@ -211,9 +211,11 @@ func TestTwoInstancesShareOnePresence(t *testing.T) {
 }
 
 // TestAKilledInstancesPeopleGoOfflineEverywhereOnce starts three real
-// instances sharing Redis, signs bob in on B, kills B with SIGKILL (no
-// cleanup) and checks that A and C both show bob offline within the
-// expiry plus grace period, and say so exactly once.
+// instances sharing Redis, signs bob in on B with a tab in the lobby and
+// one in standup, kills B with SIGKILL (no cleanup) and checks that A and
+// C both show bob offline within the expiry plus grace period, and A's
+// standup viewer shows him gone from the room, each saying so exactly
+// once.
 func TestAKilledInstancesPeopleGoOfflineEverywhereOnce(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "herenow")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
@@ -253,8 +255,8 @@ func TestAKilledInstancesPeopleGoOfflineEverywhereOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	viewers := map[string]*websocket.Conn{}
-	for name, addr := range map[string]string{"A": a, "C": c} {
-		conn, _, err := websocket.Dial(ctx, "ws://"+addr+"/live/ws", nil)
+	for name, url := range map[string]string{"A": a + "/live/ws", "C": c + "/live/ws", "A's standup": a + "/r/standup/live/ws"} {
+		conn, _, err := websocket.Dial(ctx, "ws://"+url, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -268,6 +270,11 @@ func TestAKilledInstancesPeopleGoOfflineEverywhereOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bob.CloseNow()
+	bobInStandup, _, err := websocket.Dial(ctx, "ws://"+b+"/r/standup/live/ws", &websocket.DialOptions{HTTPHeader: cookies})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bobInStandup.CloseNow()
 
 	// readUntil reads a viewer's frames until one contains want.
 	readUntil := func(name, want string) {
@@ -316,6 +323,9 @@ func TestAKilledInstancesPeopleGoOfflineEverywhereOnce(t *testing.T) {
 		if n := strings.Count(page, "bob</strong> went offline"); n != 1 {
 			t.Errorf("%s's log says bob went offline %d times, want once", name, n)
 		}
+	}
+	if n := strings.Count(httpGet(t, "http://"+a+"/r/standup"), "bob</strong> left"); n != 1 {
+		t.Errorf("A's standup log says bob left %d times, want once", n)
 	}
 }
 
