@@ -148,10 +148,11 @@ func TestEntryIDsNeverRestartWhenRedisLosesItsData(t *testing.T) {
 	}
 }
 
-// TestIdleCostDoesNotGrowWithPeople holds 100, then 2,000 people on each
-// of three instances and counts what Redis does over an idle window: the
-// same commands, and about the same bytes.
-func TestIdleCostDoesNotGrowWithPeople(t *testing.T) {
+// TestIdleCostDoesNotGrowWithPeopleOrRooms holds 100, then 2,000 people
+// on each of three instances, each person in a room of their own (rooms
+// shared by the three: 100, then 2,000 rooms of 3), and counts what Redis
+// does over an idle window: the same commands, and about the same bytes.
+func TestIdleCostDoesNotGrowWithPeopleOrRooms(t *testing.T) {
 	if testing.Short() {
 		t.Skip("an idle window of seconds, twice")
 	}
@@ -168,12 +169,15 @@ func TestIdleCostDoesNotGrowWithPeople(t *testing.T) {
 		t.Helper()
 		for ; held < people; held++ {
 			for i, n := range nodes {
-				n.hub.Connect(hub.Person{Key: "g-" + strconv.Itoa(i) + "-" + strconv.Itoa(held), Guest: true})
+				person := hub.Person{Key: "g-" + strconv.Itoa(i) + "-" + strconv.Itoa(held), Guest: true}
+				if _, err := n.site.Join("r-"+strconv.Itoa(held), person, nil); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
-		waitUntil(t, "every instance to show everyone", func() bool {
+		waitUntil(t, "every instance to show everyone, and every room", func() bool {
 			for _, n := range nodes {
-				if n.hub.Counts().People != 3*people {
+				if n.hub.Counts().People != 3*people || n.site.Rooms() != people {
 					return false
 				}
 			}
@@ -203,7 +207,7 @@ func TestIdleCostDoesNotGrowWithPeople(t *testing.T) {
 	if float64(manyBytes) > 1.1*float64(fewBytes)+2000 {
 		t.Errorf("Redis sent %d bytes idle at 2,000 people each, %d at 100: want about the same", manyBytes, fewBytes)
 	}
-	t.Logf("idle window of %v: %v at 100 people each (%d bytes out), %v at 2,000 (%d bytes out)", 30*opt.Heartbeat, few, fewBytes, many, manyBytes)
+	t.Logf("idle window of %v: %v at 100 people and rooms each (%d bytes out), %v at 2,000 (%d bytes out)", 30*opt.Heartbeat, few, fewBytes, many, manyBytes)
 }
 
 // drift is how far the calls of cmd may differ between two idle windows of
