@@ -133,6 +133,11 @@ func (h *Hub) flush() {
 		d.Counts = &c
 	}
 	h.tellSite(&d)
+	if h.cfg.Extra != nil {
+		if f := h.cfg.Extra(); f != nil {
+			h.replacement, h.attached = f, f
+		}
+	}
 	d.Extra, h.attached = h.attached, nil
 	if d.Counts == nil && len(d.Removed)+len(d.Updated)+len(d.Added)+len(d.Logged) == 0 && !d.LogReplaced {
 		if d.Extra != nil { // only the attached frame: as it was rendered
@@ -250,6 +255,16 @@ func (h *Hub) Attach(f *Frame) {
 	}
 	h.replacement, h.attached = f, f
 	h.scheduleFrame()
+}
+
+// Refresh makes sure a flush is coming (at once after a quiet spell, else
+// at the next tick), so that Config.Extra is asked for its frame.
+func (h *Hub) Refresh() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.closed {
+		h.scheduleFrame()
+	}
 }
 
 // broadcast hands the same frame to every subscriber without ever waiting:

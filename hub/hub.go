@@ -21,20 +21,18 @@ package hub
 //
 // Lock discipline. A Hub (one per room, and the lobby) has one mutex, h.mu,
 // which guards all of its state: the Hub's fields, every presence and
-// shownPerson, and a Subscription's closed, index and err. A Site has three:
-// s.mu guards its rooms map, counts and closed flag, s.panelMu the panel's
-// state (summaries, emptied rooms, the panel timer, the last panel), and
-// s.attachMu the handing of rendered panels to the lobby, in order.
+// shownPerson, and a Subscription's closed, index and err. A Site has two:
+// s.mu guards its rooms map, counts and closed flag, and s.panelMu the
+// panel's state (summaries, emptied rooms, the panel timer, the last panel).
 //
-//   - Order: s.mu before any h.mu; s.attachMu, taken with nothing else
-//     held, before the lobby's h.mu; any h.mu before s.panelMu; nothing is
+//   - Order: s.mu before any h.mu; any h.mu before s.panelMu; nothing is
 //     taken under s.panelMu (but the Clock's own lock, in AfterFunc and
 //     Stop). Two hubs' locks are never held together: a Join connects to
 //     its room and then holds the lobby, one after the other, and
 //     Subscription.Close releases the room before the lobby hold.
 //   - Every exported method that reads or changes a hub's state takes h.mu
 //     for its whole run: Connect/ConnectWake, Hold, Subscription.Close/Leave,
-//     Attach, AddEntries, Renumber, Provisional, Held, ApplyRemote,
+//     Attach, Refresh, AddEntries, Renumber, Provisional, Held, ApplyRemote,
 //     ReplaceRemote, ForgetRemote, Snapshot, Counts, Closed and Close
 //     (Shutdown through Close). LogSize reads only cfg, which never changes
 //     after New, and Subscription.Frames, Done and Err read channels; they
@@ -48,9 +46,11 @@ package hub
 //     the lock, so each checks h.closed and its generation (flushGen,
 //     graceGen), or s.panelClosed, before it acts.
 //   - Callbacks run under h.mu: Peers.Changed and Peers.Logging, a
-//     subscription's wake, Config.Summary and Config.Emptied, the Renderer,
-//     the Clock and the Logger. Peers, wake, Summary and Emptied must return
-//     at once, and none of them may call the hub. A Site's Summary and
+//     subscription's wake, Config.Summary, Config.Emptied and Config.Extra,
+//     the Renderer, the Clock and the Logger. Peers, wake, Summary, Emptied
+//     and Extra must return at once, and none of them may call the hub. A
+//     Site's Extra (the lobby's) takes s.panelMu and renders the panel
+//     there, in the lobby's flush. Its Summary and
 //     Emptied only take s.panelMu, note the news and set the panel timer:
 //     forgetting a room needs s.mu, which is never taken under a hub's lock,
 //     so it waits for flushPanel, which takes s.mu and then (closeIfEmpty)
@@ -58,10 +58,9 @@ package hub
 //   - Nothing waits under a lock: a frame is queued with a send that never
 //     blocks (a full queue drops the subscriber with ErrSlow), the hub does
 //     no I/O of its own, and Shutdown waits for the subscriptions' owners
-//     outside the lock. The Site renders the panel under s.mu alone (a
-//     frame of at most PanelLimit rooms, once per tick) and hands it to the
-//     lobby (Attach, which may flush the lobby) after releasing s.mu, under
-//     s.attachMu; Join does not hold s.mu while it connects (room.joining
+//     outside the lock. The Site's panel timer asks the lobby for a flush
+//     (Refresh, which may flush the lobby) after releasing s.mu; Join does
+//     not hold s.mu while it connects (room.joining
 //     keeps the room meanwhile), nor Remote while it applies a cluster's
 //     changes (room.applying).
 
@@ -107,6 +106,12 @@ type Config struct {
 	// return at once and must not call the hub.
 	Summary func(RoomSummary)
 	Emptied func()
+	// Extra, optional, is asked at every flush for a frame rendered
+	// elsewhere, for a region of the page the hub's own frames never touch
+	// (a Site's Rooms panel, in the lobby); nil when there is none. The
+	// frame goes out as Attach's does. It runs under the hub's lock: it
+	// must return at once and must not call the hub.
+	Extra func() *Frame
 }
 
 // Hub holds the presence state and the subscribers. It is safe for

@@ -2,9 +2,11 @@ package hub
 
 // The Rooms panel: each room's hub tells its Site a summary of what it
 // shows (tellSite, under the room's lock), the Site keeps the summaries in
-// a small map of its own and, at most once per lobby tick, renders the
-// busiest PanelLimit rooms as one frame for the lobby (flushPanel, in
-// site.go's timer). Locking: see hub.go.
+// a small map of its own, and the lobby's flush, at most once a tick,
+// renders the busiest PanelLimit rooms as one frame that goes out with
+// the lobby's own changes (pullPanel, the lobby's Config.Extra); the
+// site's panel timer makes sure a flush comes when only rooms changed.
+// Locking: see hub.go.
 
 import (
 	"container/heap"

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"time"
 )
 
 // Errors Join refuses a room with.
@@ -71,15 +70,8 @@ type Site struct {
 	emptied     map[string]bool        // rooms that told Emptied since the last panel flush
 	changed     bool                   // summaries changed since the panel was last rendered
 	panelTimer  Timer                  // the pending panel flush, nil when none
-	lastPanel   time.Time              // when the last panel flush began
 	panel       Panel                  // as last rendered
-	generation  uint64                 // counts the panels rendered
 	panelClosed bool
-
-	// attachMu orders handing rendered panels to the lobby: taken with no
-	// other lock held, before the lobby's.
-	attachMu sync.Mutex
-	attached uint64 // the generation of the last panel handed over
 
 	// entered, nil but in tests, runs in Join between finding the room and
 	// connecting to it: where a room may be forgotten under a Join's feet.
@@ -117,6 +109,8 @@ func NewSite(cfg SiteConfig) (*Site, error) {
 		return nil, errors.New("hub: site: no room renderer")
 	case cfg.Room.Peers != nil:
 		return nil, errors.New("hub: site: a room's Peers comes from RoomPeers, not from the template")
+	case cfg.Lobby.Extra != nil:
+		return nil, errors.New("hub: site: the lobby's Extra is the Rooms panel")
 	case cfg.Lobby.QueueSize < 2:
 		return nil, fmt.Errorf("hub: site: lobby queue %d, want 2 or more (the snapshot and the panel)", cfg.Lobby.QueueSize)
 	}
@@ -133,20 +127,20 @@ func NewSite(cfg SiteConfig) (*Site, error) {
 			allowed[name] = true
 		}
 	}
-	lobby, err := New(cfg.Lobby)
-	if err != nil {
-		return nil, fmt.Errorf("lobby: %w", err)
-	}
 	s := &Site{
 		cfg:       cfg,
 		allowed:   allowed,
-		lobby:     lobby,
-		clock:     lobby.cfg.Clock,
-		logger:    lobby.cfg.Logger,
 		rooms:     make(map[string]*room),
 		summaries: make(map[string]RoomSummary),
 		emptied:   make(map[string]bool),
 	}
+	lobbyCfg := cfg.Lobby
+	lobbyCfg.Extra = s.pullPanel
+	lobby, err := New(lobbyCfg)
+	if err != nil {
+		return nil, fmt.Errorf("lobby: %w", err)
+	}
+	s.lobby, s.clock, s.logger = lobby, lobby.cfg.Clock, lobby.cfg.Logger
 	f, err := cfg.RenderPanel(Panel{})
 	if err != nil {
 		return nil, fmt.Errorf("hub: site: render the empty panel: %w", err)
@@ -424,50 +418,42 @@ func (s *Site) roomEmptied(name string) {
 	s.schedulePanel()
 }
 
-// schedulePanel makes sure a panel flush is coming: at once after a quiet
-// spell, else a tick after the last flush. The caller holds panelMu.
+// schedulePanel makes sure a panel flush is coming, a tick from now: a
+// room's change that also changes the lobby (an arrival, a departure)
+// flushes the lobby before then, which takes the panel with its own
+// changes, in one message; the panel flush then finds nothing to send. The
+// caller holds panelMu.
 func (s *Site) schedulePanel() {
 	if s.panelTimer != nil {
 		return
 	}
-	wait := max(s.lastPanel.Add(s.lobby.cfg.Tick).Sub(s.clock.Now()), 0)
-	s.panelTimer = s.clock.AfterFunc(wait, s.flushPanel)
+	s.panelTimer = s.clock.AfterFunc(s.lobby.cfg.Tick, s.flushPanel)
 }
 
 // flushPanel forgets the rooms that emptied and, if any summary changed,
-// renders the panel once and hands it to the lobby's subscribers. It runs
-// in the panel timer's goroutine. The lobby gets the frame after s.mu is
-// released: attaching it may flush the lobby (render and send to every
-// viewer), which must not hold up Joins; attachMu and the panel's
-// generation keep a slower flush from attaching an older panel over a
-// newer one.
+// asks the lobby for a frame, which takes the panel (pullPanel). It runs in
+// the panel timer's goroutine, and asks the lobby after releasing s.mu:
+// that may flush the lobby (render and send to every viewer), which must
+// not hold up Joins.
 func (s *Site) flushPanel() {
-	f, generation := s.renderPanel()
-	if f == nil {
-		return
-	}
-	s.attachMu.Lock()
-	defer s.attachMu.Unlock()
-	if generation > s.attached {
-		s.attached = generation
-		s.lobby.Attach(f)
+	if s.forgetEmptied() {
+		s.lobby.Refresh()
 	}
 }
 
-// renderPanel forgets the rooms that emptied and renders the panel if any
-// summary changed; nil when nothing is to be sent. It holds s.mu
-// throughout, so that two flushes never cross here and a room is not
-// created while another is forgotten.
-func (s *Site) renderPanel() (*Frame, uint64) {
+// forgetEmptied forgets the rooms that told Emptied and are still empty,
+// and reports whether the panel changed since the lobby last took it. It
+// holds s.mu throughout, so that a room is not created while another is
+// forgotten.
+func (s *Site) forgetEmptied() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.panelMu.Lock()
 	if s.panelClosed {
 		s.panelMu.Unlock()
-		return nil, 0
+		return false
 	}
 	s.panelTimer = nil
-	s.lastPanel = s.clock.Now() // at most one flush a tick, whatever it finds
 	emptied := s.emptied
 	s.emptied = make(map[string]bool)
 	s.panelMu.Unlock()
@@ -481,33 +467,37 @@ func (s *Site) renderPanel() (*Frame, uint64) {
 	}
 
 	s.panelMu.Lock()
+	defer s.panelMu.Unlock()
 	for _, name := range forgotten {
 		if _, ok := s.summaries[name]; ok { // its "nobody here" would have removed it: never expected
 			delete(s.summaries, name)
 			s.changed = true
 		}
 	}
-	if !s.changed {
-		s.panelMu.Unlock()
-		return nil, 0
+	return s.changed
+}
+
+// pullPanel renders the panel if any summary changed since the lobby last
+// took it, for the lobby's flush (Config.Extra): the panel goes out in the
+// same message as the lobby's own changes, as a room's arrival is both. It
+// runs under the lobby's lock. nil when nothing is to be sent.
+func (s *Site) pullPanel() *Frame {
+	s.panelMu.Lock()
+	defer s.panelMu.Unlock()
+	if s.panelClosed || !s.changed {
+		return nil
 	}
 	s.changed = false
 	next := topRooms(s.summaries, s.cfg.PanelLimit)
-	same := samePanel(next, s.panel)
-	s.panelMu.Unlock()
-	if same {
-		return nil, 0 // the change was below the rooms listed, and none came or went
+	if samePanel(next, s.panel) {
+		return nil // the change was below the rooms listed, and none came or went
 	}
-
 	f, err := s.cfg.RenderPanel(next)
 	if err != nil {
 		// The lobby keeps showing the last panel until the next change.
 		s.logger.Error("render rooms panel", "err", err)
-		return nil, 0
+		return nil
 	}
-	s.panelMu.Lock()
-	defer s.panelMu.Unlock()
 	s.panel = next
-	s.generation++
-	return f, s.generation
+	return f
 }

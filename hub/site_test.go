@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -133,7 +134,7 @@ func (f *siteFixture) lobby(t *testing.T, p hub.Person) *hub.Subscription {
 }
 
 // settle lets every pending tick pass.
-func (f *siteFixture) settle() { f.clock.Advance(tick) }
+func (f *siteFixture) settle() { f.clock.Advance(tick); f.clock.Advance(tick) }
 
 func next(t *testing.T, s *hub.Subscription) siteFrame {
 	t.Helper()
@@ -810,5 +811,31 @@ func TestRoomsKeptOnlyForTheirGraceDoNotCountAgainstMaxRooms(t *testing.T) {
 	}
 	if err := f.site.CanJoin("a"); err != nil {
 		t.Errorf("a room that exists (in its grace): %v, want let in", err)
+	}
+}
+
+// TestSiteLobbySendsAnArrivalInARoomAndThePanelAsOneMessage: after a quiet
+// spell, a person joining a room changes the lobby (they came online) and
+// the panel (the room appeared); the lobby's viewers get both in one
+// message, at once, and nothing more once the ticks have passed.
+func TestSiteLobbySendsAnArrivalInARoomAndThePanelAsOneMessage(t *testing.T) {
+	f := newSite(t, nil)
+	viewer := f.lobby(t, guest("viewer"))
+	f.settle()
+	rest(t, viewer)
+	for i, room := range []string{"standup", "design"} {
+		f.clock.Advance(time.Minute) // a quiet spell
+		f.join(t, room, user(strconv.Itoa(i+1), "person"+strconv.Itoa(i+1)))
+		got := rest(t, viewer)
+		if len(got) != 1 || got[0].Diff == nil || got[0].Panel == nil {
+			t.Fatalf("%s: the lobby viewer got %+v at once, want one message with the arrival and the panel", room, got)
+		}
+		if p := got[0].Panel; len(p.Rooms) != i+1 {
+			t.Errorf("%s: the panel lists %+v", room, p.Rooms)
+		}
+		f.settle()
+		if more := rest(t, viewer); len(more) != 0 {
+			t.Errorf("%s: then %+v, want nothing", room, more)
+		}
 	}
 }
