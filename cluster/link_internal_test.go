@@ -30,3 +30,37 @@ func TestChangesLoggedWhileCutOffAreQuietOnePersonAtATime(t *testing.T) {
 		t.Error("bob's change is loud, but it was logged here")
 	}
 }
+
+// TestEachHubsChangesAreQuietAsThatHubLoggedThem: the lobby and a room
+// each ask how to log, then report their changes, under locks of their
+// own, so another hub may ask in between while the link joins or is cut
+// off. Each hub's changes are quiet exactly when that hub logged them.
+func TestEachHubsChangesAreQuietAsThatHubLoggedThem(t *testing.T) {
+	alice := hub.Held{Person: hub.Person{Key: "u-1", Name: "alice"}, Conns: 1}
+	for _, c := range []struct {
+		lobbyTold, roomTold hub.Logging
+	}{
+		{hub.LogProvisional, hub.LogShared}, // the link joined in between
+		{hub.LogShared, hub.LogProvisional}, // the link was cut off in between
+	} {
+		r := NewRedis(nil, "A", slog.New(slog.DiscardHandler), Options{})
+		room := r.Room("standup")
+		set := func(l hub.Logging) {
+			r.mu.Lock()
+			r.logging = l
+			r.mu.Unlock()
+		}
+		set(c.lobbyTold)
+		r.Logging()
+		set(c.roomTold)
+		room.Logging()
+		r.Changed([]hub.Held{alice})
+		room.Changed([]hub.Held{alice})
+		if quiet := r.pending[place{"", "u-1"}]; quiet != (c.lobbyTold == hub.LogProvisional) {
+			t.Errorf("lobby told %v, room %v: the lobby's change is quiet=%v", c.lobbyTold, c.roomTold, quiet)
+		}
+		if quiet := r.pending[place{"standup", "u-1"}]; quiet != (c.roomTold == hub.LogProvisional) {
+			t.Errorf("lobby told %v, room %v: the room's change is quiet=%v", c.lobbyTold, c.roomTold, quiet)
+		}
+	}
+}

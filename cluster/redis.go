@@ -54,7 +54,7 @@ type Redis struct {
 
 	mu       sync.Mutex
 	logging  hub.Logging        // what the hubs are told
-	answered hub.Logging        // what they were told last: the mode their latest changes were logged in
+	answered hub.Logging        // what the lobby was told last: the mode its latest changes were logged in (a room's is its roomPeers')
 	share    map[place]hub.Held // the people this instance holds, as the hubs reported them; Gone until that is sent
 	pending  map[place]bool     // people changed since the last send → whether every change was logged here (quiet)
 	lastBeat time.Time          // the last heartbeat Redis answered
@@ -122,23 +122,31 @@ func NewRedis(client *redis.Client, instance string, logger *slog.Logger, opt Op
 
 // Changed takes the lobby's changes to the people this instance holds. It
 // never blocks: the hub calls it with its lock held.
-func (r *Redis) Changed(changes []hub.Held) { r.changed("", changes) }
+func (r *Redis) Changed(changes []hub.Held) { r.changed("", &r.answered, changes) }
 
 // Room returns the Peers of room's hub: its changes are sent with the
 // lobby's, tagged with the room, and it logs as the lobby does.
-func (r *Redis) Room(name string) hub.Peers { return roomPeers{r, name} }
-
-type roomPeers struct {
-	link *Redis
-	room string
+func (r *Redis) Room(name string) hub.Peers {
+	return &roomPeers{link: r, room: name, answered: hub.LogProvisional}
 }
 
-func (p roomPeers) Changed(changes []hub.Held) { p.link.changed(p.room, changes) }
-func (p roomPeers) Logging() hub.Logging       { return p.link.Logging() }
+// roomPeers is a room hub's Peers. Each hub asks how to log, then reports
+// its changes, under its own lock: another hub may ask in between, just
+// as the link joins or is cut off, so each keeps what it was told.
+type roomPeers struct {
+	link     *Redis
+	room     string
+	answered hub.Logging // guarded by link.mu: what this room's hub was told last
+}
 
-func (r *Redis) changed(room string, changes []hub.Held) {
+func (p *roomPeers) Changed(changes []hub.Held) { p.link.changed(p.room, &p.answered, changes) }
+func (p *roomPeers) Logging() hub.Logging       { return p.link.tell(&p.answered) }
+
+// changed takes a hub's changes; answered is what that hub was told last
+// (guarded by r.mu), the mode they were logged in.
+func (r *Redis) changed(room string, answered *hub.Logging, changes []hub.Held) {
 	r.mu.Lock()
-	loggedHere := r.answered == hub.LogProvisional
+	loggedHere := *answered == hub.LogProvisional
 	for _, c := range changes {
 		key := place{room, c.Person.Key}
 		r.share[key] = c
@@ -158,10 +166,13 @@ func (r *Redis) changed(room string, changes []hub.Held) {
 // Logging tells the hubs to log their own view (provisionally) until this
 // instance is part of the cluster, and to log nothing themselves while it
 // is: the cluster's entries then arrive through AddEntries.
-func (r *Redis) Logging() hub.Logging {
+func (r *Redis) Logging() hub.Logging { return r.tell(&r.answered) }
+
+// tell answers a hub's Logging and notes the answer in answered.
+func (r *Redis) tell(answered *hub.Logging) hub.Logging {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.answered = r.logging
+	*answered = r.logging
 	return r.logging
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -170,6 +172,204 @@ func TestRestoreAddsNothingTwice(t *testing.T) {
 		t.Errorf("the log has %d entries, want 3", n)
 	}
 	if n, _ := c.XLen(context.Background(), p+"events").Result(); n != 1 {
+		t.Errorf("%d announcements of restored entries, want 1", n)
+	}
+}
+
+func user(key, name string) op {
+	return op{held: hub.Held{Person: hub.Person{Key: key, Name: name}, Conns: 1}}
+}
+
+// in puts o in room.
+func in(room string, o op) op {
+	o.room = room
+	return o
+}
+
+// letGo is o as the op of an instance that no longer holds its person.
+func letGo(o op) op {
+	o.held.Gone = true
+	return o
+}
+
+// logOf reads a log from Redis, oldest first.
+func logOf(t *testing.T, c *redis.Client, key string) []logged {
+	t.Helper()
+	items, err := c.ZRange(context.Background(), key, 0, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []logged
+	for _, item := range items {
+		e, err := decodeEntry(item)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// describe says, for a message, each entry's room, whom it names and
+// whether they came or left.
+func describe(entries []logged) []string {
+	var out []string
+	for _, e := range entries {
+		verb := "left"
+		if e.entry.Arrived {
+			verb = "came"
+		}
+		out = append(out, e.room+": "+strings.Join(e.entry.Names, ",")+" "+verb)
+	}
+	return out
+}
+
+// TestATickLogsOneEntryPerRoomInThatRoomsLog: one tick with arrivals in
+// two rooms and the lobby logs three entries, each tagged with its room
+// and kept in its room's log (the lobby's in p:log), every room's log
+// with a TTL.
+func TestATickLogsOneEntryPerRoomInThatRoomsLog(t *testing.T) {
+	s, c, p := scriptsOn(t)
+	joinAs(t, s, c, p, "A", "ea")
+	res := tickAs(t, s, c, p, "A", "ea", 1, 0,
+		user("u-1", "alice"), in("standup", user("u-1", "alice")), in("standup", user("u-2", "bob")), in("design", user("u-1", "alice")))
+	entries, err := decodeEntries(res[2].(string))
+	if err != nil || len(entries) != 3 {
+		t.Fatalf("the tick logged %v, %v; want one entry per room", describe(entries), err)
+	}
+	want := map[string][]string{"": {"alice"}, "standup": {"alice", "bob"}, "design": {"alice"}}
+	for room, names := range want {
+		key := p + "log"
+		if room != "" {
+			key = p + "log:" + room
+		}
+		log := logOf(t, c, key)
+		if len(log) != 1 || log[0].room != room || !log[0].entry.Arrived || !slices.Equal(log[0].entry.Names, names) {
+			t.Errorf("%s holds %v, want one arrival of %v tagged %q", key, describe(log), names, room)
+		}
+		if room != "" {
+			if ttl, _ := c.PTTL(context.Background(), key).Result(); ttl <= 0 {
+				t.Errorf("%s has no TTL (%v)", key, ttl)
+			}
+		}
+	}
+}
+
+// TestAPersonInARoomOnTwoInstancesJoinsAndLeavesOnce: alice in standup on
+// A and on B joined it once; A letting her go logs nothing; B letting her
+// go logs that she left, and with nobody left in standup its count and
+// its log go.
+func TestAPersonInARoomOnTwoInstancesJoinsAndLeavesOnce(t *testing.T) {
+	s, c, p := scriptsOn(t)
+	ctx := context.Background()
+	joinAs(t, s, c, p, "A", "ea")
+	joinAs(t, s, c, p, "B", "eb")
+	alice := in("standup", user("u-1", "alice"))
+	first := tickAs(t, s, c, p, "A", "ea", 1, 0, alice)
+	second := tickAs(t, s, c, p, "B", "eb", 1, 0, alice)
+	entries, _ := decodeEntries(first[2].(string))
+	if len(entries) != 1 || entries[0].room != "standup" || !entries[0].entry.Arrived || second[2] != "" {
+		t.Fatalf("entries %v then %q, want alice joining standup once, logged by the first", describe(entries), second[2])
+	}
+	if n, _ := c.HGet(ctx, p+"rooms", "standup").Int(); n != 1 {
+		t.Errorf("p:rooms counts %d in standup, want 1", n)
+	}
+	if res := tickAs(t, s, c, p, "A", "ea", 2, 0, letGo(alice)); res[2] != "" {
+		t.Errorf("A letting her go logged %q while B still holds her there", res[2])
+	}
+	if n, _ := c.ZCard(ctx, p+"log:standup").Result(); n != 1 {
+		t.Errorf("standup's log holds %d entries while B holds alice there, want her joining", n)
+	}
+	res := tickAs(t, s, c, p, "B", "eb", 2, 0, letGo(alice))
+	entries, _ = decodeEntries(res[2].(string))
+	if len(entries) != 1 || entries[0].room != "standup" || entries[0].entry.Arrived || !slices.Equal(entries[0].entry.Names, []string{"alice"}) {
+		t.Errorf("her last instance letting her go logged %v, want alice leaving standup once", describe(entries))
+	}
+	if ok, _ := c.HExists(ctx, p+"rooms", "standup").Result(); ok {
+		t.Error("p:rooms still counts standup, emptied")
+	}
+	if ok, _ := c.HExists(ctx, p+"online", "standup\x1cu-1").Result(); ok {
+		t.Error("p:online still counts alice in standup")
+	}
+	if n, _ := c.Exists(ctx, p+"log:standup").Result(); n != 0 {
+		t.Error("standup's log outlived the room")
+	}
+}
+
+// TestReapLogsADeadInstancesPeopleLeavingEachRoom: X holds alice and bob
+// in the lobby and standup and alice in design; B holds alice in the
+// lobby and standup. Reaping X logs bob going offline and leaving
+// standup, and alice leaving design (nobody else holds her there), and
+// nothing of alice in the lobby or standup; standup counts one person
+// and design is gone with its log.
+func TestReapLogsADeadInstancesPeopleLeavingEachRoom(t *testing.T) {
+	s, c, p := scriptsOn(t)
+	ctx := context.Background()
+	alice, bob := user("u-1", "alice"), user("u-2", "bob")
+	joinAs(t, s, c, p, "X", "ex", alice, bob, in("standup", alice), in("standup", bob), in("design", alice))
+	joinAs(t, s, c, p, "B", "eb", alice, in("standup", alice))
+	c.Del(ctx, p+"alive:X")
+	res, err := s.reap.Run(ctx, c, nil, p, "X", 0, 50).Slice()
+	if err != nil || res[0] != "OK" {
+		t.Fatalf("reap answered %v, %v", res, err)
+	}
+	entries, err := decodeEntries(res[1].(string))
+	got := describe(entries)
+	slices.Sort(got)
+	if want := []string{": bob left", "design: alice left", "standup: bob left"}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("the reap logged %v, %v; want %v", got, err, want)
+	}
+	if log := logOf(t, c, p+"log:standup"); len(log) != 2 || log[1].entry.Arrived || !slices.Equal(log[1].entry.Names, []string{"bob"}) {
+		t.Errorf("standup's log = %v, want the join's arrival, then bob leaving", describe(log))
+	}
+	if n, _ := c.HGet(ctx, p+"rooms", "standup").Int(); n != 1 {
+		t.Errorf("p:rooms counts %d in standup, want alice, whom B holds", n)
+	}
+	if ok, _ := c.HExists(ctx, p+"rooms", "design").Result(); ok {
+		t.Error("p:rooms still counts design, emptied")
+	}
+	if n, _ := c.Exists(ctx, p+"log:design").Result(); n != 0 {
+		t.Error("design's log outlived the room")
+	}
+}
+
+// TestRestoreGivesProvisionalEntriesOfTwoRoomsTheirOwnIDs: standup's and
+// design's first entries logged while cut off are both ProvisionalBase+1.
+// Each gets a shared ID of its own, in its room's log, and restoring them
+// again (the first answer lost) gives the same IDs and adds nothing.
+func TestRestoreGivesProvisionalEntriesOfTwoRoomsTheirOwnIDs(t *testing.T) {
+	s, c, p := scriptsOn(t)
+	ctx := context.Background()
+	provisional := encodeEntries([]logged{
+		{room: "standup", entry: hub.Entry{ID: hub.ProvisionalBase + 1, Arrived: true, Names: []string{"alice"}}},
+		{room: "design", entry: hub.Entry{ID: hub.ProvisionalBase + 1, Arrived: true, Names: []string{"bob"}}},
+	})
+	var first []string
+	for i := range 2 {
+		renumbered, err := s.restore.Run(ctx, c, nil, p, 0, 50, "", provisional, "A").StringSlice()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = renumbered
+		} else if !slices.Equal(renumbered, first) {
+			t.Errorf("restoring again renumbered them %q, the first time %q", renumbered, first)
+		}
+	}
+	entries, err := decodeEntries(strings.Join(first, itemSep))
+	if err != nil || len(entries) != 2 || entries[0].room != "standup" || entries[1].room != "design" ||
+		entries[0].entry.Names[0] != "alice" || entries[1].entry.Names[0] != "bob" || entries[0].entry.ID == entries[1].entry.ID {
+		t.Fatalf("renumbered %v, %v; want alice's in standup and bob's in design, with IDs of their own", first, err)
+	}
+	for _, e := range entries {
+		if log := logOf(t, c, p+"log:"+e.room); len(log) != 1 || log[0].entry.ID != e.entry.ID {
+			t.Errorf("%s's log = %+v, want its entry once, under ID %d", e.room, log, e.entry.ID)
+		}
+	}
+	if n, _ := c.ZCard(ctx, p+"log").Result(); n != 0 {
+		t.Errorf("the lobby's log holds %d entries, want none", n)
+	}
+	if n, _ := c.XLen(ctx, p+"events").Result(); n != 1 {
 		t.Errorf("%d announcements of restored entries, want 1", n)
 	}
 }
