@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 )
 
 // Errors Join refuses a room with.
@@ -70,6 +71,7 @@ type Site struct {
 	emptied     map[string]bool        // rooms that told Emptied since the last panel flush
 	changed     bool                   // summaries changed since the panel was last rendered
 	panelTimer  Timer                  // the pending panel flush, nil when none
+	lastPanel   time.Time              // when the last panel flush began
 	panel       Panel                  // as last rendered
 	panelClosed bool
 
@@ -418,16 +420,19 @@ func (s *Site) roomEmptied(name string) {
 	s.schedulePanel()
 }
 
-// schedulePanel makes sure a panel flush is coming, a tick from now: a
-// room's change that also changes the lobby (an arrival, a departure)
-// flushes the lobby before then, which takes the panel with its own
-// changes, in one message; the panel flush then finds nothing to send. The
-// caller holds panelMu.
+// schedulePanel makes sure a panel flush is coming: at once after a quiet
+// spell, else a tick after the last one. A room's change that also
+// changes the lobby (an arrival) usually flushes the lobby first, which
+// takes the panel with its own changes, in one message, and the panel
+// flush finds nothing to send; a departure's flush, which waits a tick,
+// is brought forward by the panel flush's Refresh. The caller holds
+// panelMu.
 func (s *Site) schedulePanel() {
 	if s.panelTimer != nil {
 		return
 	}
-	s.panelTimer = s.clock.AfterFunc(s.lobby.cfg.Tick, s.flushPanel)
+	wait := max(s.lastPanel.Add(s.lobby.cfg.Tick).Sub(s.clock.Now()), 0)
+	s.panelTimer = s.clock.AfterFunc(wait, s.flushPanel)
 }
 
 // flushPanel forgets the rooms that emptied and, if any summary changed,
@@ -454,6 +459,7 @@ func (s *Site) forgetEmptied() bool {
 		return false
 	}
 	s.panelTimer = nil
+	s.lastPanel = s.clock.Now() // at most one flush a tick, whatever it finds
 	emptied := s.emptied
 	s.emptied = make(map[string]bool)
 	s.panelMu.Unlock()

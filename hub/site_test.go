@@ -133,7 +133,8 @@ func (f *siteFixture) lobby(t *testing.T, p hub.Person) *hub.Subscription {
 	return s
 }
 
-// settle lets every pending tick pass.
+// settle lets every pending tick pass: two, as the panel may go out a tick
+// after the lobby's last flush.
 func (f *siteFixture) settle() { f.clock.Advance(tick); f.clock.Advance(tick) }
 
 func next(t *testing.T, s *hub.Subscription) siteFrame {
