@@ -593,12 +593,14 @@ func (r *Redis) loadLog(ctx context.Context) error {
 	return nil
 }
 
-// logKey is where room's entries are kept; the lobby's ("") in p:log.
+// logKey is where room's entries are kept; the lobby's ("") in p:log,
+// a room's in a namespace of its own (a room may be called "next", and
+// p:log:next is the entry counter).
 func (r *Redis) logKey(room string) string {
 	if room == "" {
 		return r.key("log")
 	}
-	return r.key("log", room)
+	return r.key("roomlog", room)
 }
 
 // logSize is how many entries each log keeps: the lobby's size, which
@@ -1005,16 +1007,18 @@ func (r *Redis) apply(ctx context.Context, b batch) {
 		r.lastEvent = m.ID
 		field := func(k string) string { s, _ := m.Values[k].(string); return s }
 		x := field("i")
-		// The entries first, so that no frame shows people gone without
-		// saying so.
-		if err := r.addEntries(field("l")); err != nil {
+		entries, err := decodeEntries(field("l"))
+		if err != nil {
 			r.logger.Error("cluster: bad entries from redis", "err", err)
 		}
+		if field("t") == "d" && x != r.instance {
+			r.applyDelta(ctx, x, field("e"), field("s"), field("o"), entries)
+			continue
+		}
+		// The entries first, so that no frame shows people gone without
+		// saying so.
+		r.addDecoded(entries)
 		switch field("t") {
-		case "d":
-			if x != r.instance {
-				r.applyDelta(ctx, x, field("e"), field("s"), field("o"))
-			}
 		case "j":
 			if x != r.instance {
 				if err := r.readInstance(ctx, x); err != nil {
@@ -1029,34 +1033,70 @@ func (r *Redis) apply(ctx context.Context, b batch) {
 	}
 }
 
-// applyDelta applies another instance's delta when it is the next one
-// expected, skips one already applied, and reads that instance's whole
-// share after a gap or a new epoch.
-func (r *Redis) applyDelta(ctx context.Context, x, epoch, seqText, ops string) {
+// applyDelta applies another instance's delta, with the entries it
+// logged, when it is the next one expected, skips one already applied
+// (but for its entries), and reads that instance's whole share after a gap
+// or a new epoch.
+func (r *Redis) applyDelta(ctx context.Context, x, epoch, seqText, ops string, entries []logged) {
 	seq, err := strconv.ParseInt(seqText, 10, 64)
 	st := r.remotes[x]
-	if err == nil && st != nil && st.epoch == epoch {
-		switch {
-		case seq <= st.seq:
+	if err == nil && st != nil && st.epoch == epoch && seq == st.seq+1 {
+		changes, err := decodeOps(ops)
+		if err == nil {
+			r.applyInRooms(x, entries, changes)
+			st.seq = seq
 			return
-		case seq == st.seq+1:
-			changes, err := decodeOps(ops)
-			if err == nil {
-				byRoom(changes, func(c roomHeld) string { return c.room }, func(room string, group []roomHeld) {
-					held := make([]hub.Held, len(group))
-					for i, c := range group {
-						held[i] = c.held
-					}
-					r.inRoom(room, func(h *hub.Hub) { h.ApplyRemote(x, held) })
-				})
-				st.seq = seq
-				return
-			}
-			r.logger.Error("cluster: bad delta from redis", "instance", x, "err", err)
 		}
+		r.logger.Error("cluster: bad delta from redis", "instance", x, "err", err)
+	}
+	r.addDecoded(entries)
+	if err == nil && st != nil && st.epoch == epoch && seq <= st.seq {
+		return
 	}
 	if err := r.readInstance(ctx, x); err != nil {
 		r.failed(ctx, err)
+	}
+}
+
+// applyInRooms applies a delta's entries and changes room by room, each
+// room's in one Remote call, entries first (so that no frame shows people
+// gone without saying so): a room the entries create for an arrival is
+// kept until its people are in it, not forgotten as empty in between.
+func (r *Redis) applyInRooms(x string, entries []logged, changes []roomHeld) {
+	type work struct {
+		entries []hub.Entry
+		held    []hub.Held
+	}
+	rooms := make(map[string]*work)
+	var order []string
+	in := func(room string) *work {
+		w := rooms[room]
+		if w == nil {
+			w = &work{}
+			rooms[room] = w
+			order = append(order, room)
+		}
+		return w
+	}
+	for _, e := range entries {
+		r.top = max(r.top, e.entry.ID)
+		w := in(e.room)
+		w.entries = append(w.entries, e.entry)
+	}
+	for _, c := range changes {
+		w := in(c.room)
+		w.held = append(w.held, c.held)
+	}
+	for _, room := range order {
+		w := rooms[room]
+		r.inRoom(room, func(h *hub.Hub) {
+			if len(w.entries) > 0 {
+				h.AddEntries(w.entries)
+			}
+			if len(w.held) > 0 {
+				h.ApplyRemote(x, w.held)
+			}
+		})
 	}
 }
 

@@ -200,7 +200,7 @@ func TestARoomEntryLoggedWhileCutOffIsRenumberedOnRejoining(t *testing.T) {
 			t.Errorf("%s's standup log = %+v, want alice joining once, as %d", name, log, shared[0].ID)
 		}
 	}
-	if n, _ := b.client.ZCard(context.Background(), prefix+"log:standup").Result(); n != 1 {
+	if n, _ := b.client.ZCard(context.Background(), prefix+"roomlog:standup").Result(); n != 1 {
 		t.Errorf("standup's shared log holds %d entries, want 1", n)
 	}
 }

@@ -241,7 +241,7 @@ func TestATickLogsOneEntryPerRoomInThatRoomsLog(t *testing.T) {
 	for room, names := range want {
 		key := p + "log"
 		if room != "" {
-			key = p + "log:" + room
+			key = p + "roomlog:" + room
 		}
 		log := logOf(t, c, key)
 		if len(log) != 1 || log[0].room != room || !log[0].entry.Arrived || !slices.Equal(log[0].entry.Names, names) {
@@ -277,7 +277,7 @@ func TestAPersonInARoomOnTwoInstancesJoinsAndLeavesOnce(t *testing.T) {
 	if res := tickAs(t, s, c, p, "A", "ea", 2, 0, letGo(alice)); res[2] != "" {
 		t.Errorf("A letting her go logged %q while B still holds her there", res[2])
 	}
-	if n, _ := c.ZCard(ctx, p+"log:standup").Result(); n != 1 {
+	if n, _ := c.ZCard(ctx, p+"roomlog:standup").Result(); n != 1 {
 		t.Errorf("standup's log holds %d entries while B holds alice there, want her joining", n)
 	}
 	res := tickAs(t, s, c, p, "B", "eb", 2, 0, letGo(alice))
@@ -291,7 +291,7 @@ func TestAPersonInARoomOnTwoInstancesJoinsAndLeavesOnce(t *testing.T) {
 	if ok, _ := c.HExists(ctx, p+"online", "standup\x1cu-1").Result(); ok {
 		t.Error("p:online still counts alice in standup")
 	}
-	if n, _ := c.Exists(ctx, p+"log:standup").Result(); n != 0 {
+	if n, _ := c.Exists(ctx, p+"roomlog:standup").Result(); n != 0 {
 		t.Error("standup's log outlived the room")
 	}
 }
@@ -319,7 +319,7 @@ func TestReapLogsADeadInstancesPeopleLeavingEachRoom(t *testing.T) {
 	if want := []string{": bob left", "design: alice left", "standup: bob left"}; err != nil || !slices.Equal(got, want) {
 		t.Errorf("the reap logged %v, %v; want %v", got, err, want)
 	}
-	if log := logOf(t, c, p+"log:standup"); len(log) != 2 || log[1].entry.Arrived || !slices.Equal(log[1].entry.Names, []string{"bob"}) {
+	if log := logOf(t, c, p+"roomlog:standup"); len(log) != 2 || log[1].entry.Arrived || !slices.Equal(log[1].entry.Names, []string{"bob"}) {
 		t.Errorf("standup's log = %v, want the join's arrival, then bob leaving", describe(log))
 	}
 	if n, _ := c.HGet(ctx, p+"rooms", "standup").Int(); n != 1 {
@@ -328,7 +328,7 @@ func TestReapLogsADeadInstancesPeopleLeavingEachRoom(t *testing.T) {
 	if ok, _ := c.HExists(ctx, p+"rooms", "design").Result(); ok {
 		t.Error("p:rooms still counts design, emptied")
 	}
-	if n, _ := c.Exists(ctx, p+"log:design").Result(); n != 0 {
+	if n, _ := c.Exists(ctx, p+"roomlog:design").Result(); n != 0 {
 		t.Error("design's log outlived the room")
 	}
 }
@@ -362,7 +362,7 @@ func TestRestoreGivesProvisionalEntriesOfTwoRoomsTheirOwnIDs(t *testing.T) {
 		t.Fatalf("renumbered %v, %v; want alice's in standup and bob's in design, with IDs of their own", first, err)
 	}
 	for _, e := range entries {
-		if log := logOf(t, c, p+"log:"+e.room); len(log) != 1 || log[0].entry.ID != e.entry.ID {
+		if log := logOf(t, c, p+"roomlog:"+e.room); len(log) != 1 || log[0].entry.ID != e.entry.ID {
 			t.Errorf("%s's log = %+v, want its entry once, under ID %d", e.room, log, e.entry.ID)
 		}
 	}
@@ -371,5 +371,24 @@ func TestRestoreGivesProvisionalEntriesOfTwoRoomsTheirOwnIDs(t *testing.T) {
 	}
 	if n, _ := c.XLen(ctx, p+"events").Result(); n != 1 {
 		t.Errorf("%d announcements of restored entries, want 1", n)
+	}
+}
+
+// TestARoomCalledNextLeavesTheEntryCounterAlone: rooms' logs have a
+// namespace of their own, so a room named "next" neither breaks nor
+// deletes the entry counter, p:log:next.
+func TestARoomCalledNextLeavesTheEntryCounterAlone(t *testing.T) {
+	s, c, p := scriptsOn(t)
+	joinAs(t, s, c, p, "A", "ea")
+	in := guest("g-1")
+	in.room = "next"
+	if res := tickAs(t, s, c, p, "A", "ea", 1, 0, in); res[0] != "OK" {
+		t.Fatalf("a tick into room next answered %v", res)
+	}
+	out := in
+	out.held.Gone = true // the room empties: its log goes
+	tickAs(t, s, c, p, "A", "ea", 2, 0, out)
+	if n, err := c.Get(context.Background(), p+"log:next").Int(); err != nil || n != 2 {
+		t.Errorf("the entry counter reads %d, %v after a joined and a left in room next; want 2", n, err)
 	}
 }

@@ -59,9 +59,11 @@ local function room_of(field)
 end
 
 -- log_key is where a room's entries are kept; the lobby's ('') in p:log.
+-- Rooms have a namespace of their own: a room may be called "next", and
+-- p:log:next is the entry counter.
 local function log_key(room)
   if room == '' then return p .. 'log' end
-  return p .. 'log:' .. room
+  return p .. 'roomlog:' .. room
 end
 
 -- add_logged keeps entry e (its ID first) in its room's log, trimmed to

@@ -21,8 +21,10 @@ local announce = {}
 for _, e in ipairs(split(ARGV[5], GS)) do
   local f = split(e, RS)
   local room = f[7] or ''
-  -- Provisional IDs are numbered per room: the room is part of the name.
-  local provisional = share_field(room, f[1])
+  -- Provisional IDs are numbered per room's hub, from the same base each
+  -- time a room is made anew: the room and the entry's time are part of
+  -- the name, so that a later hub's entry is not taken for an earlier one's.
+  local provisional = share_field(room, f[1]) .. FS .. f[2]
   local shared = redis.call('HGET', restored, provisional)
   if not shared then
     local id = next_id(floor)
