@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -390,5 +391,46 @@ func TestARoomCalledNextLeavesTheEntryCounterAlone(t *testing.T) {
 	tickAs(t, s, c, p, "A", "ea", 2, 0, out)
 	if n, err := c.Get(context.Background(), p+"log:next").Int(); err != nil || n != 2 {
 		t.Errorf("the entry counter reads %d, %v after a joined and a left in room next; want 2", n, err)
+	}
+}
+
+// TestRestoreTellsAProvisionalEntryFromALaterOneWithTheSameID: a room
+// made anew numbers its provisional entries from the same base, so within
+// the day restored:<instance> is kept, a later cut-off entry of room r
+// may be ProvisionalBase+1 again. Its time tells it apart: it gets a
+// shared ID of its own and goes into r's log beside the first, while
+// restoring it again (the answer lost) still gives the same ID.
+func TestRestoreTellsAProvisionalEntryFromALaterOneWithTheSameID(t *testing.T) {
+	s, c, p := scriptsOn(t)
+	ctx := context.Background()
+	t1 := time.UnixMilli(1_700_000_000_000).UTC()
+	restore := func(at time.Time, name string) logged {
+		t.Helper()
+		provisional := encodeEntries([]logged{
+			{room: "r", entry: hub.Entry{ID: hub.ProvisionalBase + 1, At: at, Arrived: true, Names: []string{name}}},
+		})
+		renumbered, err := s.restore.Run(ctx, c, nil, p, 0, 50, "", provisional, "A").StringSlice()
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries, err := decodeEntries(strings.Join(renumbered, itemSep))
+		if err != nil || len(entries) != 1 || entries[0].room != "r" || entries[0].entry.Names[0] != name {
+			t.Fatalf("restoring %s's entry renumbered %q, %v; want it, in r", name, renumbered, err)
+		}
+		return entries[0]
+	}
+	first := restore(t1, "alice")
+	later := restore(t1.Add(time.Hour), "bob")
+	if later.entry.ID == first.entry.ID || later.entry.ID >= hub.ProvisionalBase {
+		t.Errorf("the later entry got shared ID %d, the first %d; want one of its own", later.entry.ID, first.entry.ID)
+	}
+	if again := restore(t1.Add(time.Hour), "bob"); again.entry.ID != later.entry.ID {
+		t.Errorf("restoring the later entry again gave ID %d, the first time %d", again.entry.ID, later.entry.ID)
+	}
+	if got := describe(logOf(t, c, p+"roomlog:r")); !slices.Equal(got, []string{"r: alice came", "r: bob came"}) {
+		t.Errorf("r's log = %v, want alice's entry, then bob's", got)
+	}
+	if n, _ := c.XLen(ctx, p+"events").Result(); n != 2 {
+		t.Errorf("%d announcements of restored entries, want 2", n)
 	}
 }
