@@ -1,10 +1,16 @@
 package cluster
 
 import (
+	"context"
 	"log/slog"
 	"testing"
+	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"herenow/handlers"
 	"herenow/hub"
+	"herenow/hub/hubtest"
 )
 
 // TestChangesLoggedWhileCutOffAreQuietOnePersonAtATime: a change heard
@@ -62,5 +68,75 @@ func TestEachHubsChangesAreQuietAsThatHubLoggedThem(t *testing.T) {
 		if quiet := r.pending[place{"standup", "u-1"}]; quiet != (c.roomTold == hub.LogProvisional) {
 			t.Errorf("lobby told %v, room %v: the room's change is quiet=%v", c.lobbyTold, c.roomTold, quiet)
 		}
+	}
+}
+
+// eagerPanel is a Site whose panel timer fires as soon as each Remote
+// call returns, as it does at once after a quiet spell: a room left
+// empty by one call is forgotten before the next. It counts the calls.
+type eagerPanel struct {
+	*hub.Site
+	clock *hubtest.Clock
+	calls map[string]int
+}
+
+func (p *eagerPanel) Remote(room string, apply func(*hub.Hub)) error {
+	p.calls[room]++
+	err := p.Site.Remote(room, apply)
+	p.clock.Advance(0)
+	return err
+}
+
+// TestADeltasEntryAndPeopleReachANewRoomInOneCall: another instance's
+// delta brings alice into standup, new here, with her "joined" entry. The
+// entry and alice go to the room in one Remote call, so the room, made
+// for the entry, is never empty between them: were they applied one
+// after the other, the Site could forget it as empty in between, and the
+// entry would be lost with it.
+func TestADeltasEntryAndPeopleReachANewRoomInOneCall(t *testing.T) {
+	r := NewRedis(nil, "A", slog.New(slog.DiscardHandler), Options{})
+	clock := hubtest.NewClock()
+	room := hub.Config{Render: handlers.Renderer{}, Clock: clock, Tick: 10 * time.Millisecond,
+		ListLimit: 100, LogSize: 50, QueueSize: 64}
+	lobby := room
+	lobby.Peers = r
+	site, err := hub.NewSite(hub.SiteConfig{Room: room, Lobby: lobby, RoomPeers: r.Room,
+		RoomRender: func(name string) hub.Renderer { return handlers.Renderer{Room: name} },
+		PanelLimit: 20, RenderPanel: handlers.RenderPanel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(site.Close)
+	presence := &eagerPanel{Site: site, clock: clock, calls: make(map[string]int)}
+	r.presence = presence
+	r.remotes["B"] = &remote{epoch: "eb", seq: 4}
+	r.mu.Lock()
+	r.logging = hub.LogShared
+	r.mu.Unlock()
+
+	alice := hub.Held{Person: hub.Person{Key: "u-1", Name: "alice"}, Conns: 1}
+	joined := hub.Entry{ID: 7, At: clock.Now().Truncate(time.Millisecond), Arrived: true, Names: []string{"alice"}}
+	r.apply(context.Background(), batch{events: []redis.XMessage{{ID: "1-0", Values: map[string]any{
+		"t": "d", "i": "B", "e": "eb", "s": "5",
+		"o": encodeOps([]op{{room: "standup", held: alice}}),
+		"l": encodeEntries([]logged{{room: "standup", entry: joined}}),
+	}}}})
+	clock.Advance(room.Tick) // the room's frame
+
+	if n := presence.calls["standup"]; n != 1 {
+		t.Errorf("%d Remote calls for standup, want 1", n)
+	}
+	if seq := r.remotes["B"].seq; seq != 5 {
+		t.Errorf("B's delta 5 not applied: at %d", seq)
+	}
+	snap, ok := site.Room("standup")
+	if !ok {
+		t.Fatal("standup was forgotten, alice in it")
+	}
+	if len(snap.Users) != 1 || snap.Users[0].Key != "u-1" {
+		t.Errorf("standup lists %+v, want alice", snap.Users)
+	}
+	if len(snap.Log) != 1 || snap.Log[0].ID != joined.ID || !snap.Log[0].Arrived {
+		t.Errorf("standup's log = %+v, want alice joining, as %d", snap.Log, joined.ID)
 	}
 }
