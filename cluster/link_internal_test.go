@@ -2,7 +2,9 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -138,5 +140,103 @@ func TestADeltasEntryAndPeopleReachANewRoomInOneCall(t *testing.T) {
 	}
 	if len(snap.Log) != 1 || snap.Log[0].ID != joined.ID || !snap.Log[0].Arrived {
 		t.Errorf("standup's log = %+v, want alice joining, as %d", snap.Log, joined.ID)
+	}
+}
+
+// hubsByRoom is a Presence of plain hubs, one per room, made on demand.
+type hubsByRoom struct {
+	t     *testing.T
+	lobby *hub.Hub
+	rooms map[string]*hub.Hub
+}
+
+func newHub(t *testing.T) *hub.Hub {
+	t.Helper()
+	h, err := hub.New(hub.Config{Render: handlers.Renderer{}, Tick: time.Hour, ListLimit: 100, LogSize: 50, QueueSize: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	return h
+}
+
+func (p *hubsByRoom) Lobby() *hub.Hub { return p.lobby }
+func (p *hubsByRoom) Remote(room string, apply func(*hub.Hub)) error {
+	if p.rooms[room] == nil {
+		p.rooms[room] = newHub(p.t)
+	}
+	apply(p.rooms[room])
+	return nil
+}
+func (p *hubsByRoom) EachRoom(f func(string, *hub.Hub)) {
+	for room, h := range p.rooms {
+		f(room, h)
+	}
+}
+
+// pipelineSizes notes how many ZRANGEs each pipeline that has any sends
+// (a new connection's handshake is a pipeline too).
+type pipelineSizes struct{ sizes []int }
+
+func (s *pipelineSizes) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (s *pipelineSizes) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (s *pipelineSizes) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		n := 0
+		for _, cmd := range cmds {
+			if cmd.Name() == "zrange" {
+				n++
+			}
+		}
+		if n > 0 {
+			s.sizes = append(s.sizes, n)
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// TestLoadLogReadsManyRoomsInChunks: the lobby's log and 1,200 rooms'
+// are read logChunk at a time, each pipeline under a timeout of its own,
+// and every hub gets its room's entry, whichever chunk it was read in.
+func TestLoadLogReadsManyRoomsInChunks(t *testing.T) {
+	_, c, p := scriptsOn(t)
+	ctx := context.Background()
+	presence := &hubsByRoom{t: t, lobby: newHub(t), rooms: make(map[string]*hub.Hub)}
+	r := NewRedis(c, "A", slog.New(slog.DiscardHandler), Options{Prefix: p})
+	r.presence = presence
+	entry := func(room string, id uint64) logged {
+		return logged{room: room, entry: hub.Entry{ID: id, Arrived: true, Names: []string{"alice"}}}
+	}
+	var keys []string
+	add := func(room string, id uint64) {
+		keys = append(keys, r.logKey(room))
+		if err := c.ZAdd(ctx, r.logKey(room), redis.Z{Score: float64(id), Member: encodeEntry(entry(room, id))}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("", 1)
+	for i := range 1200 {
+		room := fmt.Sprintf("room-%d", i)
+		presence.rooms[room] = newHub(t)
+		add(room, uint64(i+2))
+	}
+	t.Cleanup(func() { c.Unlink(ctx, keys...) })
+
+	sizes := &pipelineSizes{}
+	c.AddHook(sizes)
+	if err := r.loadLog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if want := []int{logChunk, logChunk, 1201 - 2*logChunk}; !slices.Equal(sizes.sizes, want) {
+		t.Errorf("pipelines of %v commands, want %v", sizes.sizes, want)
+	}
+	if log := presence.lobby.Snapshot().Log; len(log) != 1 || log[0].ID != 1 {
+		t.Errorf("the lobby's log = %+v, want its entry", log)
+	}
+	for i := range 1200 {
+		room := fmt.Sprintf("room-%d", i)
+		if log := presence.rooms[room].Snapshot().Log; len(log) != 1 || log[0].ID != uint64(i+2) {
+			t.Fatalf("%s's log = %+v, want its entry, %d", room, log, i+2)
+		}
 	}
 }

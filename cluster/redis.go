@@ -562,12 +562,27 @@ func (r *Redis) streamEnd(ctx context.Context) (string, error) {
 	return last[0].ID, nil
 }
 
+// logChunk is how many rooms' logs loadLog reads in one pipeline, under
+// one call's timeout: thousands of rooms in one would outlast it.
+const logChunk = 500
+
 // loadLog merges the shared logs into the hubs': the lobby's, and each
-// room's this instance shows. Entries a hub lacks are added in order,
-// whatever their age.
+// room's this instance shows, logChunk rooms at a time. Entries a hub
+// lacks are added in order, whatever their age.
 func (r *Redis) loadLog(ctx context.Context) error {
 	rooms := []string{""}
 	r.presence.EachRoom(func(room string, _ *hub.Hub) { rooms = append(rooms, room) })
+	for chunk := range slices.Chunk(rooms, logChunk) {
+		if err := r.loadLogs(ctx, chunk); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadLogs merges the shared logs of rooms into their hubs, read in one
+// pipeline.
+func (r *Redis) loadLogs(ctx context.Context, rooms []string) error {
 	callCtx, cancel := r.call(ctx)
 	defer cancel()
 	logs := make([]*redis.StringSliceCmd, len(rooms))
