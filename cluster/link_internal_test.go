@@ -96,25 +96,8 @@ func (p *eagerPanel) Remote(room string, apply func(*hub.Hub)) error {
 // after the other, the Site could forget it as empty in between, and the
 // entry would be lost with it.
 func TestADeltasEntryAndPeopleReachANewRoomInOneCall(t *testing.T) {
-	r := NewRedis(nil, "A", slog.New(slog.DiscardHandler), Options{})
-	clock := hubtest.NewClock()
-	room := hub.Config{Render: handlers.Renderer{}, Clock: clock, Tick: 10 * time.Millisecond,
-		ListLimit: 100, LogSize: 50, QueueSize: 64}
-	lobby := room
-	lobby.Peers = r
-	site, err := hub.NewSite(hub.SiteConfig{Room: room, Lobby: lobby, RoomPeers: r.Room,
-		RoomRender: func(name string) hub.Renderer { return handlers.Renderer{Room: name} },
-		PanelLimit: 20, RenderPanel: handlers.RenderPanel})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(site.Close)
-	presence := &eagerPanel{Site: site, clock: clock, calls: make(map[string]int)}
-	r.presence = presence
+	r, site, presence, clock, room := newEagerLink(t, nil, "")
 	r.remotes["B"] = &remote{epoch: "eb", seq: 4}
-	r.mu.Lock()
-	r.logging = hub.LogShared
-	r.mu.Unlock()
 
 	alice := hub.Held{Person: hub.Person{Key: "u-1", Name: "alice"}, Conns: 1}
 	joined := hub.Entry{ID: 7, At: clock.Now().Truncate(time.Millisecond), Arrived: true, Names: []string{"alice"}}
@@ -139,6 +122,65 @@ func TestADeltasEntryAndPeopleReachANewRoomInOneCall(t *testing.T) {
 		t.Errorf("standup lists %+v, want alice", snap.Users)
 	}
 	if len(snap.Log) != 1 || snap.Log[0].ID != joined.ID || !snap.Log[0].Arrived {
+		t.Errorf("standup's log = %+v, want alice joining, as %d", snap.Log, joined.ID)
+	}
+}
+
+// newEagerLink is instance A's link, joined, applying to a Site on a fake
+// clock whose panel timer fires between any two Remote calls.
+func newEagerLink(t *testing.T, client *redis.Client, prefix string) (*Redis, *hub.Site, *eagerPanel, *hubtest.Clock, hub.Config) {
+	t.Helper()
+	r := NewRedis(client, "A", slog.New(slog.DiscardHandler), Options{Prefix: prefix, Heartbeat: time.Second})
+	clock := hubtest.NewClock()
+	room := hub.Config{Render: handlers.Renderer{}, Clock: clock, Tick: 10 * time.Millisecond,
+		ListLimit: 100, LogSize: 50, QueueSize: 64}
+	lobby := room
+	lobby.Peers = r
+	site, err := hub.NewSite(hub.SiteConfig{Room: room, Lobby: lobby, RoomPeers: r.Room,
+		RoomRender: func(name string) hub.Renderer { return handlers.Renderer{Room: name} },
+		PanelLimit: 20, RenderPanel: handlers.RenderPanel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(site.Close)
+	presence := &eagerPanel{Site: site, clock: clock, calls: make(map[string]int)}
+	r.presence = presence
+	r.mu.Lock()
+	r.logging = hub.LogShared
+	r.mu.Unlock()
+	return r, site, presence, clock, room
+}
+
+// TestAJoinsEntryAndPeopleReachANewRoomInOneCall: as for a delta, an
+// instance (re)joining aloud announces its people with their entries; the
+// share it holds is read then, and a new room gets its entry and its
+// people in one Remote call, not forgotten as empty in between.
+func TestAJoinsEntryAndPeopleReachANewRoomInOneCall(t *testing.T) {
+	_, c, p := scriptsOn(t)
+	ctx := context.Background()
+	c.HSet(ctx, p+"share:B", "standup"+roomSep+"u-1", "1"+innerSep+"alice"+innerSep+"0")
+	c.HSet(ctx, p+"instances", "B", "eb:1")
+	t.Cleanup(func() { c.Del(ctx, p+"share:B", p+"instances") })
+	r, site, presence, clock, room := newEagerLink(t, c, p)
+
+	joined := hub.Entry{ID: 7, At: clock.Now().Truncate(time.Millisecond), Arrived: true, Names: []string{"alice"}}
+	r.apply(ctx, batch{events: []redis.XMessage{{ID: "1-0", Values: map[string]any{
+		"t": "j", "i": "B", "e": "eb", "s": "1",
+		"l": encodeEntries([]logged{{room: "standup", entry: joined}}),
+	}}}})
+	clock.Advance(room.Tick)
+
+	if n := presence.calls["standup"]; n != 1 {
+		t.Errorf("%d Remote calls for standup, want 1", n)
+	}
+	snap, ok := site.Room("standup")
+	if !ok {
+		t.Fatal("standup was forgotten, alice in it")
+	}
+	if len(snap.Users) != 1 || snap.Users[0].Key != "u-1" {
+		t.Errorf("standup lists %+v, want alice", snap.Users)
+	}
+	if len(snap.Log) != 1 || snap.Log[0].ID != joined.ID {
 		t.Errorf("standup's log = %+v, want alice joining, as %d", snap.Log, joined.ID)
 	}
 }

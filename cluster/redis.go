@@ -882,6 +882,12 @@ func (r *Redis) readAll(ctx context.Context) error {
 // transaction, and gives it to the hub; decoding happens before the hub is
 // locked.
 func (r *Redis) readInstance(ctx context.Context, x string) error {
+	return r.readInstanceLogged(ctx, x, nil)
+}
+
+// readInstanceLogged is readInstance with the entries of the event that
+// asked for it, which go to each room with what x holds there.
+func (r *Redis) readInstanceLogged(ctx context.Context, x string, entries []logged) error {
 	callCtx, cancel := r.call(ctx)
 	var share *redis.MapStringStringCmd
 	var version *redis.StringCmd
@@ -892,6 +898,7 @@ func (r *Redis) readInstance(ctx context.Context, x string) error {
 	})
 	cancel()
 	if errors.Is(err, redis.Nil) && errors.Is(version.Err(), redis.Nil) {
+		r.addDecoded(entries)
 		if !r.inRestartWindow() {
 			r.forget(x)
 		}
@@ -908,7 +915,7 @@ func (r *Redis) readInstance(ctx context.Context, x string) error {
 	if err != nil {
 		return err
 	}
-	r.replaceRemote(x, people)
+	r.replaceRemoteLogged(x, people, entries)
 	st := r.remotes[x]
 	if st == nil {
 		st = &remote{}
@@ -929,15 +936,38 @@ func parseVersion(v string) (epoch string, seq int64, ok bool) {
 
 // replaceRemote gives each room what x holds there now, and empties x's
 // place in every other room.
-func (r *Redis) replaceRemote(x string, people []roomHeld) {
+func (r *Redis) replaceRemote(x string, people []roomHeld) { r.replaceRemoteLogged(x, people, nil) }
+
+// replaceRemoteLogged is replaceRemote with the entries that came with
+// it: each room's go to it in the same Remote call, first, as in
+// applyInRooms.
+func (r *Redis) replaceRemoteLogged(x string, people []roomHeld, entries []logged) {
 	rooms := make(map[string][]hub.Held)
 	for _, p := range people {
 		rooms[p.room] = append(rooms[p.room], p.held)
 	}
-	r.presence.Lobby().ReplaceRemote(x, rooms[""], true)
+	logs := make(map[string][]hub.Entry)
+	for _, e := range entries {
+		r.top = max(r.top, e.entry.ID)
+		logs[e.room] = append(logs[e.room], e.entry)
+	}
+	apply := func(room string, held []hub.Held) func(*hub.Hub) {
+		return func(h *hub.Hub) {
+			if log := logs[room]; len(log) > 0 {
+				h.AddEntries(log)
+			}
+			h.ReplaceRemote(x, held, true)
+		}
+	}
+	r.inRoom("", apply("", rooms[""]))
 	for room, held := range rooms {
 		if room != "" {
-			r.inRoom(room, func(h *hub.Hub) { h.ReplaceRemote(x, held, true) })
+			r.inRoom(room, apply(room, held))
+		}
+	}
+	for room, log := range logs {
+		if _, ok := rooms[room]; !ok && room != "" {
+			r.inRoom(room, func(h *hub.Hub) { h.AddEntries(log) }) // people x no longer holds there
 		}
 	}
 	r.presence.EachRoom(func(room string, h *hub.Hub) {
@@ -1026,24 +1056,24 @@ func (r *Redis) apply(ctx context.Context, b batch) {
 		if err != nil {
 			r.logger.Error("cluster: bad entries from redis", "err", err)
 		}
-		if field("t") == "d" && x != r.instance {
+		// Another instance's delta or join goes to each room with the
+		// entries it logged there, in one call (applyInRooms); anything
+		// else has its entries added first, so that no frame shows people
+		// gone without saying so.
+		switch t := field("t"); {
+		case t == "d" && x != r.instance:
 			r.applyDelta(ctx, x, field("e"), field("s"), field("o"), entries)
-			continue
-		}
-		// The entries first, so that no frame shows people gone without
-		// saying so.
-		r.addDecoded(entries)
-		switch field("t") {
-		case "j":
-			if x != r.instance {
-				if err := r.readInstance(ctx, x); err != nil {
-					r.failed(ctx, err)
-				}
+		case t == "j" && x != r.instance:
+			if err := r.readInstanceLogged(ctx, x, entries); err != nil {
+				r.failed(ctx, err)
 			}
-		case "g":
+		case t == "g":
+			r.addDecoded(entries)
 			if st := r.remotes[x]; x != r.instance && (st == nil || st.epoch == field("e")) {
 				r.forget(x)
 			}
+		default: // this instance's own events, and restored entries ("l")
+			r.addDecoded(entries)
 		}
 	}
 }
