@@ -74,7 +74,7 @@ func NewServer(ctx context.Context, logger *slog.Logger, store UserStore, h *hub
 		ws: opt.Metrics.transport(transportWS), sse: opt.Metrics.transport(transportSSE),
 		wsAccept: &websocket.AcceptOptions{OriginPatterns: opt.Proxy.websocketOriginPatterns()},
 		slots:    newLiveSlots(opt.Live.MaxLive, opt.Live.MaxPerAddr)}
-	urls := components.Assets{HTMX: assets.HTMX, WS: assets.WS, SSE: assets.SSE, Bulma: assets.Bulma}
+	urls := components.Assets{HTMX: assets.HTMX, WS: assets.WS, SSE: assets.SSE, Bulma: assets.Bulma, Style: assets.Style}
 
 	crossOrigin := http.NewCrossOriginProtection()
 	if o := opt.Proxy.publicOrigin(); o != "" {
