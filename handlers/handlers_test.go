@@ -183,7 +183,7 @@ func serveApp(t testing.TB, store *users.Store, serverStore handlers.UserStore, 
 			t.Fatal(err)
 		}
 	}
-	assets, err := static.Load(0)
+	assets, err := static.Load(opt.Live.StaleAfter())
 	if err != nil {
 		t.Fatal(err)
 	}
