@@ -78,11 +78,12 @@ type Diff struct {
 	// Logged and Trimmed are then unused.
 	LogReplaced bool
 	Log         []Entry
-	// InRoom: the diff is a room's, whose log reads "joined" and "left"
-	// rather than the lobby's "came online" and "went offline". It is here
-	// and not on Entry so that Entry keeps hub.Entry's fields, which the
-	// handlers convert one into the other.
-	InRoom bool
+	// Room is the room whose diff this is, empty for the lobby: its log
+	// reads "joined" and "left" rather than the lobby's "came online" and
+	// "went offline", and its page's title names it. It is here and not on
+	// Entry so that Entry keeps hub.Entry's fields, which the handlers
+	// convert one into the other.
+	Room string
 }
 
 // IndexPage is the view model of "/", the lobby.
@@ -183,6 +184,24 @@ func (c Count) rest() string {
 		s = "Nobody is here yet."
 	}
 	return s
+}
+
+// lobbyTitle names the lobby's page, in its title and heading.
+const lobbyTitle = "Who is online"
+
+// liveTitle is the title of the page that shows a live region, the same
+// on the page as rendered and in every frame that changes its count:
+// "(5) Who is online" in the lobby, "(3) standup" in a room. With nobody
+// online it is the page's name alone.
+func liveTitle(room string, people int) string {
+	name := room
+	if name == "" {
+		name = lobbyTitle
+	}
+	if people <= 0 {
+		return name
+	}
+	return "(" + strconv.Itoa(people) + ") " + name
 }
 
 // liveURL is the address of one of a live region's endpoints: path under
