@@ -21,7 +21,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden with the curr
 
 var (
 	at     = time.Date(2026, 11, 24, 12, 3, 4, 0, time.UTC)
-	assets = components.Assets{HTMX: "/static/h/htmx.min.js", WS: "/static/w/ws.min.js", SSE: "/static/s/sse.min.js", Bulma: "/static/b/bulma.min.css", Style: "/static/c/herenow.css"}
+	assets = components.Assets{HTMX: "/static/h/htmx.min.js", WS: "/static/w/ws.min.js", SSE: "/static/s/sse.min.js", Bulma: "/static/b/bulma.min.css", Style: "/static/c/herenow.css", Favicon: "/static/f/favicon.svg"}
 	live   = components.Live{
 		Count: components.Count{People: 6, Guests: 2, Unlisted: 1},
 		Users: []components.UserItem{

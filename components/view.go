@@ -21,6 +21,8 @@ type Assets struct {
 	SSE   string
 	Bulma string
 	Style string
+	// Favicon is the site's icon, an SVG.
+	Favicon string
 }
 
 // Me is the signed-in visitor; pages take a nil *Me for a guest.

@@ -82,7 +82,8 @@ func NewServer(ctx context.Context, logger *slog.Logger, store UserStore, h *hub
 		ws: opt.Metrics.transport(transportWS), sse: opt.Metrics.transport(transportSSE),
 		wsAccept: &websocket.AcceptOptions{OriginPatterns: opt.Proxy.websocketOriginPatterns()},
 		slots:    newLiveSlots(opt.Live.MaxLive, opt.Live.MaxPerAddr), beat: beat}
-	urls := components.Assets{HTMX: assets.HTMX, WS: assets.WS, SSE: assets.SSE, Bulma: assets.Bulma, Style: assets.Style}
+	urls := components.Assets{HTMX: assets.HTMX, WS: assets.WS, SSE: assets.SSE, Bulma: assets.Bulma, Style: assets.Style,
+		Favicon: assets.Favicon}
 
 	crossOrigin := http.NewCrossOriginProtection()
 	if o := opt.Proxy.publicOrigin(); o != "" {
@@ -113,6 +114,8 @@ func NewServer(ctx context.Context, logger *slog.Logger, store UserStore, h *hub
 		// Assets are only ever read: anything but GET and HEAD is a 405.
 		r.Method(http.MethodGet, static.Prefix+"*", assets)
 		r.Method(http.MethodHead, static.Prefix+"*", assets)
+		r.MethodFunc(http.MethodGet, "/favicon.ico", assets.ServeFavicon)
+		r.MethodFunc(http.MethodHead, "/favicon.ico", assets.ServeFavicon)
 		r.Method(http.MethodGet, "/healthz", serveHealthz())
 		r.Method(http.MethodGet, "/readyz", serveReadyz(logger, store, h, opt.Ready))
 		r.Group(func(r chi.Router) {
@@ -132,10 +135,10 @@ func NewServer(ctx context.Context, logger *slog.Logger, store UserStore, h *hub
 	return r, nil
 }
 
-// contentSecurityPolicy allows scripts, styles and connections from this
-// origin only: htmx needs no inline script, and with its indicator styles
-// off, no inline style either.
-const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+// contentSecurityPolicy allows scripts, styles, images and connections
+// from this origin only: htmx needs no inline script, and with its
+// indicator styles off, no inline style either.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; " +
 	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
 func securityHeaders(next http.Handler) http.Handler {
