@@ -87,6 +87,11 @@ func NewServer(ctx context.Context, logger *slog.Logger, store UserStore, h *hub
 	// they are what the logs, the rate limits and the cookies go by.
 	r.Use(opt.Proxy.middlewares()...)
 	r.Use(middleware.Recoverer, securityHeaders, crossOrigin.Handler)
+	// Every GET route answers HEAD as GET would, without the body (net/http
+	// drops it). A live stream answers with its headers and does not start:
+	// see serveLiveSSE; a WebSocket needs a GET, so its HEAD is refused as
+	// a GET without an Upgrade header is.
+	r.Use(middleware.GetHead)
 	// Only the cookie carries a session: a token in a header or the query
 	// string is ignored.
 	identify := chi.Chain(jwtauth.Verify(s.jwt, tokenFromCookie), s.identify)
@@ -104,7 +109,7 @@ func NewServer(ctx context.Context, logger *slog.Logger, store UserStore, h *hub
 		r.Use(accessLog(logger))
 		// Assets are only ever read: anything but GET and HEAD is a 405.
 		r.Method(http.MethodGet, static.Prefix+"*", assets)
-		r.Method(http.MethodHead, static.Prefix+"*", assets)
+		r.Method(http.MethodHead, static.Prefix+"*", assets) // as GetHead would, and named in a 405's Allow
 		r.Method(http.MethodGet, "/healthz", serveHealthz())
 		r.Method(http.MethodGet, "/readyz", serveReadyz(logger, store, h, opt.Ready))
 		r.Group(func(r chi.Router) {
