@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -100,6 +101,68 @@ func TestHelpListsEveryFlagWithItsEnvironmentVariable(t *testing.T) {
 			t.Errorf("--help lacks %q", want)
 		}
 	}
+}
+
+// TestHelpIsATableWithTheREADMEsDefaults: each flag's line has its
+// variable and default in columns of their own, defaults written as the
+// README writes them ("12h", "info") and none when empty; its description
+// follows, whole, in lines that fit a terminal.
+func TestHelpIsATableWithTheREADMEsDefaults(t *testing.T) {
+	_, help, err := runCLI(t, "", "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(help, "\n")
+	for i, l := range lines {
+		if len(l) > 80 {
+			t.Errorf("line %d is %d characters long: %q", i+1, len(l), l)
+		}
+	}
+	if strings.Contains(help, "(default") {
+		t.Errorf("--help still says \"(default …)\":\n%s", help)
+	}
+	envColumn, defaultColumn := -1, -1
+	var c config
+	newFlagSet(&c, io.Discard).VisitAll(func(f *flag.Flag) {
+		i := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "  --"+f.Name+" ") })
+		if i < 0 {
+			t.Errorf("no line for --%s", f.Name)
+			return
+		}
+		fields := strings.Fields(lines[i])
+		env := strings.Index(lines[i], envName(f.Name))
+		switch {
+		case env < 0 || fields[1] != envName(f.Name):
+			t.Errorf("--%s's line lacks %s: %q", f.Name, envName(f.Name), lines[i])
+		case envColumn < 0:
+			envColumn = env
+		case env != envColumn:
+			t.Errorf("--%s's variable starts in column %d, the others' in %d", f.Name, env, envColumn)
+		}
+		def := strings.TrimSpace(lines[i][min(env+len(envName(f.Name)), len(lines[i])):])
+		switch want := map[string]string{"session-ttl": "12h", "write-timeout": "1m", "log-level": "info", "addr": ":8080"}[f.Name]; {
+		case want != "" && def != want, want == "" && f.DefValue == "" && def != "":
+			t.Errorf("--%s's default reads %q, want %q", f.Name, def, want)
+		}
+		if def != "" {
+			col := strings.LastIndex(lines[i], def)
+			if defaultColumn < 0 {
+				defaultColumn = col
+			} else if col != defaultColumn {
+				t.Errorf("--%s's default starts in column %d, the others' in %d", f.Name, col, defaultColumn)
+			}
+		}
+		var desc []string
+		for _, l := range lines[i+1:] {
+			if !strings.HasPrefix(l, "      ") {
+				break
+			}
+			desc = append(desc, strings.TrimSpace(l))
+		}
+		if got := strings.Join(desc, " "); got != f.Usage {
+			t.Errorf("--%s's description reads %q, want %q", f.Name, got, f.Usage)
+		}
+	})
 }
 
 func TestEnvironmentConfiguresAndFlagsWin(t *testing.T) {
@@ -208,7 +271,8 @@ func httpGet(t *testing.T, url string) string {
 }
 
 // TestREADMEConfigurationTableMatchesTheFlags keeps the README's table and
-// the program's flags in step: same flags, same variables, same defaults.
+// the program's flags in step: same flags, same variables, same defaults,
+// spelled as --help spells them.
 func TestREADMEConfigurationTableMatchesTheFlags(t *testing.T) {
 	readme, err := os.ReadFile("README.md")
 	if err != nil {
@@ -232,23 +296,14 @@ func TestREADMEConfigurationTableMatchesTheFlags(t *testing.T) {
 		if doc[0] != envName(f.Name) {
 			t.Errorf("README names %s for --%s, the program reads %s", doc[0], f.Name, envName(f.Name))
 		}
-		if !sameDefault(doc[1], f.DefValue) {
-			t.Errorf("README gives --%s a default of %q, the program %q", f.Name, doc[1], f.DefValue)
+		// Spelled alike, as --help writes it: "12h", not "12h0m0s".
+		if doc[1] != defaultText(f) {
+			t.Errorf("README gives --%s a default of %q, --help %q", f.Name, doc[1], defaultText(f))
 		}
 	})
 	for name := range documented {
 		t.Errorf("README documents --%s, which the program does not have", name)
 	}
-}
-
-// sameDefault compares defaults as the flag package would parse them, so
-// "12h" matches "12h0m0s" and "info" matches "INFO".
-func sameDefault(doc, def string) bool {
-	if a, err := time.ParseDuration(doc); err == nil {
-		b, err := time.ParseDuration(def)
-		return err == nil && a == b
-	}
-	return strings.EqualFold(doc, def)
 }
 
 // waitServing polls base until it answers, for at most 10 s; on failure it
