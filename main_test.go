@@ -6,6 +6,7 @@ import (
 	"flag"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -253,6 +254,71 @@ func TestServesAndDrainsOnCancel(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "shutting down") {
 		t.Errorf("no shutdown log line in:\n%s", logs.String())
+	}
+}
+
+// TestStartUpLogSaysWhatToOpenAndHowToAddAUser runs the program on an
+// empty store, then again once it has a user: the line that says it is
+// listening gives the URL to open, and how to add a user only while there
+// is none.
+func TestStartUpLogSaysWhatToOpenAndHowToAddAUser(t *testing.T) {
+	data, addr := t.TempDir(), freeLoopbackAddr(t)
+	listening := func() string {
+		t.Helper()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var logs lockedBuffer
+		done := make(chan error, 1)
+		go func() {
+			done <- run(ctx, []string{"herenow", "--addr", addr, "--data", data}, noEnv, strings.NewReader(""), io.Discard, &logs)
+		}()
+		waitServing(t, "http://"+addr, &logs)
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.Lines(logs.String()) {
+			if strings.Contains(line, "msg=listening") && strings.Contains(line, "serves=app") {
+				return line
+			}
+		}
+		t.Fatalf("no line says the app is listening:\n%s", logs.String())
+		return ""
+	}
+	const hint = "herenow user add NAME"
+	line := listening()
+	if !strings.Contains(line, "url=http://"+addr+"/") || !strings.Contains(line, hint) {
+		t.Errorf("with no users, the start-up line lacks the URL http://%s/ or %q:\n%s", addr, hint, line)
+	}
+	if _, _, err := runCLI(t, "correct horse\n", "--data", data, "user", "add", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	line = listening()
+	if !strings.Contains(line, "url=http://"+addr+"/") || strings.Contains(line, hint) {
+		t.Errorf("with a user, the start-up line lacks the URL or still says how to add one:\n%s", line)
+	}
+}
+
+// TestOpenURLNamesAHostABrowserCanReach: an address that listens on every
+// interface is opened as localhost; a public URL wins.
+func TestOpenURLNamesAHostABrowserCanReach(t *testing.T) {
+	public, _ := url.Parse("https://presence.example.com")
+	for _, c := range []struct {
+		addr   string
+		public *url.URL
+		want   string
+	}{
+		{"[::]:8080", nil, "http://localhost:8080/"},
+		{"0.0.0.0:8080", nil, "http://localhost:8080/"},
+		{":8080", nil, "http://localhost:8080/"},
+		{"127.0.0.1:8080", nil, "http://127.0.0.1:8080/"},
+		{"[::1]:9000", nil, "http://[::1]:9000/"},
+		{"192.0.2.7:80", nil, "http://192.0.2.7:80/"},
+		{"[::]:8080", public, "https://presence.example.com/"},
+	} {
+		if got := openURL(c.addr, c.public); got != c.want {
+			t.Errorf("openURL(%q, %v) = %q, want %q", c.addr, c.public, got, c.want)
+		}
 	}
 }
 
