@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"herenow/handlers"
 	"herenow/hub"
 	"herenow/static"
 )
@@ -95,4 +96,70 @@ func headersOf(t *testing.T, a *app, method, path string) *http.Response {
 		}
 	}
 	return resp
+}
+
+// styledPage checks that resp is one of the site's pages with status: HTML
+// in the layout, the security headers set, and heading as its title.
+func styledPage(t *testing.T, resp *http.Response, body string, status int, heading string) {
+	t.Helper()
+	if resp.StatusCode != status {
+		t.Errorf("%s, want %d", resp.Status, status)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+		t.Errorf("Content-Type %q, want text/html", ct)
+	}
+	for _, h := range []string{"Content-Security-Policy", "X-Content-Type-Options", "X-Frame-Options"} {
+		if resp.Header.Get(h) == "" {
+			t.Errorf("no %s header", h)
+		}
+	}
+	if !strings.Contains(body, `<h1 class="title">`+heading+`</h1>`) || !strings.Contains(body, `class="navbar"`) {
+		t.Errorf("not the page headed %q in the site's layout:\n%.600s", heading, body)
+	}
+}
+
+// TestAWrongMethodGetsAStyledPageThatSaysWhatIsAllowed: a 405 is a page
+// of the site, with the methods the address takes in Allow and in words.
+func TestAWrongMethodGetsAStyledPageThatSaysWhatIsAllowed(t *testing.T) {
+	a := newApp(t)
+	assets, err := static.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		method, path string
+		allow, says  string
+	}{
+		{http.MethodGet, "/logout", "POST", "does not take a GET request; it takes POST."},
+		{http.MethodPost, "/", "GET, HEAD", "does not take a POST request; it takes GET and HEAD."},
+		{http.MethodDelete, "/login", "GET, HEAD, POST", "does not take a DELETE request; it takes GET, HEAD and POST."},
+		{http.MethodPut, assets.HTMX, "GET, HEAD", "does not take a PUT request; it takes GET and HEAD."},
+		{http.MethodPost, "/live/ws", "GET, HEAD", "does not take a POST request; it takes GET and HEAD."},
+	} {
+		t.Run(c.method+" "+c.path, func(t *testing.T) {
+			resp, body := a.send(t, c.method, c.path, nil, "")
+			styledPage(t, resp, body, http.StatusMethodNotAllowed, "Method not allowed")
+			if allow := strings.Join(resp.Header.Values("Allow"), ", "); allow != c.allow {
+				t.Errorf("Allow %q, want %q", allow, c.allow)
+			}
+			if !strings.Contains(body, c.says) {
+				t.Errorf("the page does not say %q", c.says)
+			}
+		})
+	}
+}
+
+// TestALoginPastTheLimitsGetsAStyledPage: a 429 from the login limits is
+// a page of the site that says to wait, with Retry-After kept.
+func TestALoginPastTheLimitsGetsAStyledPage(t *testing.T) {
+	a := newAppWith(t, func(o *handlers.Options) { o.Login = handlers.LoginLimits{PerIP: 1, PerName: 5} })
+	c := a.client(t)
+	if resp, _ := a.postLogin(t, c, "alice", "wrong password"); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("first attempt: %s, want 401", resp.Status)
+	}
+	resp, body := a.postLogin(t, c, "alice", "correct horse")
+	styledPage(t, resp, body, http.StatusTooManyRequests, "Too many attempts")
+	if resp.Header.Get("Retry-After") != "60" || !strings.Contains(body, "Wait a minute") {
+		t.Errorf("Retry-After %q; want 60, and the page to say to wait a minute", resp.Header.Get("Retry-After"))
+	}
 }

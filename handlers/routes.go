@@ -95,6 +95,9 @@ func NewServer(ctx context.Context, logger *slog.Logger, store UserStore, h *hub
 	// Only the cookie carries a session: a token in a header or the query
 	// string is ignored.
 	identify := chi.Chain(jwtauth.Verify(s.jwt, tokenFromCookie), s.identify)
+	// A method a route does not take gets a page of the site that says
+	// which it does.
+	r.MethodNotAllowed(append(chi.Chain(accessLog(logger)), identify...).Handler(serveMethodNotAllowed(urls)).ServeHTTP)
 
 	// Live connections log their own opening and closing, which says more
 	// than an access-log line would. Both refuse another site's pages.
@@ -109,7 +112,6 @@ func NewServer(ctx context.Context, logger *slog.Logger, store UserStore, h *hub
 		r.Use(accessLog(logger))
 		// Assets are only ever read: anything but GET and HEAD is a 405.
 		r.Method(http.MethodGet, static.Prefix+"*", assets)
-		r.Method(http.MethodHead, static.Prefix+"*", assets) // as GetHead would, and named in a 405's Allow
 		r.Method(http.MethodGet, "/healthz", serveHealthz())
 		r.Method(http.MethodGet, "/readyz", serveReadyz(logger, store, h, opt.Ready))
 		r.Group(func(r chi.Router) {
