@@ -135,7 +135,7 @@ func TestBrowserMobileAndDarkMode(t *testing.T) {
 			// Bulma fades colours (transition-duration 294ms); measure
 			// them once they have settled.
 			a.waitJS(t, "no CSS transition or animation is running",
-				`document.getAnimations().every(a => a.playState !== 'running')`)
+				noAnimationRunning)
 
 			a.screenshot(t, "mobile-"+scheme)
 
@@ -161,7 +161,7 @@ func TestBrowserMobileAndDarkMode(t *testing.T) {
 		a.waitJS(t, "alice's standup page lists her and counts 2 people", listedOnce("alice")+" && "+countIs("2 people online"))
 		a.waitJS(t, "alice's standup log says alice joined", activityLogSays("alice joined"))
 		a.waitJS(t, "no CSS transition or animation is running",
-			`document.getAnimations().every(a => a.playState !== 'running')`)
+			noAnimationRunning)
 		a.screenshot(t, "mobile-room")
 		var l mobileLayout
 		a.run(t, "measure the page", func(ctx context.Context) (err error) {

@@ -80,7 +80,8 @@ type testApp struct {
 	data string
 	base string
 	logs *lockedBuffer
-	stop func() // stops the running server and checks its clean exit; nil when stopped
+	args []string // flags beside the harness's own, such as --heartbeat
+	stop func()   // stops the running server and checks its clean exit; nil when stopped
 }
 
 // startApp runs the program with user alice and returns its base URL.
@@ -93,7 +94,13 @@ func startApp(t *testing.T) string {
 // Cleanup stops it and requires a clean exit.
 func newTestApp(t *testing.T, others ...string) *testApp {
 	t.Helper()
-	a := &testApp{t: t, data: t.TempDir(), addr: freeLoopbackAddr(t), logs: &lockedBuffer{}}
+	return newTestAppWith(t, nil, others...)
+}
+
+// newTestAppWith is newTestApp with flags of its own, given at every start.
+func newTestAppWith(t *testing.T, args []string, others ...string) *testApp {
+	t.Helper()
+	a := &testApp{t: t, data: t.TempDir(), addr: freeLoopbackAddr(t), logs: &lockedBuffer{}, args: args}
 	a.base = "http://" + a.addr
 	t.Cleanup(func() {
 		if a.stop != nil {
@@ -133,8 +140,8 @@ func (a *testApp) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"herenow", "--addr", a.addr, "--data", a.data, "--grace", testGrace.String(), "--tick", "20ms"},
-			noEnv, strings.NewReader(""), &bytes.Buffer{}, a.logs)
+		args := append([]string{"herenow", "--addr", a.addr, "--data", a.data, "--grace", testGrace.String(), "--tick", "20ms"}, a.args...)
+		done <- run(ctx, args, noEnv, strings.NewReader(""), &bytes.Buffer{}, a.logs)
 	}()
 	a.stop = func() {
 		a.stop = nil

@@ -55,7 +55,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
-	assets, err := static.Load()
+	assets, err := static.Load(cfg.live.StaleAfter())
 	if err != nil {
 		return err
 	}

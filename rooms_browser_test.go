@@ -162,7 +162,7 @@ func TestBrowserLobbyListsRoomsBusiestFirst(t *testing.T) {
 	v.waitJS(t, "the lobby lists alice, carol and bob once each, and counts 10 people online, 7 of them guests",
 		listedOnce("alice")+" && "+listedOnce("carol")+" && "+listedOnce("bob")+" && "+countIs("10 people online")+
 			` && document.querySelector('#online-rest')?.textContent.trim() === 'and 7 guests'`)
-	v.waitJS(t, "no CSS transition or animation is running", `document.getAnimations().every(a => a.playState !== 'running')`)
+	v.waitJS(t, "no CSS transition or animation is running", noAnimationRunning)
 	v.screenshot(t, "lobby-rooms")
 
 	v.assertStrictPage(t)

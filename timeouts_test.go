@@ -90,7 +90,7 @@ func TestOrdinaryRequestsAreBoundedButLiveStreamsAreNot(t *testing.T) {
 	})
 
 	t.Run("slow reader of a large response", func(t *testing.T) {
-		assets, err := static.Load()
+		assets, err := static.Load(0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -19,7 +19,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden with the curr
 
 var (
 	at     = time.Date(2026, 11, 24, 12, 3, 4, 0, time.UTC)
-	assets = components.Assets{HTMX: "/static/h/htmx.min.js", WS: "/static/w/ws.min.js", SSE: "/static/s/sse.min.js", Bulma: "/static/b/bulma.min.css"}
+	assets = components.Assets{HTMX: "/static/h/htmx.min.js", WS: "/static/w/ws.min.js", SSE: "/static/s/sse.min.js", Bulma: "/static/b/bulma.min.css", Style: "/static/c/herenow.css"}
 	live   = components.Live{
 		Count: components.Count{People: 6, Guests: 2, Unlisted: 1},
 		Users: []components.UserItem{
@@ -84,6 +84,7 @@ func TestGolden(t *testing.T) {
 			LogReplaced: true,
 			Log:         []components.Entry{{ID: 7, At: at, Arrived: true, Guests: 1}, {ID: 6, At: at, Arrived: false, Names: []string{"erin"}}},
 		})},
+		{"frame_heartbeat", components.Heartbeat(at.In(time.FixedZone("CET", 3600)))},
 		{"frame_rooms_panel", components.RoomsPanelFrame(panel)},
 		{"frame_rooms_panel_one_more", components.RoomsPanelFrame(components.RoomsPanel{Rooms: panel.Rooms[2:], More: 1})},
 		{"frame_rooms_panel_empty", components.RoomsPanelFrame(components.RoomsPanel{})},

@@ -14,12 +14,13 @@ import (
 	"github.com/a-h/templ"
 )
 
-// Assets are the URLs of the browser libraries.
+// Assets are the URLs of the browser libraries and of herenow's stylesheet.
 type Assets struct {
 	HTMX  string
 	WS    string
 	SSE   string
 	Bulma string
+	Style string
 }
 
 // Me is the signed-in visitor; pages take a nil *Me for a guest.

@@ -183,7 +183,7 @@ func serveApp(t testing.TB, store *users.Store, serverStore handlers.UserStore, 
 			t.Fatal(err)
 		}
 	}
-	assets, err := static.Load()
+	assets, err := static.Load(opt.Live.StaleAfter())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -649,11 +649,11 @@ func TestShutdownClosesWebSocketsWith1012AndEndsStreams(t *testing.T) {
 
 func TestStaticAssetsAreServedImmutable(t *testing.T) {
 	a := newApp(t)
-	assets, err := static.Load()
+	assets, err := static.Load(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, path := range []string{assets.HTMX, assets.WS, assets.SSE, assets.Bulma} {
+	for _, path := range []string{assets.HTMX, assets.WS, assets.SSE, assets.Bulma, assets.Style} {
 		resp, err := http.Get(a.srv.URL + path)
 		if err != nil {
 			t.Fatal(err)

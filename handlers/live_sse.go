@@ -12,15 +12,20 @@ import (
 // sseRetry tells EventSource how soon to reconnect after the stream ends.
 const sseRetry = "retry: 2000\n\n"
 
-// sseKeepAlive is the comment an idle stream gets every PingInterval.
+// sseKeepAlive is the comment an idle stream gets every PingInterval when
+// there is no heartbeat.
 const sseKeepAlive = ": keep-alive\n\n"
 
 // serveLiveSSE streams the same frames as serveLiveWS as server-sent events,
 // for browsers whose WebSocket fails. When the hub ends the subscription the
 // stream ends, and EventSource reconnects and resyncs from a snapshot.
 //
+// The first frame is the snapshot, followed by a heartbeat; after that a
+// heartbeat goes out every Heartbeat, and at least every PingInterval, as
+// the stream's keep-alive. Without heartbeats, a keep-alive comment does.
+//
 // EventSource never answers, so a vanished client is found the way TCP
-// finds it: a keep-alive comment goes out at least every PingInterval, and
+// finds it: data goes out at least every PingInterval, and
 // the listener's TCP_USER_TIMEOUT (PingTimeout) aborts the connection when
 // that data stays unacknowledged, or unsent behind a closed window, for that
 // long. The abort ends the request's context. Every write also carries a
@@ -92,17 +97,38 @@ func serveLiveSSE(l *live, place placeFunc) http.Handler {
 		sessionEnded := make(chan struct{})
 		defer l.sessions.track(v, func() { close(sessionEnded) })()
 		closed := l.opened(r, transportSSE, l.sse, person)
-		keepAlive := time.NewTicker(l.opt.PingInterval)
-		defer keepAlive.Stop()
+		every, beating := l.opt.PingInterval, l.opt.Heartbeat > 0
+		if beating {
+			every = min(every, l.opt.Heartbeat)
+		}
+		ticks := time.NewTicker(every)
+		defer ticks.Stop()
 
+		// As over WebSocket: the first heartbeat follows the snapshot, and
+		// a due one goes before queued frames.
+		greeted, beatDue := false, false
 		for err == nil {
+			if beatDue {
+				beatDue = false
+				if err = write(l.beat.frame().Event); err == nil {
+					l.sse.heartbeats.Inc()
+				}
+				continue
+			}
 			select {
 			case f := <-sub.Frames():
 				if err = write(f.Event); err == nil {
 					l.sse.wrote(f, len(f.Event))
 				}
-			case <-keepAlive.C:
-				err = write([]byte(sseKeepAlive))
+				if !greeted {
+					greeted, beatDue = true, beating
+				}
+			case <-ticks.C:
+				if beating {
+					beatDue = greeted
+				} else {
+					err = write([]byte(sseKeepAlive))
+				}
 			case <-sub.Done():
 				err = sub.Err()
 			case <-r.Context().Done():

@@ -17,14 +17,25 @@ import (
 
 // LiveOptions tune the live transports. The ping settings bound both: a
 // WebSocket client is pinged every PingInterval and its pong may take
-// PingTimeout; an SSE stream gets a keep-alive comment every PingInterval
-// and each write to it may take PingTimeout.
+// PingTimeout; an SSE stream gets data (a heartbeat, or a keep-alive
+// comment) at least every PingInterval and each write to it may take
+// PingTimeout.
 type LiveOptions struct {
-	PingInterval time.Duration // how often a WebSocket client is pinged, and an SSE stream sent a comment
+	PingInterval time.Duration // how often a WebSocket client is pinged, and an SSE stream sent data at least
 	PingTimeout  time.Duration // how long a pong, or one write to an SSE stream, may take
-	MaxLive      int           // most live connections at once, both transports together; 0 for no cap
-	MaxPerAddr   int           // most live connections from one client address; 0 for no cap
+	// Heartbeat is how often a live connection gets a fresh connection
+	// state (components.Heartbeat), whose banner the page shows once
+	// StaleAfter passes without one. The first follows the snapshot. Zero
+	// sends none (an SSE stream then gets a keep-alive comment instead).
+	Heartbeat  time.Duration
+	MaxLive    int // most live connections at once, both transports together; 0 for no cap
+	MaxPerAddr int // most live connections from one client address; 0 for no cap
 }
+
+// StaleAfter is how long a page waits for a heartbeat before it shows that
+// its live connection is gone: two heartbeats, so that one late beat does
+// not raise the banner. Zero when there is no heartbeat.
+func (o LiveOptions) StaleAfter() time.Duration { return 2 * o.Heartbeat }
 
 // live is what both live transports need.
 type live struct {
@@ -37,6 +48,7 @@ type live struct {
 	opt      LiveOptions
 	wsAccept *websocket.AcceptOptions // origins accepted beside the request's Host
 	slots    *liveSlots
+	beat     *heartbeat
 }
 
 // opened counts and logs a new live connection; the func it returns does the
@@ -79,7 +91,7 @@ const wsReadLimit = 1 << 10
 // An idle connection costs one goroutine, its reader, started fresh so that
 // it does not keep the deep stack of the handler that accepted it. Frames
 // are written by a goroutine started when the hub queues one and gone once
-// the queue is empty; pings run from a timer.
+// the queue is empty; pings and heartbeats run from timers.
 func serveLiveWS(l *live, place placeFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := visitorFrom(r.Context())
@@ -113,6 +125,7 @@ func serveLiveWS(l *live, place placeFunc) http.Handler {
 		ws.closed = l.opened(r, transportWS, l.ws, person)
 		ws.untrack = l.sessions.track(v, ws.endSession)
 		ws.stopPings = keepAlive(c, l.opt, l.metrics)
+		ws.stopBeats = every(l.opt.Heartbeat, ws.beatDue)
 		ws.ready.Store(true)
 		go ws.readUntilClosed()
 		ws.writing.Store(false)
@@ -127,11 +140,16 @@ type wsConn struct {
 	sub       *hub.Subscription
 	untrack   func()
 	stopPings func()
+	stopBeats func()
 	closed    func(code int, err error)
 	release   func() // gives back the connection's live slot
 
 	ready   atomic.Bool // the fields above are set
 	writing atomic.Bool // a writer goroutine is running or about to
+	beat    atomic.Bool // a heartbeat is due
+	// greeted: the first frame, the snapshot, is written, and with it a
+	// heartbeat is due. Only the writer goroutine, one at a time, uses it.
+	greeted bool
 	closing sync.Once
 	code    websocket.StatusCode // the close code the server sent, set once in closing
 	reason  error
@@ -152,15 +170,33 @@ func (ws *wsConn) wake() {
 	}
 }
 
-// writeQueued writes queued frames until the queue is empty, or closes the
-// connection once the hub has ended the subscription. Writes carry no
-// deadline of their own: a client that stops reading also stops answering
-// pings, and the failed ping closes the connection under the blocked write.
+// beatDue marks a heartbeat due and makes sure a writer sends it.
+func (ws *wsConn) beatDue() {
+	ws.beat.Store(true)
+	ws.wake()
+}
+
+// writeQueued writes queued frames, and a heartbeat when one is due, until
+// there is nothing left to write, or closes the connection once the hub
+// has ended the subscription. The first heartbeat follows the snapshot;
+// after that a due heartbeat goes before queued frames, so that a page
+// whose frames never stop still hears it. Writes carry no deadline of
+// their own: a client that stops reading also stops answering pings, and
+// the failed ping closes the connection under the blocked write.
 func (ws *wsConn) writeQueued() {
 	for {
 		if err := ws.sub.Err(); err != nil {
 			ws.close(closeCode(err), "", err)
 			return // leaves writing set: nothing more will be written
+		}
+		if ws.greeted && ws.beat.CompareAndSwap(true, false) {
+			f := ws.live.beat.frame()
+			if err := ws.conn.Write(context.Background(), websocket.MessageText, f.HTML); err != nil {
+				ws.conn.CloseNow()
+				return
+			}
+			ws.live.ws.heartbeats.Inc()
+			continue
 		}
 		select {
 		case f := <-ws.sub.Frames():
@@ -169,13 +205,20 @@ func (ws *wsConn) writeQueued() {
 				return
 			}
 			ws.live.ws.wrote(f, len(f.HTML))
+			if !ws.greeted {
+				ws.greeted = true
+				ws.beat.Store(ws.live.opt.Heartbeat > 0)
+			}
 			continue
 		default:
 		}
+		greeted := ws.greeted // read before another writer may start
 		ws.writing.Store(false)
-		// A frame queued, or an end, between the checks above and the
-		// store found writing still set and started nobody: check again.
-		if len(ws.sub.Frames()) == 0 && ws.sub.Err() == nil || !ws.writing.CompareAndSwap(false, true) {
+		// A frame queued, a heartbeat come due, or an end, between the
+		// checks above and the store found writing still set and started
+		// nobody: check again.
+		if len(ws.sub.Frames()) == 0 && ws.sub.Err() == nil && !(greeted && ws.beat.Load()) ||
+			!ws.writing.CompareAndSwap(false, true) {
 			return
 		}
 	}
@@ -207,6 +250,7 @@ func (ws *wsConn) readUntilClosed() {
 	}
 	ws.conn.CloseNow()
 	ws.stopPings()
+	ws.stopBeats()
 	ws.untrack()
 	code, why := websocket.CloseStatus(err), err
 	ws.closing.Do(func() {}) // whoever sent a close frame has finished recording it

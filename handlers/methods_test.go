@@ -20,7 +20,7 @@ func TestHEADAnswersEveryGETRouteAsGETWould(t *testing.T) {
 	logs := &logBuffer{}
 	a := newApp(t) // for its store and alice
 	a = serveApp(t, a.store, a.store, a.alice, nil, logs, func(sc *hub.SiteConfig) { sc.Rooms = []string{"standup"} })
-	assets, err := static.Load()
+	assets, err := static.Load(0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func styledPage(t *testing.T, resp *http.Response, body string, status int, head
 // of the site, with the methods the address takes in Allow and in words.
 func TestAWrongMethodGetsAStyledPageThatSaysWhatIsAllowed(t *testing.T) {
 	a := newApp(t)
-	assets, err := static.Load()
+	assets, err := static.Load(0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ type Metrics struct {
 	connections *prometheus.GaugeVec     // open live connections, by transport
 	frames      *prometheus.CounterVec   // frames written, by transport
 	bytes       *prometheus.CounterVec   // frame bytes written, by transport
+	heartbeats  *prometheus.CounterVec   // heartbeats written, by transport
 	drops       *prometheus.CounterVec   // subscribers dropped for falling behind, by transport
 	pingsMissed prometheus.Counter       // WebSocket clients dropped for not answering a ping
 	liveRefused *prometheus.CounterVec   // live connections refused at a cap, by transport and reason
@@ -40,6 +41,8 @@ func NewMetrics() *Metrics {
 			Name: "herenow_frames_sent_total", Help: "Frames written to live connections."}, []string{"transport"}),
 		bytes: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "herenow_frame_bytes_sent_total", Help: "Bytes of frames written to live connections."}, []string{"transport"}),
+		heartbeats: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "herenow_heartbeats_sent_total", Help: "Heartbeats written to live connections (not counted as frames)."}, []string{"transport"}),
 		drops: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "herenow_slow_subscriber_drops_total", Help: "Live connections closed for falling behind."}, []string{"transport"}),
 		pingsMissed: f.NewCounter(prometheus.CounterOpts{
@@ -61,6 +64,7 @@ func NewMetrics() *Metrics {
 		m.connections.WithLabelValues(t)
 		m.frames.WithLabelValues(t)
 		m.bytes.WithLabelValues(t)
+		m.heartbeats.WithLabelValues(t)
 		m.drops.WithLabelValues(t)
 		m.liveRefused.WithLabelValues(t, refusedMaxLive)
 		m.liveRefused.WithLabelValues(t, refusedMaxLivePerAddr)
@@ -96,6 +100,7 @@ type transportMetrics struct {
 	connections prometheus.Gauge
 	frames      prometheus.Counter
 	bytes       prometheus.Counter
+	heartbeats  prometheus.Counter
 	drops       prometheus.Counter
 	fanOut      prometheus.Observer
 }
@@ -105,6 +110,7 @@ func (m *Metrics) transport(name string) *transportMetrics {
 		connections: m.connections.WithLabelValues(name),
 		frames:      m.frames.WithLabelValues(name),
 		bytes:       m.bytes.WithLabelValues(name),
+		heartbeats:  m.heartbeats.WithLabelValues(name),
 		drops:       m.drops.WithLabelValues(name),
 		fanOut:      m.fanOut.WithLabelValues(name),
 	}

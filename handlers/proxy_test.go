@@ -282,7 +282,7 @@ func TestRequestIDsAreOursUnlessATrustedProxySendsAPlainOne(t *testing.T) {
 
 func TestStaticAssetsAnswerOnlyGETAndHEAD(t *testing.T) {
 	a := newApp(t)
-	assets, err := static.Load()
+	assets, err := static.Load(0)
 	if err != nil {
 		t.Fatal(err)
 	}

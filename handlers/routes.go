@@ -70,11 +70,19 @@ func NewServer(ctx context.Context, logger *slog.Logger, store UserStore, h *hub
 	if opt.Metrics == nil {
 		opt.Metrics = NewMetrics()
 	}
+	if assets.StaleAfter != opt.Live.StaleAfter() {
+		return nil, fmt.Errorf("the stylesheet shows a dead connection after %v, the heartbeat wants %v: load the assets with Live.StaleAfter()",
+			assets.StaleAfter, opt.Live.StaleAfter())
+	}
+	beat, err := newHeartbeat(time.Now)
+	if err != nil {
+		return nil, err
+	}
 	l := &live{logger: logger, hub: h, site: opt.Site, sessions: s, metrics: opt.Metrics, opt: opt.Live,
 		ws: opt.Metrics.transport(transportWS), sse: opt.Metrics.transport(transportSSE),
 		wsAccept: &websocket.AcceptOptions{OriginPatterns: opt.Proxy.websocketOriginPatterns()},
-		slots:    newLiveSlots(opt.Live.MaxLive, opt.Live.MaxPerAddr)}
-	urls := components.Assets{HTMX: assets.HTMX, WS: assets.WS, SSE: assets.SSE, Bulma: assets.Bulma}
+		slots:    newLiveSlots(opt.Live.MaxLive, opt.Live.MaxPerAddr), beat: beat}
+	urls := components.Assets{HTMX: assets.HTMX, WS: assets.WS, SSE: assets.SSE, Bulma: assets.Bulma, Style: assets.Style}
 
 	crossOrigin := http.NewCrossOriginProtection()
 	if o := opt.Proxy.publicOrigin(); o != "" {

@@ -319,7 +319,7 @@ func newHerenow(t *testing.T) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	assets, err := static.Load()
+	assets, err := static.Load(0)
 	if err != nil {
 		t.Fatal(err)
 	}

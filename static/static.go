@@ -1,7 +1,7 @@
 // Package static serves the browser libraries herenow uses, embedded in the
 // binary from static/node_modules (installed by `npm ci --prefix static` from
-// the pinned lockfile), at content-addressed URLs that browsers may cache
-// forever.
+// the pinned lockfile), and herenow's own stylesheet, at content-addressed
+// URLs that browsers may cache forever.
 package static
 
 import (
@@ -21,6 +21,7 @@ import (
 //go:embed node_modules/htmx-ext-ws/dist/ws.min.js
 //go:embed node_modules/htmx-ext-sse/dist/sse.min.js
 //go:embed node_modules/bulma/css/bulma.min.css
+//go:embed herenow.css
 var files embed.FS
 
 // Prefix is where the assets are mounted.
@@ -32,6 +33,11 @@ type Assets struct {
 	WS    string // htmx-ext-ws
 	SSE   string // htmx-ext-sse
 	Bulma string // bulma stylesheet
+	Style string // herenow's own stylesheet
+
+	// StaleAfter is the delay written into the stylesheet: how long the
+	// page's connection state may go unreplaced before it shows.
+	StaleAfter time.Duration
 
 	byURL map[string]asset
 }
@@ -41,10 +47,14 @@ type asset struct {
 	body []byte
 }
 
-// Load reads the embedded libraries and names each by a hash of its content,
-// so a new version gets a new URL and an old one can be cached as immutable.
-func Load() (*Assets, error) {
-	a := &Assets{byURL: make(map[string]asset)}
+// Load reads the embedded files and names each by a hash of its content, so
+// a new version gets a new URL and an old one can be cached as immutable.
+// staleAfter is how long the page's connection state may go without being
+// replaced before the stylesheet shows it ("Reconnecting…"); it is written
+// into the stylesheet, so it is part of its URL. Zero keeps the
+// stylesheet's own default.
+func Load(staleAfter time.Duration) (*Assets, error) {
+	a := &Assets{StaleAfter: staleAfter, byURL: make(map[string]asset)}
 	for _, f := range []struct {
 		url  *string
 		name string
@@ -53,10 +63,14 @@ func Load() (*Assets, error) {
 		{&a.WS, "node_modules/htmx-ext-ws/dist/ws.min.js"},
 		{&a.SSE, "node_modules/htmx-ext-sse/dist/sse.min.js"},
 		{&a.Bulma, "node_modules/bulma/css/bulma.min.css"},
+		{&a.Style, "herenow.css"},
 	} {
 		body, err := fs.ReadFile(files, f.name)
 		if err != nil {
 			return nil, fmt.Errorf("read embedded %s: %w", f.name, err)
+		}
+		if f.name == "herenow.css" && staleAfter > 0 {
+			body = append(fmt.Appendf(nil, ":root { --herenow-stale-after: %dms; }\n", staleAfter.Milliseconds()), body...)
 		}
 		sum := sha256.Sum256(body)
 		*f.url = Prefix + hex.EncodeToString(sum[:6]) + "/" + path.Base(f.name)
