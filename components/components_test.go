@@ -67,6 +67,9 @@ func TestGolden(t *testing.T) {
 		{"room", components.Room(components.RoomPage{Assets: assets, Me: &components.Me{Name: "alice"}, Room: "standup", Live: roomLive})},
 		{"room_not_found", components.RoomNotFound(components.RoomNotFoundPage{Assets: assets, Name: "stand up!", Rule: "A room's name is 1 to 64 characters from a-z, 0-9, '-', '_' and '.'."})},
 		{"rooms_full", components.RoomsFull(components.RoomsFullPage{Assets: assets, Me: &components.Me{Name: "alice"}, Name: "retro"})},
+		{"method_not_allowed", components.MethodNotAllowed(components.MethodNotAllowedPage{Assets: assets, Me: &components.Me{Name: "alice"}, Method: "GET", Allowed: []string{"POST"}})},
+		{"method_not_allowed_unknown", components.MethodNotAllowed(components.MethodNotAllowedPage{Assets: assets, Method: "BREW"})},
+		{"too_many_attempts", components.TooManyAttempts(components.TooManyAttemptsPage{Assets: assets, RetryAfter: time.Minute})},
 		{"live_sse_room", components.LiveOverSSE(roomLive)},
 		{"frame_room_snapshot", components.Snapshot(roomLive)},
 		{"frame_room_diff", components.DiffFrame(components.Diff{
@@ -172,10 +175,11 @@ func TestNamesAreEscapedEverywhere(t *testing.T) {
 			Room: "standup", LogReplaced: true,
 			Log: []components.Entry{{ID: 1, At: at, Arrived: true, Names: []string{evil}}},
 		}),
-		"rooms panel frame": components.RoomsPanelFrame(components.RoomsPanel{Rooms: []components.RoomRow{{Name: "x", People: 1, Names: []string{evil}}}}),
-		"lobby with rooms":  components.Index(components.IndexPage{Assets: assets, Rooms: &components.RoomsPanel{Rooms: []components.RoomRow{{Name: "x", People: 1, Names: []string{evil}}}}}),
-		"room not found":    components.RoomNotFound(components.RoomNotFoundPage{Assets: assets, Name: evil, Rule: "a-z"}),
-		"rooms full":        components.RoomsFull(components.RoomsFullPage{Assets: assets, Name: evil}),
+		"rooms panel frame":  components.RoomsPanelFrame(components.RoomsPanel{Rooms: []components.RoomRow{{Name: "x", People: 1, Names: []string{evil}}}}),
+		"lobby with rooms":   components.Index(components.IndexPage{Assets: assets, Rooms: &components.RoomsPanel{Rooms: []components.RoomRow{{Name: "x", People: 1, Names: []string{evil}}}}}),
+		"room not found":     components.RoomNotFound(components.RoomNotFoundPage{Assets: assets, Name: evil, Rule: "a-z"}),
+		"rooms full":         components.RoomsFull(components.RoomsFullPage{Assets: assets, Name: evil}),
+		"method not allowed": components.MethodNotAllowed(components.MethodNotAllowedPage{Assets: assets, Method: evil, Allowed: []string{evil}}),
 	} {
 		var buf bytes.Buffer
 		if err := comp.Render(context.Background(), &buf); err != nil {

@@ -137,6 +137,47 @@ type RoomsFullPage struct {
 	Name   string
 }
 
+// MethodNotAllowedPage is the view model of the 405 page.
+type MethodNotAllowedPage struct {
+	Assets  Assets
+	Me      *Me
+	Method  string   // the request's method, as given
+	Allowed []string // the methods the address takes, if any
+}
+
+// sentence says what went wrong: "This address does not take a GET
+// request; it takes POST."
+func (p MethodNotAllowedPage) sentence() string {
+	s := "This address does not take a " + p.Method + " request"
+	if len(p.Allowed) > 0 {
+		s += "; it takes " + who(p.Allowed, 0, 0)
+	}
+	return s + "."
+}
+
+// TooManyAttemptsPage is the view model of the 429 page for a login
+// refused by the login limits.
+type TooManyAttemptsPage struct {
+	Assets     Assets
+	Me         *Me
+	RetryAfter time.Duration // what the Retry-After header says
+}
+
+// wait says how long to wait: "a minute", "2 minutes", "30 seconds", "a
+// moment" when the time is not known.
+func (p TooManyAttemptsPage) wait() string {
+	switch d := p.RetryAfter; {
+	case d <= time.Second:
+		return "a moment"
+	case d == time.Minute:
+		return "a minute"
+	case d%time.Minute == 0:
+		return plural(int(d/time.Minute), "minute", "minutes")
+	default:
+		return plural(int(d.Round(time.Second)/time.Second), "second", "seconds")
+	}
+}
+
 // LoginPage is the view model of "/login".
 type LoginPage struct {
 	Assets   Assets
