@@ -86,6 +86,8 @@ func TestGolden(t *testing.T) {
 			LogReplaced: true,
 			Log:         []components.Entry{{ID: 7, At: at, Arrived: true, Guests: 1}, {ID: 6, At: at, Arrived: false, Names: []string{"erin"}}},
 		})},
+		{"frame_greeting_signed_in", components.Greeting(&components.Me{Name: "<b>alice</b>"})},
+		{"frame_greeting_guest", components.Greeting(nil)},
 		{"frame_heartbeat", components.Heartbeat(at.In(time.FixedZone("CET", 3600)))},
 		{"frame_rooms_panel", components.RoomsPanelFrame(panel)},
 		{"frame_rooms_panel_one_more", components.RoomsPanelFrame(components.RoomsPanel{Rooms: panel.Rooms[2:], More: 1})},

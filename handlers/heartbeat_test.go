@@ -29,7 +29,8 @@ func isHeartbeat(frame string) bool {
 }
 
 // TestHeartbeatFollowsTheSnapshotAndRepeats: on either transport, in the
-// lobby and in a room, the heartbeat comes right after the snapshot, then
+// lobby and in a room, the heartbeat comes right after the snapshot and
+// the greeting, then
 // again within each interval, whatever other frames arrive between.
 func TestHeartbeatFollowsTheSnapshotAndRepeats(t *testing.T) {
 	for _, c := range []struct {
@@ -48,8 +49,11 @@ func TestHeartbeatFollowsTheSnapshotAndRepeats(t *testing.T) {
 			if snap := l.next(t); !strings.Contains(snap, `id="online-count"`) || strings.Contains(snap, "live-state") {
 				t.Fatalf("first frame is not a snapshot without the connection state:\n%s", snap)
 			}
+			if g := l.next(t); !isGreeting(g) {
+				t.Fatalf("the frame after the snapshot is not the greeting:\n%s", g)
+			}
 			if beat := l.next(t); !isHeartbeat(beat) {
-				t.Fatalf("the frame after the snapshot is not the heartbeat:\n%s", beat)
+				t.Fatalf("the frame after the greeting is not the heartbeat:\n%s", beat)
 			}
 			// The guest's own arrival comes between beats; it is no beat.
 			for i := range 3 {
@@ -79,7 +83,9 @@ func TestHeartbeatFollowsTheSnapshotAndRepeats(t *testing.T) {
 func TestHeartbeatIsTheSameOnBothTransports(t *testing.T) {
 	a := newAppWith(t, withHeartbeat)
 	ws, sse := a.dialWS(t, nil), a.dialSSE(t, nil)
-	ws.next(t)
+	ws.next(t) // the snapshot
+	sse.next(t)
+	ws.next(t) // the greeting
 	sse.next(t)
 	fromWS, fromSSE := ws.next(t), sse.next(t)
 	if !isHeartbeat(fromWS) || !isHeartbeat(fromSSE) {

@@ -36,6 +36,10 @@ func serveLiveSSE(l *live, place placeFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := visitorFrom(r.Context())
 		person := v.person()
+		greeting, ok := l.greeting(w, v)
+		if !ok {
+			return
+		}
 		join := place(w, r)
 		if join == nil {
 			return // answered: no such room, or no room for another
@@ -104,8 +108,8 @@ func serveLiveSSE(l *live, place placeFunc) http.Handler {
 		ticks := time.NewTicker(every)
 		defer ticks.Stop()
 
-		// As over WebSocket: the first heartbeat follows the snapshot, and
-		// a due one goes before queued frames.
+		// As over WebSocket: the greeting, then the first heartbeat, follow
+		// the snapshot, and a due heartbeat goes before queued frames.
 		greeted, beatDue := false, false
 		for err == nil {
 			if beatDue {
@@ -120,7 +124,8 @@ func serveLiveSSE(l *live, place placeFunc) http.Handler {
 				if err = write(f.Event); err == nil {
 					l.sse.wrote(f, len(f.Event))
 				}
-				if !greeted {
+				if !greeted && err == nil {
+					err = write(greeting.Event)
 					greeted, beatDue = true, beating
 				}
 			case <-ticks.C:
@@ -134,9 +139,14 @@ func serveLiveSSE(l *live, place placeFunc) http.Handler {
 			case <-r.Context().Done():
 				err = r.Context().Err()
 			case <-sessionEnded:
-				// EventSource reconnects as whatever the cookie now says.
+				// EventSource reconnects as whatever the cookie now says,
+				// but only after sseRetry: until then the page greets a
+				// guest, as the session it greeted is over.
 				sub.Leave()
 				err = errSessionEnded
+				if greeted {
+					write(l.signedOut.Event)
+				}
 			}
 		}
 		if errors.Is(sub.Err(), hub.ErrSlow) {

@@ -49,6 +49,9 @@ type live struct {
 	wsAccept *websocket.AcceptOptions // origins accepted beside the request's Host
 	slots    *liveSlots
 	beat     *heartbeat
+	// signedOut is a guest's greeting, which an event stream sends as its
+	// session ends: EventSource takes sseRetry to reconnect.
+	signedOut *hub.Frame
 }
 
 // opened counts and logs a new live connection; the func it returns does the
@@ -78,6 +81,18 @@ func (l *live) opened(r *http.Request, transport string, m *transportMetrics, pe
 	}
 }
 
+// greeting renders the navbar's greeting for one live connection of v's,
+// or answers 500.
+func (l *live) greeting(w http.ResponseWriter, v visitor) (*hub.Frame, bool) {
+	f, err := renderGreeting(v.me())
+	if err != nil {
+		l.logger.Error("render the greeting", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return nil, false
+	}
+	return f, true
+}
+
 // wsReadLimit bounds a message from the browser. The page never sends one;
 // anything larger is closed with 1009.
 const wsReadLimit = 1 << 10
@@ -96,6 +111,10 @@ func serveLiveWS(l *live, place placeFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := visitorFrom(r.Context())
 		person := v.person()
+		greeting, ok := l.greeting(w, v)
+		if !ok {
+			return
+		}
 		join := place(w, r)
 		if join == nil {
 			return // answered: no such room, or no room for another
@@ -112,7 +131,7 @@ func serveLiveWS(l *live, place placeFunc) http.Handler {
 			return // Accept has written the response
 		}
 		c.SetReadLimit(wsReadLimit)
-		ws := &wsConn{live: l, conn: c, release: release}
+		ws := &wsConn{live: l, conn: c, release: release, greeting: greeting.HTML}
 		ws.writing.Store(true) // no writer until ws is complete
 		sub, err := join(person, ws.wake)
 		if err != nil { // the last room slot went between the check and now
@@ -143,12 +162,14 @@ type wsConn struct {
 	stopBeats func()
 	closed    func(code int, err error)
 	release   func() // gives back the connection's live slot
+	greeting  []byte // the navbar's greeting for this connection alone, sent after the snapshot
 
 	ready   atomic.Bool // the fields above are set
 	writing atomic.Bool // a writer goroutine is running or about to
 	beat    atomic.Bool // a heartbeat is due
-	// greeted: the first frame, the snapshot, is written, and with it a
-	// heartbeat is due. Only the writer goroutine, one at a time, uses it.
+	// greeted: the first frame, the snapshot, is written, and the greeting
+	// after it, and with them a heartbeat is due. Only the writer
+	// goroutine, one at a time, uses it.
 	greeted bool
 	closing sync.Once
 	code    websocket.StatusCode // the close code the server sent, set once in closing
@@ -178,9 +199,9 @@ func (ws *wsConn) beatDue() {
 
 // writeQueued writes queued frames, and a heartbeat when one is due, until
 // there is nothing left to write, or closes the connection once the hub
-// has ended the subscription. The first heartbeat follows the snapshot;
-// after that a due heartbeat goes before queued frames, so that a page
-// whose frames never stop still hears it. Writes carry no deadline of
+// has ended the subscription. The snapshot is followed by the greeting,
+// then the first heartbeat; after that a due heartbeat goes before queued
+// frames, so that a page whose frames never stop still hears it. Writes carry no deadline of
 // their own: a client that stops reading also stops answering pings, and
 // the failed ping closes the connection under the blocked write.
 func (ws *wsConn) writeQueued() {
@@ -207,6 +228,10 @@ func (ws *wsConn) writeQueued() {
 			ws.live.ws.wrote(f, len(f.HTML))
 			if !ws.greeted {
 				ws.greeted = true
+				if err := ws.conn.Write(context.Background(), websocket.MessageText, ws.greeting); err != nil {
+					ws.conn.CloseNow()
+					return
+				}
 				ws.beat.Store(ws.live.opt.Heartbeat > 0)
 			}
 			continue

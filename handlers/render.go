@@ -96,6 +96,13 @@ func sseEvent(name string, data []byte) []byte {
 	return append(out, '\n')
 }
 
+// renderGreeting renders the navbar's greeting as one live connection
+// sends it after its snapshot, for that connection alone: me is who its
+// session is, nil for a guest.
+func renderGreeting(me *components.Me) (*hub.Frame, error) {
+	return renderFrame(components.Greeting(me))
+}
+
 // RenderPanel renders the lobby's Rooms panel as one frame that replaces
 // it whole.
 func RenderPanel(p hub.Panel) (*hub.Frame, error) {

@@ -1,0 +1,114 @@
+package handlers_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"herenow/hub"
+)
+
+// greetingPrefix starts the navbar's greeting as a live connection sends
+// it: by id, out of band.
+const greetingPrefix = `<div id="greeting" class="navbar-item" hx-swap-oob="true">`
+
+// isGreeting reports whether a frame is the navbar's greeting alone.
+func isGreeting(frame string) bool {
+	return strings.HasPrefix(frame, greetingPrefix) && strings.Count(frame, `id=`) == 1
+}
+
+// greetsAlice and greetsAGuest tell whose greeting a frame is.
+func greetsAlice(frame string) bool {
+	return isGreeting(frame) && strings.Contains(frame, "Hello <strong>alice</strong>") &&
+		strings.Contains(frame, `<form method="post" action="/logout">`)
+}
+
+func greetsAGuest(frame string) bool {
+	return isGreeting(frame) && strings.Contains(frame, `href="/login"`) && !strings.Contains(frame, "Hello")
+}
+
+// TestEveryLiveConnectionGreetsItsOwnVisitor: right after its snapshot,
+// each live connection sends the navbar's greeting for the session it was
+// opened with, on either transport, in the lobby and in a room: alice's
+// says her name and offers to log out, a guest's offers to log in.
+func TestEveryLiveConnectionGreetsItsOwnVisitor(t *testing.T) {
+	a := newApp(t)
+	a = serveApp(t, a.store, a.store, a.alice, nil, nil, func(*hub.SiteConfig) {}) // with rooms
+	alice := a.login(t, "alice", "correct horse")
+	for _, path := range []string{"/live/ws", "/live/events", "/r/standup/live/ws", "/r/standup/live/events"} {
+		for _, who := range []struct {
+			name   string
+			header http.Header
+			greets func(string) bool
+		}{
+			{"alice", a.cookieHeader(alice), greetsAlice},
+			{"a guest", nil, greetsAGuest},
+		} {
+			t.Run(path+" "+who.name, func(t *testing.T) {
+				var l live
+				if strings.HasSuffix(path, "/ws") {
+					l = a.dialWSAt(t, path, who.header)
+				} else {
+					l = a.dialSSEAt(t, path, who.header)
+				}
+				defer l.close()
+				if snap := l.next(t); !strings.Contains(snap, `id="online-count"`) || strings.Contains(snap, "greeting") {
+					t.Fatalf("the first frame is not the snapshot alone:\n%s", snap)
+				}
+				if g := l.next(t); !who.greets(g) {
+					t.Errorf("the frame after the snapshot is not %s's greeting:\n%s", who.name, g)
+				}
+			})
+		}
+	}
+}
+
+// TestALogoutInOneTabRegreetsTheOthers: alice has two more tabs open, one
+// over each transport, and logs out in a third. Her WebSocket closes with
+// 1012, on which the page reconnects, and the reconnection, made with the
+// cookie the logout cleared, greets a guest. Her event stream, which
+// EventSource reopens only after its retry delay, greets a guest before it
+// ends.
+func TestALogoutInOneTabRegreetsTheOthers(t *testing.T) {
+	a := newApp(t)
+	alice := a.login(t, "alice", "correct horse")
+	ws, sse := a.dialWS(t, alice), a.dialSSE(t, alice)
+	ws.next(t)
+	sse.next(t)
+	if g := ws.next(t); !greetsAlice(g) {
+		t.Fatalf("alice's WebSocket greets with:\n%s", g)
+	}
+	if g := sse.next(t); !greetsAlice(g) {
+		t.Fatalf("alice's event stream greets with:\n%s", g)
+	}
+
+	a.logout(t, alice)
+	if code, _ := closeStatusOf(t, ws.conn, 5*time.Second); code != websocket.StatusServiceRestart {
+		t.Errorf("her WebSocket closed with %v, want 1012 so that the page reconnects", code)
+	}
+	again := a.dialWS(t, alice)
+	again.next(t)
+	if g := again.next(t); !greetsAGuest(g) {
+		t.Errorf("her page's WebSocket, reconnected after the logout, greets with:\n%s", g)
+	}
+
+	var last string
+	deadline := time.After(5 * time.Second)
+	for ended := false; !ended; {
+		select {
+		case e, ok := <-sse.events:
+			if ok {
+				last = e
+			}
+			ended = !ok
+		case <-deadline:
+			t.Fatal("her event stream did not end within 5s of the logout")
+		}
+	}
+	if !greetsAGuest(last) {
+		t.Errorf("her event stream's last event, as the logout ended it, is not a guest's greeting:\n%s", last)
+	}
+}

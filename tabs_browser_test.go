@@ -1,0 +1,73 @@
+package main
+
+// One truth across a person's tabs, in a real browser: what one tab does
+// to the session (logging out) the others show within a bound, over either
+// transport, and the login page tells a signed-in person so.
+
+import (
+	"testing"
+	"time"
+)
+
+// regreetLimit is how soon after alice logs out in one tab her other tabs
+// must stop greeting her by name.
+const regreetLimit = 2 * time.Second
+
+// The navbar's greeting, read from the page.
+const (
+	greetsAlice  = `/Hello\s+alice/.test(document.getElementById('greeting')?.textContent ?? '')`
+	greetsAGuest = `(() => {
+		const g = document.getElementById('greeting');
+		return !!g && !!g.querySelector('a[href="/login"]') && !/Hello|alice/.test(document.querySelector('nav').textContent);
+	})()`
+	// liveConnected: a live connection's first heartbeat, which follows its
+	// snapshot and greeting, has replaced the page's "Connecting…".
+	liveConnected = `!!document.querySelector('#live-state') && !document.querySelector('#live-state.is-connecting')`
+)
+
+// TestBrowserLogoutReachesEveryTab: alice has two tabs open on the lobby and
+// logs out in the first. Within regreetLimit the second no longer greets
+// her and offers to log in, over WebSocket (the logout closes its socket
+// with 1012 and the extension reconnects within a second, as a guest) and
+// over SSE behind a proxy that refuses WebSockets (the stream greets a
+// guest as the logout ends it).
+func TestBrowserLogoutReachesEveryTab(t *testing.T) {
+	requireChromium(t)
+	for _, sse := range []bool{false, true} {
+		name := "websocket"
+		if sse {
+			name = "sse"
+		}
+		t.Run(name, func(t *testing.T) {
+			app := newTestApp(t)
+			base, transport, allowed := app.base, liveOverWebSocket, []consoleRule(nil)
+			if sse {
+				base, _ = startNoWebSocketProxy(t, app.base)
+				transport, allowed = liveOverSSE, wsRefusedConsole
+			}
+			a := newBrowser(t, "alice")
+			a.login(t, base)
+			a.waitJS(t, "alice's first tab greets her", greetsAlice)
+			a2 := a.newTab(t, "alice's second tab")
+			a2.navigate(t, base+"/")
+			a2.waitJS(t, "alice's second tab greets her", greetsAlice)
+			for _, b := range []*browser{a, a2} {
+				b.waitJS(t, b.name+" runs the "+name+" transport", transport)
+				b.waitJS(t, b.name+" has its live connection", liveConnected)
+			}
+
+			start := time.Now()
+			a.logout(t)
+			a.waitJS(t, "alice's first tab, where she logged out, greets a guest", greetsAGuest)
+			a2.waitJSWithin(t, regreetLimit-time.Since(start), "alice's second tab no longer greets her, and offers to log in", greetsAGuest)
+			t.Logf("%s: the second tab stopped greeting alice %v after she clicked Log out in the first",
+				name, time.Since(start).Round(time.Millisecond))
+			a2.waitJS(t, "alice's second tab still runs the "+name+" transport", transport)
+
+			for _, b := range []*browser{a, a2} {
+				b.assertStrictPage(t)
+				b.assertConsole(t, allowed)
+			}
+		})
+	}
+}
