@@ -5,8 +5,13 @@ package main
 // transport, and the login page tells a signed-in person so.
 
 import (
+	"context"
+	"fmt"
+	"net/http"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 // regreetLimit is how soon after alice logs out in one tab her other tabs
@@ -70,4 +75,33 @@ func TestBrowserLogoutReachesEveryTab(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBrowserLoginPageWhenSignedIn: alice, signed in, opens /login: it says
+// she is signed in, shows no login form, and its Log out button logs her
+// out (a same-origin POST, which the cross-origin protection lets through)
+// and lands on the lobby as a guest.
+func TestBrowserLoginPageWhenSignedIn(t *testing.T) {
+	requireChromium(t)
+	app := newTestApp(t)
+	a := newBrowser(t, "alice")
+	a.login(t, app.base)
+	a.navigate(t, app.base+"/login")
+	a.waitJS(t, "the login page says alice is signed in, with no form to log in", `(() => {
+		const main = document.querySelector('main');
+		return /You are signed in as alice\./.test(main.textContent.replace(/\s+/g, ' ')) &&
+			!main.querySelector('form[action="/login"], input[type=password]');
+	})()`)
+	a.run(t, "click the page's Log out button", func(ctx context.Context) error {
+		resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(`main form[action="/logout"] button[type=submit]`)))
+		if err == nil && (resp.Status != http.StatusOK || resp.URL != app.base+"/") {
+			err = fmt.Errorf("the logout landed on %s with status %d, want %s/ with 200", resp.URL, resp.Status, app.base)
+		}
+		return err
+	})
+	a.waitJS(t, "the lobby greets a guest", greetsAGuest)
+	a.navigate(t, app.base+"/login")
+	a.waitJS(t, "the login page shows the form again", `!!document.querySelector('main form[action="/login"] input[type=password]')`)
+	a.assertStrictPage(t)
+	a.assertConsole(t, nil)
 }

@@ -93,6 +93,7 @@ func TestGolden(t *testing.T) {
 		{"frame_rooms_panel_one_more", components.RoomsPanelFrame(components.RoomsPanel{Rooms: panel.Rooms[2:], More: 1})},
 		{"frame_rooms_panel_empty", components.RoomsPanelFrame(components.RoomsPanel{})},
 		{"login", components.Login(components.LoginPage{Assets: assets})},
+		{"login_signed_in", components.Login(components.LoginPage{Assets: assets, Me: &components.Me{Name: "<b>alice</b>"}})},
 		{"login_failed", components.Login(components.LoginPage{Assets: assets, Username: `"><script>x</script>`, Error: "Wrong username or password."})},
 		{"live_sse", components.LiveOverSSE(live)},
 		{"frame_snapshot", components.Snapshot(live)},

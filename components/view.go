@@ -180,7 +180,10 @@ func (p TooManyAttemptsPage) wait() string {
 
 // LoginPage is the view model of "/login".
 type LoginPage struct {
-	Assets   Assets
+	Assets Assets
+	// Me is who is signed in, if anyone: the page then says so and offers
+	// to log out rather than a form.
+	Me       *Me
 	Username string // echoed back after a failed attempt
 	Error    string
 }

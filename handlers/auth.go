@@ -246,10 +246,11 @@ func (s *sessions) verifyGuest(value string) string {
 // a cookie and an HTML id.
 func randomID() string { return rand.Text() }
 
-// serveLoginForm shows the sign-in form.
+// serveLoginForm shows the sign-in form, or, to someone signed in, who
+// they are and a button to log out.
 func serveLoginForm(assets components.Assets) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		render(w, r, http.StatusOK, components.Login(components.LoginPage{Assets: assets}))
+		render(w, r, http.StatusOK, components.Login(components.LoginPage{Assets: assets, Me: visitorFrom(r.Context()).me()}))
 	})
 }
 

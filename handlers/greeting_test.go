@@ -112,3 +112,25 @@ func TestALogoutInOneTabRegreetsTheOthers(t *testing.T) {
 		t.Errorf("her event stream's last event, as the logout ended it, is not a guest's greeting:\n%s", last)
 	}
 }
+
+// TestTheLoginPageTellsWhoIsSignedIn: /login says to alice that she is
+// signed in, and offers a button that logs her out, rather than the form;
+// a guest, and alice once logged out through it, get the form.
+func TestTheLoginPageTellsWhoIsSignedIn(t *testing.T) {
+	a := newApp(t)
+	const signedIn = `You are signed in as <strong>alice</strong>.`
+	const logoutButton = `<form method="post" action="/logout" class="mb-4"><button type="submit" class="button is-primary">Log out</button></form>`
+	const loginForm = `<form method="post" action="/login">`
+	if page := a.get(t, a.client(t), "/login"); strings.Contains(page, signedIn) || !strings.Contains(page, loginForm) {
+		t.Errorf("a guest's /login does not show the form alone:\n%s", page)
+	}
+	alice := a.login(t, "alice", "correct horse")
+	page := a.get(t, alice, "/login")
+	if !strings.Contains(page, signedIn) || !strings.Contains(page, logoutButton) || strings.Contains(page, loginForm) {
+		t.Errorf("alice's /login does not say she is signed in and offer to log out, without the form:\n%s", page)
+	}
+	a.logout(t, alice) // what the button posts
+	if page := a.get(t, alice, "/login"); strings.Contains(page, signedIn) || !strings.Contains(page, loginForm) {
+		t.Errorf("after the logout, alice's /login does not show the form alone:\n%s", page)
+	}
+}
