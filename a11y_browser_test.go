@@ -43,11 +43,11 @@ func TestBrowserAccessibilityAudit(t *testing.T) {
 	g := newBrowser(t, "guest")
 	a := newBrowser(t, "alice")
 
-	// The guest's page renders before its own connection counts, so "1
-	// person online" means the first WebSocket frame has been swapped in.
+	// The guest's page counts the guest from the start; its activity log
+	// learns of the guest's arrival from a frame.
 	g.navigate(t, base+"/")
 	g.waitJS(t, "the guest's page runs the WebSocket transport", liveOverWebSocket)
-	g.waitJS(t, "the guest's page counts 1 person online, from its first frame",
+	g.waitJS(t, "the guest's page counts 1 person online",
 		`document.querySelector('#online-count')?.textContent.replace(/\s+/g, ' ').trim() === '1 person online'`)
 	// Audit a page at rest: nothing more will change until alice arrives.
 	g.waitJS(t, "the guest's activity log says a guest came online", activityLogSays("a guest came online"))
@@ -61,8 +61,8 @@ func TestBrowserAccessibilityAudit(t *testing.T) {
 
 	a.login(t, base)
 	a.waitJS(t, "alice's page runs the WebSocket transport", liveOverWebSocket)
-	// alice's page rendered before her connection counted, so her name in
-	// the list comes from a frame.
+	// alice's page counts and lists her from the start; her arrival in
+	// the log comes from a frame.
 	a.waitJS(t, "alice's list names alice, so it has items", onlineUsersHasAlice)
 	a.waitJS(t, "alice's page counts 2 people online",
 		`document.querySelector('#online-count')?.textContent.replace(/\s+/g, ' ').trim() === '2 people online'`)
@@ -112,8 +112,8 @@ func TestBrowserMobileAndDarkMode(t *testing.T) {
 	})
 	a.login(t, base)
 	a.waitJS(t, "alice's page runs the WebSocket transport", liveOverWebSocket)
-	// The page rendered before alice's connection counted, so these come
-	// from frames; after them the page is at rest.
+	// The page counts and lists alice from the start; her arrival in the
+	// log comes from a frame, after which the page is at rest.
 	a.waitJS(t, "alice's list names alice", onlineUsersHasAlice)
 	a.waitJS(t, "alice's page counts 2 people online",
 		`document.querySelector('#online-count')?.textContent.replace(/\s+/g, ' ').trim() === '2 people online'`)

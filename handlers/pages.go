@@ -12,13 +12,14 @@ import (
 	"herenow/hub"
 )
 
-// serveIndex renders the presence page with what everyone currently sees;
-// its live connection then keeps it current.
+// serveIndex renders the presence page with what everyone currently sees,
+// the visitor counted among them; its live connection then keeps it
+// current.
 func serveIndex(h *hub.Hub, site *hub.Site, s *sessions, assets components.Assets) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := visitorFrom(r.Context())
 		s.ensureGuest(w, r, v)
-		page := components.IndexPage{Assets: assets, Me: v.me(), Live: liveView(h.Snapshot())}
+		page := components.IndexPage{Assets: assets, Me: v.me(), Live: liveView(h.SnapshotFor(v.person()))}
 		if site != nil {
 			panel := panelView(site.Panel())
 			page.Rooms = &panel
@@ -27,11 +28,12 @@ func serveIndex(h *hub.Hub, site *hub.Site, s *sessions, assets components.Asset
 	})
 }
 
-// serveSSEBox renders the live region switched to server-sent events; the
-// page fetches it when its WebSocket fails.
+// serveSSEBox renders the live region switched to server-sent events, the
+// visitor counted; the page fetches it when its WebSocket fails.
 func serveSSEBox(h *hub.Hub) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		render(w, r, http.StatusOK, components.LiveOverSSE(liveView(h.Snapshot())))
+		v := visitorFrom(r.Context())
+		render(w, r, http.StatusOK, components.LiveOverSSE(liveView(h.SnapshotFor(v.person()))))
 	})
 }
 

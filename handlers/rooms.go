@@ -44,8 +44,8 @@ func serveRoomPage(site *hub.Site, s *sessions, assets components.Assets) http.H
 			render(w, r, http.StatusServiceUnavailable, components.RoomsFull(components.RoomsFullPage{Assets: assets, Me: v.me(), Name: name}))
 			return
 		}
-		snap, _ := site.Room(name) // an empty room until someone connects
-		live := liveView(snap)
+		// The visitor counted: a room exists once someone connects.
+		live := liveView(site.RoomFor(name, v.person()))
 		live.Room = name
 		render(w, r, http.StatusOK, components.Room(components.RoomPage{Assets: assets, Me: v.me(), Room: name, Live: live}))
 	})
@@ -72,7 +72,8 @@ func serveGoToRoom(s *sessions, assets components.Assets) http.Handler {
 }
 
 // serveRoomSSEBox renders a room's live region switched to server-sent
-// events; the room's page fetches it when its WebSocket fails.
+// events, the visitor counted; the room's page fetches it when its
+// WebSocket fails.
 func serveRoomSSEBox(site *hub.Site) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name, ok := roomOf(r)
@@ -80,8 +81,7 @@ func serveRoomSSEBox(site *hub.Site) http.Handler {
 			http.NotFound(w, r)
 			return
 		}
-		snap, _ := site.Room(name)
-		live := liveView(snap)
+		live := liveView(site.RoomFor(name, visitorFrom(r.Context()).person()))
 		live.Room = name
 		render(w, r, http.StatusOK, components.LiveOverSSE(live))
 	})

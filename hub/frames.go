@@ -206,6 +206,36 @@ func (h *Hub) Snapshot() Snapshot {
 	return h.snapshotLocked()
 }
 
+// SnapshotFor is Snapshot as a page rendered for viewer is to show it: with
+// the viewer counted (and listed, if the list has room) unless they are
+// shown already. The page is rendered before its live connection brings
+// the viewer in; without them counted, the first viewer would read
+// "Nobody is here yet" and "0 people online" until its snapshot came.
+func (h *Hub) SnapshotFor(viewer Person) Snapshot {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.snapshotLocked()
+	if _, shown := h.shown[viewer.Key]; !shown {
+		s = s.counting(viewer, h.cfg.ListLimit)
+	}
+	return s
+}
+
+// counting returns s with viewer, whom it does not show, counted as a
+// flush would show them: at the end of the list if it has room.
+func (s Snapshot) counting(viewer Person, listLimit int) Snapshot {
+	s.Counts.People++
+	switch {
+	case viewer.Guest:
+		s.Counts.Guests++
+	case len(s.Users) < listLimit:
+		s.Users = append(s.Users, User{Key: viewer.Key, Name: viewer.Name, Tabs: 1})
+	default:
+		s.Counts.Unlisted++
+	}
+	return s
+}
+
 // Counts returns the figures subscribers are currently shown.
 func (h *Hub) Counts() Counts {
 	h.mu.Lock()

@@ -488,3 +488,50 @@ func TestAQuietReplaceShowsPeopleWithoutAnnouncingThem(t *testing.T) {
 		t.Errorf("after B dropped bob: %+v, want 'bob went offline' logged", got)
 	}
 }
+
+// TestSnapshotForCountsTheViewer: a page rendered for a viewer counts them
+// as their connection will: a guest among the guests, a user at the end of
+// the list, or beyond it when it is full; someone already shown (another
+// tab) once.
+func TestSnapshotForCountsTheViewer(t *testing.T) {
+	f := newFixture(t, func(c *hub.Config) { c.ListLimit = 2 })
+	if s := f.hub.SnapshotFor(guest("g")); s.Counts != (hub.Counts{People: 1, Guests: 1}) || len(s.Users) != 0 {
+		t.Errorf("an empty hub's snapshot for a guest: %+v, want the guest alone", s)
+	}
+	if s := f.hub.SnapshotFor(user("1", "alice")); s.Counts != (hub.Counts{People: 1}) ||
+		!slices.Equal(s.Users, []hub.User{{Key: "u-1", Name: "alice", Tabs: 1}}) {
+		t.Errorf("an empty hub's snapshot for alice: %+v, want alice alone, listed", s)
+	}
+
+	g := f.connect(t, guest("g"))
+	f.connect(t, user("1", "alice"))
+	f.settle(t, g)
+	for _, c := range []struct {
+		viewer hub.Person
+		want   hub.Counts
+		users  []string
+	}{
+		{guest("g"), hub.Counts{People: 2, Guests: 1}, []string{"alice"}},
+		{user("1", "alice"), hub.Counts{People: 2, Guests: 1}, []string{"alice"}},
+		{guest("h"), hub.Counts{People: 3, Guests: 2}, []string{"alice"}},
+		{user("2", "bob"), hub.Counts{People: 3, Guests: 1}, []string{"alice", "bob"}},
+	} {
+		s := f.hub.SnapshotFor(c.viewer)
+		var names []string
+		for _, u := range s.Users {
+			names = append(names, u.Name)
+		}
+		if s.Counts != c.want || !slices.Equal(names, c.users) {
+			t.Errorf("snapshot for %s: %+v listing %q, want %+v listing %q", c.viewer.Key, s.Counts, names, c.want, c.users)
+		}
+	}
+
+	f.connect(t, user("2", "bob"))
+	f.settle(t, g)
+	if s := f.hub.SnapshotFor(user("3", "carol")); s.Counts != (hub.Counts{People: 4, Guests: 1, Unlisted: 1}) || len(s.Users) != 2 {
+		t.Errorf("with the list full, the snapshot for carol: %+v, want her counted beyond the list", s)
+	}
+	if s := f.hub.Snapshot(); s.Counts != (hub.Counts{People: 3, Guests: 1}) {
+		t.Errorf("after the snapshots for viewers, the hub shows %+v, want them not counted for good", s.Counts)
+	}
+}

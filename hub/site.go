@@ -317,6 +317,19 @@ func (s *Site) Room(name string) (Snapshot, bool) {
 	return r.hub.Snapshot(), true
 }
 
+// RoomFor is the room's Snapshot as a page rendered for viewer is to show
+// it (Hub.SnapshotFor); a room that does not exist yet shows the viewer
+// alone.
+func (s *Site) RoomFor(name string, viewer Person) Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.rooms[name]
+	if r == nil {
+		return Snapshot{}.counting(viewer, s.cfg.Room.ListLimit)
+	}
+	return r.hub.SnapshotFor(viewer)
+}
+
 // Rooms returns how many rooms exist.
 func (s *Site) Rooms() int {
 	s.mu.Lock()
