@@ -209,6 +209,9 @@ func peopleOnline(n int) string {
 }
 
 // rest says who is online beyond the named users: "+3 more and 2 guests".
+// It never says that nobody is here: whoever reads it is (a page counts its
+// viewer, and a frame goes to a connected one), and a snapshot that comes
+// before its viewer's own arrival would say so falsely for a moment.
 func (c Count) rest() string {
 	listed := c.People - c.Guests - c.Unlisted
 	var s string
@@ -225,9 +228,6 @@ func (c Count) rest() string {
 		default:
 			s = guests
 		}
-	}
-	if c.People == 0 {
-		s = "Nobody is here yet."
 	}
 	return s
 }
