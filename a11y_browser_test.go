@@ -355,6 +355,9 @@ var measureMobileLayout = fmt.Sprintf(`(() => {
 		sticking: sticking,
 		live: box(document.getElementById('live')),
 		logout: box(document.querySelector('form[action="/logout"] button[type=submit]')),
+		navbar: box(document.querySelector('nav.navbar')),
+		brand: box(document.querySelector('nav.navbar .navbar-brand')),
+		hello: box(document.querySelector('#greeting form > span')),
 		rooms: box(document.getElementById('rooms-panel')),
 		roomName: box(document.getElementById('room-name')),
 		roomGo: box(document.querySelector('form[action="/r"] button[type=submit]')),
@@ -371,6 +374,9 @@ type mobileLayout struct {
 	Sticking    []string `json:"sticking"`
 	Live        *elemBox `json:"live"`
 	Logout      *elemBox `json:"logout"`
+	Navbar      *elemBox `json:"navbar"`
+	Brand       *elemBox `json:"brand"`    // "herenow", the navbar's first item
+	Hello       *elemBox `json:"hello"`    // "Hello alice ·", before "Log out"
 	Rooms       *elemBox `json:"rooms"`    // the lobby's Rooms panel
 	RoomName    *elemBox `json:"roomName"` // the lobby's room form: its field
 	RoomGo      *elemBox `json:"roomGo"`   // and its button
@@ -435,6 +441,8 @@ func (l mobileLayout) check(t *testing.T, scheme string, lobby bool) {
 		}
 	}
 
+	l.checkNavbar(t)
+
 	bg, err := parseRGB(l.Background)
 	if err != nil {
 		t.Fatalf("the page's background colour: %v", err)
@@ -460,6 +468,39 @@ func (l mobileLayout) check(t *testing.T, scheme string, lobby bool) {
 			scheme, l.Color, l.Background, ratio)
 	} else {
 		t.Logf("%s mode: body text %s on %s, contrast %.1f:1", scheme, l.Color, l.Background, ratio)
+	}
+}
+
+// navbarLine is the most a navbar of one line may be high: Bulma's
+// --bulma-navbar-height, 3.25rem.
+const navbarLine = 52
+
+// checkNavbar requires the navbar on one line: "herenow", "Hello alice ·"
+// and "Log out" side by side, not stacked, and the navbar no higher than
+// one line.
+func (l mobileLayout) checkNavbar(t *testing.T) {
+	t.Helper()
+	if l.Navbar == nil || l.Brand == nil || l.Hello == nil || l.Logout == nil {
+		t.Errorf("the navbar, its brand, its greeting or its Log out button is missing: %+v %+v %+v %+v", l.Navbar, l.Brand, l.Hello, l.Logout)
+		return
+	}
+	t.Logf("navbar: %v px high; brand y %v..%v, greeting y %v..%v x %v..%v, Log out y %v..%v x %v..%v",
+		l.Navbar.Height, l.Brand.Top, l.Brand.Bottom, l.Hello.Top, l.Hello.Bottom, l.Hello.Left, l.Hello.Right,
+		l.Logout.Top, l.Logout.Bottom, l.Logout.Left, l.Logout.Right)
+	if l.Navbar.Height > navbarLine+0.5 {
+		t.Errorf("the navbar is %v px high on a %d px wide phone, want one line (%d px): it wraps", l.Navbar.Height, phoneWidth, navbarLine)
+	}
+	middle := func(b *elemBox) float64 { return (b.Top + b.Bottom) / 2 }
+	for _, e := range []struct {
+		what string
+		b    *elemBox
+	}{{`"Hello alice"`, l.Hello}, {`"Log out"`, l.Logout}} {
+		if d := math.Abs(middle(e.b) - middle(l.Brand)); d > 4 {
+			t.Errorf(`%s is %v px off the line of "herenow" in the navbar, want beside it`, e.what, d)
+		}
+	}
+	if l.Hello.Right > l.Logout.Left+0.5 || l.Brand.Right > l.Hello.Left+0.5 {
+		t.Error(`the navbar's "herenow", "Hello alice" and "Log out" overlap, or are not in that order`)
 	}
 }
 
