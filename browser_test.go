@@ -254,7 +254,7 @@ func restartConsole(outage bool) []consoleRule {
 			typ:    chromedp.ConsoleError,
 			source: "network",
 			text:   regexp.MustCompile(`^Failed to load resource: net::ERR_CONNECTION_REFUSED$`),
-			url:    regexp.MustCompile(`^http://127\.0\.0\.1:\d+/live/sse-box$`),
+			url:    regexp.MustCompile(`^http://127\.0\.0\.1:\d+/live/sse-box(\?greets=[\w-]+)?$`),
 		},
 		{
 			why:  "htmx logs the refused fetch's htmx:afterRequest",
@@ -281,7 +281,7 @@ var sseRestartConsole = consoleRule{
 	typ:    chromedp.ConsoleError,
 	source: "network",
 	text:   regexp.MustCompile(`^Failed to load resource: the server responded with a status of 502 \(Bad Gateway\)$`),
-	url:    regexp.MustCompile(`^http://127\.0\.0\.1:\d+/live/events$`),
+	url:    regexp.MustCompile(`^http://127\.0\.0\.1:\d+/live/events(\?greets=[\w-]+)?$`),
 }
 
 // wsReconnectRefused is Chromium's report of a WebSocket reconnect that
@@ -290,7 +290,7 @@ var wsReconnectRefused = consoleRule{
 	why:    "Chromium reports a WebSocket reconnect refused while the server was down",
 	typ:    chromedp.ConsoleError,
 	source: "network",
-	text:   regexp.MustCompile(`^WebSocket connection to 'ws://127\.0\.0\.1:\d+/live/ws' failed: Error in connection establishment: net::ERR_CONNECTION_REFUSED$`),
+	text:   regexp.MustCompile(`^WebSocket connection to 'ws://127\.0\.0\.1:\d+/live/ws(\?greets=[\w-]+)?' failed: Error in connection establishment: net::ERR_CONNECTION_REFUSED$`),
 	url:    regexp.MustCompile(`/ws\.min\.js$`),
 }
 
@@ -306,7 +306,7 @@ var wsRefusedConsole = []consoleRule{
 		why:    "Chromium reports the WebSocket handshake the proxy refused",
 		typ:    chromedp.ConsoleError,
 		source: "network",
-		text:   regexp.MustCompile(`^WebSocket connection to 'ws://127\.0\.0\.1:\d+/live/ws' failed: Error during WebSocket handshake: Unexpected response code: 403$`),
+		text:   regexp.MustCompile(`^WebSocket connection to 'ws://127\.0\.0\.1:\d+/live/ws(\?greets=[\w-]+)?' failed: Error during WebSocket handshake: Unexpected response code: 403$`),
 		url:    regexp.MustCompile(`/ws\.min\.js$`),
 		must:   true,
 	},
@@ -320,7 +320,7 @@ var wsRefusedConsole = []consoleRule{
 		why:    "Chromium warns of the retried handshake that the swap cut short",
 		typ:    chromedp.ConsoleWarning,
 		source: "network",
-		text:   regexp.MustCompile(`^WebSocket connection to 'ws://127\.0\.0\.1:\d+/live/ws' failed: WebSocket is closed before the connection is established\.$`),
+		text:   regexp.MustCompile(`^WebSocket connection to 'ws://127\.0\.0\.1:\d+/live/ws(\?greets=[\w-]+)?' failed: WebSocket is closed before the connection is established\.$`),
 		url:    regexp.MustCompile(`/ws\.min\.js$`),
 	},
 	{
@@ -336,11 +336,11 @@ var wsRefusedConsole = []consoleRule{
 const (
 	liveOverWebSocket = `(() => {
 		const live = document.getElementById('live');
-		return !!live && live.getAttribute('ws-connect') === '/live/ws' && !live.hasAttribute('sse-connect');
+		return !!live && (live.getAttribute('ws-connect') ?? '').split('?')[0] === '/live/ws' && !live.hasAttribute('sse-connect');
 	})()`
 	liveOverSSE = `(() => {
 		const live = document.getElementById('live');
-		return !!live && live.getAttribute('sse-connect') === '/live/events' && live.getAttribute('hx-ext') === 'sse' &&
+		return !!live && (live.getAttribute('sse-connect') ?? '').split('?')[0] === '/live/events' && live.getAttribute('hx-ext') === 'sse' &&
 			!live.hasAttribute('ws-connect');
 	})()`
 	// onlineUsers lists the signed-in users the page shows, each with the

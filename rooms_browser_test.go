@@ -183,7 +183,7 @@ func hideScrollbars() chromedp.Action[chromedp.Void] {
 func roomOverWebSocket(room string) string {
 	return fmt.Sprintf(`(() => {
 		const live = document.getElementById('live');
-		return location.pathname === %s && !!live && live.getAttribute('ws-connect') === %s && !live.hasAttribute('sse-connect');
+		return location.pathname === %s && !!live && (live.getAttribute('ws-connect') ?? '').split('?')[0] === %s && !live.hasAttribute('sse-connect');
 	})()`, strconv.Quote("/r/"+room), strconv.Quote("/r/"+room+"/live/ws"))
 }
 

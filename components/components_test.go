@@ -64,13 +64,13 @@ func TestGolden(t *testing.T) {
 		{"index_signed_in", components.Index(components.IndexPage{Assets: assets, Me: &components.Me{Name: "<b>alice</b>"}, Live: live, Rooms: &panel})},
 		{"index_empty", components.Index(components.IndexPage{Assets: assets, Rooms: &components.RoomsPanel{}})},
 		{"index_without_rooms", components.Index(components.IndexPage{Assets: assets})},
-		{"room", components.Room(components.RoomPage{Assets: assets, Me: &components.Me{Name: "alice"}, Room: "standup", Live: roomLive})},
+		{"room", components.Room(components.RoomPage{Assets: assets, Me: &components.Me{Name: "alice"}, Room: "standup", Live: greeting(roomLive, "u-1")})},
 		{"room_not_found", components.RoomNotFound(components.RoomNotFoundPage{Assets: assets, Name: "stand up!", Rule: "A room's name is 1 to 64 characters from a-z, 0-9, '-', '_' and '.'."})},
 		{"rooms_full", components.RoomsFull(components.RoomsFullPage{Assets: assets, Me: &components.Me{Name: "alice"}, Name: "retro"})},
 		{"method_not_allowed", components.MethodNotAllowed(components.MethodNotAllowedPage{Assets: assets, Me: &components.Me{Name: "alice"}, Method: "GET", Allowed: []string{"POST"}})},
 		{"method_not_allowed_unknown", components.MethodNotAllowed(components.MethodNotAllowedPage{Assets: assets, Method: "BREW"})},
 		{"too_many_attempts", components.TooManyAttempts(components.TooManyAttemptsPage{Assets: assets, RetryAfter: time.Minute})},
-		{"live_sse_room", components.LiveOverSSE(roomLive)},
+		{"live_sse_room", components.LiveOverSSE(greeting(roomLive, "guest"))},
 		{"frame_room_snapshot", components.Snapshot(roomLive)},
 		{"frame_room_diff", components.DiffFrame(components.Diff{
 			Room:  "standup",
@@ -132,6 +132,12 @@ func TestGolden(t *testing.T) {
 			compareGolden(t, filepath.Join("testdata", c.name+".golden"), got)
 		})
 	}
+}
+
+// greeting returns l as a page that greets whom shows it.
+func greeting(l components.Live, whom string) components.Live {
+	l.Greets = whom
+	return l
 }
 
 func compareGolden(t *testing.T, path, got string) {

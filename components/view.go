@@ -61,10 +61,15 @@ type Live struct {
 	// live endpoints (/r/ROOM/live/... or /live/...) and the log's wording
 	// ("joined" and "left" in a room, "came online" and "went offline" in
 	// the lobby).
-	Room  string
-	Count Count
-	Users []UserItem
-	Log   []Entry // newest first
+	Room string
+	// Greets is whom the page's navbar greets ("guest", or a user's key),
+	// carried by its live endpoints' addresses: a live connection sends a
+	// Greeting only when its visitor is someone else, so that a page whose
+	// navbar is right is not swapped under a keyboard's focus.
+	Greets string
+	Count  Count
+	Users  []UserItem
+	Log    []Entry // newest first
 }
 
 // Diff is one change to the live region, applied by htmx out-of-band swaps.
@@ -250,11 +255,15 @@ func liveTitle(room string, people int) string {
 	return "(" + strconv.Itoa(people) + ") " + name
 }
 
-// liveURL is the address of one of a live region's endpoints: path under
-// the lobby ("/live/ws") or under the room ("/r/standup/live/ws").
-func liveURL(room, path string) string {
-	if room != "" {
-		path = "/r/" + url.PathEscape(room) + path
+// url is the address of one of a live region's endpoints: path under the
+// lobby ("/live/ws") or under the room ("/r/standup/live/ws"), saying whom
+// the page greets ("?greets=u-7").
+func (l Live) url(path string) string {
+	if l.Room != "" {
+		path = "/r/" + url.PathEscape(l.Room) + path
+	}
+	if l.Greets != "" {
+		path += "?greets=" + url.QueryEscape(l.Greets)
 	}
 	return string(templ.URL(path))
 }

@@ -124,6 +124,26 @@ func (v visitor) me() *components.Me {
 	return &components.Me{Name: v.name}
 }
 
+// greets is whom a page rendered for the visitor greets in its navbar:
+// the user's key, or "guest". Pages carry it in their live endpoints'
+// addresses (components.Live.Greets).
+func (v visitor) greets() string {
+	if v.signedIn() {
+		return "u-" + v.userID
+	}
+	return "guest"
+}
+
+// greetsParam returns the greets parameter of a page's live endpoint as
+// given, if it is one that greets returns, else "".
+func greetsParam(r *http.Request) string {
+	g := r.URL.Query().Get("greets")
+	if g != "guest" && !(strings.HasPrefix(g, "u-") && isDigits(g[2:])) {
+		return ""
+	}
+	return g
+}
+
 // person is who the visitor counts as on the live page. A client without
 // any cookie is a guest of its own for as long as its connection lasts.
 func (v visitor) person() hub.Person {

@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -132,5 +133,71 @@ func TestTheLoginPageTellsWhoIsSignedIn(t *testing.T) {
 	a.logout(t, alice) // what the button posts
 	if page := a.get(t, alice, "/login"); strings.Contains(page, signedIn) || !strings.Contains(page, loginForm) {
 		t.Errorf("after the logout, alice's /login does not show the form alone:\n%s", page)
+	}
+}
+
+// TestALiveConnectionGreetsOnlyAPageThatGreetsSomeoneElse: a page's live
+// endpoints say whom its navbar greets (?greets=, from the page and
+// through the SSE box); a connection whose visitor is that one sends no
+// greeting, which would only replace the navbar under a keyboard's focus,
+// and one whose visitor is someone else does.
+func TestALiveConnectionGreetsOnlyAPageThatGreetsSomeoneElse(t *testing.T) {
+	a := newApp(t)
+	a = serveApp(t, a.store, a.store, a.alice, withHeartbeat, nil, func(*hub.SiteConfig) {})
+	alice := a.login(t, "alice", "correct horse")
+	aliceKey := "u-" + strconv.FormatInt(a.alice.ID, 10)
+
+	guest := a.client(t)
+	for _, c := range []struct {
+		who    string
+		client *http.Client
+		page   string
+		greets string
+	}{
+		{"alice", alice, "/", aliceKey},
+		{"a guest", guest, "/", "guest"},
+		{"alice", alice, "/r/standup", aliceKey},
+	} {
+		base := strings.TrimSuffix(c.page, "/")
+		page := a.get(t, c.client, c.page)
+		for _, want := range []string{
+			`ws-connect="` + base + `/live/ws?greets=` + c.greets + `"`,
+			`hx-get="` + base + `/live/sse-box?greets=` + c.greets + `"`,
+		} {
+			if !strings.Contains(page, want) {
+				t.Errorf("%s's %s lacks %s", c.who, c.page, want)
+			}
+		}
+		box := a.get(t, c.client, base+"/live/sse-box?greets="+c.greets)
+		if want := `sse-connect="` + base + `/live/events?greets=` + c.greets + `"`; !strings.Contains(box, want) {
+			t.Errorf("%s's SSE box of %s lacks %s", c.who, c.page, want)
+		}
+	}
+	if box := a.get(t, guest, `/live/sse-box?greets="><script>`); !strings.Contains(box, `sse-connect="/live/events"`) {
+		t.Errorf("an SSE box asked for a greets that is no one's does not drop it:\n%s", box)
+	}
+
+	for _, path := range []string{"/live/ws", "/live/events"} {
+		for _, c := range []struct {
+			greets string
+			send   bool
+		}{{aliceKey, false}, {"guest", true}, {"", true}} {
+			t.Run(path+"?greets="+c.greets, func(t *testing.T) {
+				var l live
+				if strings.HasSuffix(path, "/ws") {
+					l = a.dialWSAt(t, path+"?greets="+c.greets, a.cookieHeader(alice))
+				} else {
+					l = a.dialSSEAt(t, path+"?greets="+c.greets, a.cookieHeader(alice))
+				}
+				defer l.close()
+				l.next(t) // the snapshot
+				switch f := l.next(t); {
+				case c.send && !greetsAlice(f):
+					t.Errorf("a page that greets %q: the frame after the snapshot is not alice's greeting:\n%s", c.greets, f)
+				case !c.send && !isHeartbeat(f):
+					t.Errorf("a page that greets alice: the frame after the snapshot is not the heartbeat:\n%s", f)
+				}
+			})
+		}
 	}
 }

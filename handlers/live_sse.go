@@ -36,7 +36,7 @@ func serveLiveSSE(l *live, place placeFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := visitorFrom(r.Context())
 		person := v.person()
-		greeting, ok := l.greeting(w, v)
+		greeting, ok := l.greeting(w, r, v)
 		if !ok {
 			return
 		}
@@ -124,8 +124,10 @@ func serveLiveSSE(l *live, place placeFunc) http.Handler {
 				if err = write(f.Event); err == nil {
 					l.sse.wrote(f, len(f.Event))
 				}
-				if !greeted && err == nil {
+				if !greeted && err == nil && greeting != nil {
 					err = write(greeting.Event)
+				}
+				if !greeted {
 					greeted, beatDue = true, beating
 				}
 			case <-ticks.C:

@@ -82,8 +82,13 @@ func (l *live) opened(r *http.Request, transport string, m *transportMetrics, pe
 }
 
 // greeting renders the navbar's greeting for one live connection of v's,
-// or answers 500.
-func (l *live) greeting(w http.ResponseWriter, v visitor) (*hub.Frame, bool) {
+// or answers 500. It is nil when the page already greets v (its address
+// says whom it greets, ?greets=): replacing the navbar would lose a
+// keyboard's focus on it for nothing.
+func (l *live) greeting(w http.ResponseWriter, r *http.Request, v visitor) (*hub.Frame, bool) {
+	if r.URL.Query().Get("greets") == v.greets() {
+		return nil, true
+	}
 	f, err := renderGreeting(v.me())
 	if err != nil {
 		l.logger.Error("render the greeting", "err", err)
@@ -111,7 +116,7 @@ func serveLiveWS(l *live, place placeFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := visitorFrom(r.Context())
 		person := v.person()
-		greeting, ok := l.greeting(w, v)
+		greeting, ok := l.greeting(w, r, v)
 		if !ok {
 			return
 		}
@@ -131,7 +136,7 @@ func serveLiveWS(l *live, place placeFunc) http.Handler {
 			return // Accept has written the response
 		}
 		c.SetReadLimit(wsReadLimit)
-		ws := &wsConn{live: l, conn: c, release: release, greeting: greeting.HTML}
+		ws := &wsConn{live: l, conn: c, release: release, greeting: greeting}
 		ws.writing.Store(true) // no writer until ws is complete
 		sub, err := join(person, ws.wake)
 		if err != nil { // the last room slot went between the check and now
@@ -161,8 +166,8 @@ type wsConn struct {
 	stopPings func()
 	stopBeats func()
 	closed    func(code int, err error)
-	release   func() // gives back the connection's live slot
-	greeting  []byte // the navbar's greeting for this connection alone, sent after the snapshot
+	release   func()     // gives back the connection's live slot
+	greeting  *hub.Frame // the navbar's greeting for this connection alone, sent after the snapshot; nil for none
 
 	ready   atomic.Bool // the fields above are set
 	writing atomic.Bool // a writer goroutine is running or about to
@@ -228,9 +233,11 @@ func (ws *wsConn) writeQueued() {
 			ws.live.ws.wrote(f, len(f.HTML))
 			if !ws.greeted {
 				ws.greeted = true
-				if err := ws.conn.Write(context.Background(), websocket.MessageText, ws.greeting); err != nil {
-					ws.conn.CloseNow()
-					return
+				if ws.greeting != nil {
+					if err := ws.conn.Write(context.Background(), websocket.MessageText, ws.greeting.HTML); err != nil {
+						ws.conn.CloseNow()
+						return
+					}
 				}
 				ws.beat.Store(ws.live.opt.Heartbeat > 0)
 			}

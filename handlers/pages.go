@@ -20,6 +20,7 @@ func serveIndex(h *hub.Hub, site *hub.Site, s *sessions, assets components.Asset
 		v := visitorFrom(r.Context())
 		s.ensureGuest(w, r, v)
 		page := components.IndexPage{Assets: assets, Me: v.me(), Live: liveView(h.SnapshotFor(v.person()))}
+		page.Live.Greets = v.greets()
 		if site != nil {
 			panel := panelView(site.Panel())
 			page.Rooms = &panel
@@ -32,8 +33,9 @@ func serveIndex(h *hub.Hub, site *hub.Site, s *sessions, assets components.Asset
 // visitor counted; the page fetches it when its WebSocket fails.
 func serveSSEBox(h *hub.Hub) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		v := visitorFrom(r.Context())
-		render(w, r, http.StatusOK, components.LiveOverSSE(liveView(h.SnapshotFor(v.person()))))
+		live := liveView(h.SnapshotFor(visitorFrom(r.Context()).person()))
+		live.Greets = greetsParam(r) // whom the page greets, which its live connection checks
+		render(w, r, http.StatusOK, components.LiveOverSSE(live))
 	})
 }
 

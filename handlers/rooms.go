@@ -46,7 +46,7 @@ func serveRoomPage(site *hub.Site, s *sessions, assets components.Assets) http.H
 		}
 		// The visitor counted: a room exists once someone connects.
 		live := liveView(site.RoomFor(name, v.person()))
-		live.Room = name
+		live.Room, live.Greets = name, v.greets()
 		render(w, r, http.StatusOK, components.Room(components.RoomPage{Assets: assets, Me: v.me(), Room: name, Live: live}))
 	})
 }
@@ -82,7 +82,7 @@ func serveRoomSSEBox(site *hub.Site) http.Handler {
 			return
 		}
 		live := liveView(site.RoomFor(name, visitorFrom(r.Context()).person()))
-		live.Room = name
+		live.Room, live.Greets = name, greetsParam(r) // whom the page greets, which its live connection checks
 		render(w, r, http.StatusOK, components.LiveOverSSE(live))
 	})
 }
