@@ -65,6 +65,10 @@ type Live struct {
 	Count Count
 	Users []UserItem
 	Log   []Entry // newest first
+	// Now is when the region is rendered: the log's times are labelled
+	// relative to it, in UTC ("today 09:59 UTC"). Zero: every label gives
+	// the date.
+	Now time.Time
 }
 
 // Diff is one change to the live region, applied by htmx out-of-band swaps.
@@ -80,6 +84,8 @@ type Diff struct {
 	// Logged and Trimmed are then unused.
 	LogReplaced bool
 	Log         []Entry
+	// Now is when the frame is rendered, as Live.Now.
+	Now time.Time
 	// Room is the room whose diff this is, empty for the lobby: its log
 	// reads "joined" and "left" rather than the lobby's "came online" and
 	// "went offline", and its page's title names it. It is here and not on
@@ -296,6 +302,35 @@ func (e Entry) verb(inRoom bool) string {
 	default:
 		return " went offline"
 	}
+}
+
+// timeLabel says when an entry was made, in UTC, relative to now: "today
+// 09:59 UTC", "yesterday 23:10 UTC", "Mon 24 Nov 09:59 UTC" before that
+// (or after now: another instance's clock may run ahead), with the year
+// when it is not now's. A frame goes to every viewer alike, wherever
+// they are, so "today" is the UTC day of now: the moment the frame was
+// rendered, not the moment it is read.
+func timeLabel(at, now time.Time) string {
+	at, now = at.UTC(), now.UTC()
+	clock := at.Format("15:04") + " UTC"
+	y, m, d := now.Date()
+	today := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	switch {
+	case now.IsZero():
+	case !at.Before(today) && at.Before(today.AddDate(0, 0, 1)):
+		return "today " + clock
+	case !at.Before(today.AddDate(0, 0, -1)) && at.Before(today):
+		return "yesterday " + clock
+	case at.Year() == now.Year():
+		return at.Format("Mon 2 Jan ") + clock
+	}
+	return at.Format("Mon 2 Jan 2006 ") + clock
+}
+
+// fullTime is an entry's time to the second, with its date: the label's
+// tooltip.
+func fullTime(at time.Time) string {
+	return at.UTC().Format("Monday 2 January 2006, 15:04:05") + " UTC"
 }
 
 // people is a room's count: "1 person", "3 people".

@@ -127,7 +127,14 @@ func (h *Hub) flush() {
 			h.newEntry(now, logging, false, left)
 		}
 	}
+	if today := utcDay(now); today != h.labelDay {
+		// The labels shown say "today" of another day: the first frame of
+		// the new day replaces the log whole, so that they read right.
+		h.reorder = h.reorder || (h.labelled && len(h.log) > 0)
+		h.labelDay, h.labelled = today, true
+	}
 	h.mergeLog(&d)
+	d.At = now
 	if h.counts != before {
 		c := h.counts
 		d.Counts = &c
@@ -214,7 +221,7 @@ func (h *Hub) Counts() Counts {
 }
 
 func (h *Hub) snapshotLocked() Snapshot {
-	s := Snapshot{Counts: h.counts, Users: make([]User, 0, h.listed.Len()), Log: make([]Entry, 0, len(h.log))}
+	s := Snapshot{At: h.cfg.Clock.Now(), Counts: h.counts, Users: make([]User, 0, h.listed.Len()), Log: make([]Entry, 0, len(h.log))}
 	for e := h.listed.Front(); e != nil; e = e.Next() {
 		sp := e.Value.(*shownPerson)
 		s.Users = append(s.Users, User{Key: sp.person.Key, Name: sp.person.Name, Tabs: sp.tabs})
@@ -227,15 +234,29 @@ func (h *Hub) snapshotLocked() Snapshot {
 
 // snapshotFrame renders the shown state at most once per frame, however
 // many subscribers connect in between.
+//
+// Its log's labels ("today 09:59 UTC") are relative to when it was
+// rendered, so one rendered on an earlier UTC day is rendered again.
 func (h *Hub) snapshotFrame() (*Frame, error) {
-	if h.snapshot == nil {
-		f, err := h.cfg.Render.Snapshot(h.snapshotLocked())
+	if h.snapshot == nil || h.snapshotDay != utcDay(h.cfg.Clock.Now()) {
+		s := h.snapshotLocked()
+		f, err := h.cfg.Render.Snapshot(s)
 		if err != nil {
 			return nil, fmt.Errorf("render snapshot: %w", err)
 		}
-		h.snapshot = f
+		h.snapshot, h.snapshotDay = f, utcDay(s.At)
 	}
 	return h.snapshot, nil
+}
+
+// utcDay is t's UTC date as days since 1 January 1970 (day 0): the day
+// that log labels call "today".
+func utcDay(t time.Time) int64 {
+	secs := t.Unix()
+	if secs < 0 {
+		return (secs+1)/86400 - 1
+	}
+	return secs / 86400
 }
 
 // Attach hands the hub a frame rendered elsewhere, for a region of the page

@@ -140,13 +140,18 @@ type Hub struct {
 	reorder  bool    // Renumber moved a shown entry: the next frame replaces the log whole
 
 	// Fan-out.
-	subs       []*Subscription
-	open       int       // subscriptions not yet closed by their owner
-	snapshot   *Frame    // rendered shown state; nil once a frame changed it
-	lastFlush  time.Time // when the last frame went out or Peers was last told
-	flushTimer Timer     // pending frame, nil when none is scheduled
-	flushLazy  bool      // flushTimer was set by scheduleLazy
-	flushGen   uint64    // tells a stopped flush timer from the current one
+	subs     []*Subscription
+	open     int    // subscriptions not yet closed by their owner
+	snapshot *Frame // rendered shown state; nil once a frame changed it
+	// snapshotDay is the UTC day snapshot was rendered on (utcDay), and
+	// labelDay that of the last frame (once labelled): log labels say
+	// "today" of it.
+	snapshotDay, labelDay int64
+	labelled              bool
+	lastFlush             time.Time // when the last frame went out or Peers was last told
+	flushTimer            Timer     // pending frame, nil when none is scheduled
+	flushLazy             bool      // flushTimer was set by scheduleLazy
+	flushGen              uint64    // tells a stopped flush timer from the current one
 	// replacement is the latest Attach frame, sent to each new
 	// subscriber after its snapshot; nil before the first.
 	replacement *Frame

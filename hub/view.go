@@ -41,6 +41,9 @@ type Snapshot struct {
 	Counts Counts
 	Users  []User  // listed users, in order of arrival
 	Log    []Entry // newest first
+	// At is when it was taken, by the hub's clock: the log's times are
+	// labelled relative to it ("today 09:59 UTC").
+	At time.Time
 }
 
 // Diff is what changed between two frames. Its size depends on how much
@@ -58,6 +61,10 @@ type Diff struct {
 	// the whole log, newest first, and Logged and Trimmed are empty. Rare.
 	LogReplaced bool
 	Log         []Entry
+
+	// At is when the frame was made, by the hub's clock: the log's times
+	// are labelled relative to it ("today 09:59 UTC").
+	At time.Time
 
 	// Extra is a frame rendered elsewhere (the lobby's Rooms panel, given
 	// through Attach) that goes out within this one: the renderer appends
