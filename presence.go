@@ -12,7 +12,7 @@ import (
 // lobby, each hub linked to the cluster (on its own, link is Local).
 func openPresence(cfg config, logger *slog.Logger, link cluster.Link, metrics *handlers.Metrics) (*hub.Site, error) {
 	room := hub.Config{Render: handlers.Renderer{Metrics: metrics}, Logger: logger, Tick: cfg.tick,
-		Grace: cfg.grace, ListLimit: cfg.listLimit, LogSize: 50, QueueSize: 16}
+		Grace: cfg.grace, ListLimit: cfg.listLimit, LogSize: 50, LogWindow: cfg.logWindow, QueueSize: 16}
 	lobby := room
 	lobby.Peers = link
 	return hub.NewSite(hub.SiteConfig{

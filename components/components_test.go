@@ -110,6 +110,16 @@ func TestGolden(t *testing.T) {
 			},
 			Trimmed: []uint64{1, 2},
 		})},
+		{"frame_diff_burst_and_visits", components.DiffFrame(components.Diff{
+			Now:      at,
+			Relogged: []components.Entry{{ID: 8, At: at.Add(-20 * time.Second), Arrived: true, Names: []string{"alice", "bob"}}},
+			Logged:   []components.Entry{{ID: 9, At: at, Visits: 3}},
+		})},
+		{"frame_room_diff_visit", components.DiffFrame(components.Diff{
+			Room:   "standup",
+			Now:    at,
+			Logged: []components.Entry{{ID: 5, At: at, Visits: 1}},
+		})},
 		{"frame_diff_count_only", components.DiffFrame(components.Diff{Count: &count})},
 		{"frame_diff_guests_only_entry", components.DiffFrame(components.Diff{
 			Now:    at,

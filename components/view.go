@@ -52,6 +52,7 @@ type Entry struct {
 	Names   []string
 	Others  int
 	Guests  int
+	Visits  int // guests who came and went within a minute or so, in an entry of their own
 }
 
 // Live is the whole live region: what a viewer sees on first load and what a
@@ -79,6 +80,9 @@ type Diff struct {
 	Added   []UserItem
 	Logged  []Entry // newest first
 	Trimmed []uint64
+	// Relogged are entries already shown that changed (a burst of
+	// arrivals grew): each replaces the shown entry with its ID.
+	Relogged []Entry
 	// LogReplaced: Log is the whole activity log, newest first, replacing
 	// what is shown (an entry went below one shown, or was renumbered);
 	// Logged and Trimmed are then unused.
@@ -286,13 +290,24 @@ func who(names []string, others, guests int) string {
 	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
 }
 
-// subject says who an entry is about: "alice, bob, 3 others and a guest".
-func (e Entry) subject() string { return who(e.Names, e.Others, e.Guests) }
+// subject says who an entry is about: "alice, bob, 3 others and a guest",
+// or "3 guests" who came and went.
+func (e Entry) subject() string {
+	if e.Visits > 0 {
+		return who(nil, 0, e.Visits)
+	}
+	return who(e.Names, e.Others, e.Guests)
+}
 
 // verb says what the entry's people did: in a room they joined or left it,
-// in the lobby they came online or went offline.
+// in the lobby they came online or went offline; guests who came and went
+// within a minute or so are summarised as such.
 func (e Entry) verb(inRoom bool) string {
 	switch {
+	case e.Visits > 0 && inRoom:
+		return " joined and left"
+	case e.Visits > 0:
+		return " came and went"
 	case inRoom && e.Arrived:
 		return " joined"
 	case inRoom:

@@ -44,6 +44,8 @@ func (r Renderer) Diff(d hub.Diff) (*hub.Frame, error) {
 		Logged:  entries(d.Logged),
 		Trimmed: d.Trimmed,
 
+		Relogged: entries(d.Relogged),
+
 		LogReplaced: d.LogReplaced,
 		Log:         entries(d.Log),
 		Room:        r.Room,

@@ -119,6 +119,9 @@ func (h *Hub) flush() {
 		h.lastFlush = now // Peers, too, hears at most once a tick
 	}
 
+	if logging == LogAlone && h.cfg.LogWindow > 0 {
+		arrived, left = h.tallyGuests(now, arrived, left)
+	}
 	if logging != LogShared {
 		if len(arrived) > 0 {
 			h.newEntry(now, logging, true, arrived)
@@ -126,6 +129,9 @@ func (h *Hub) flush() {
 		if len(left) > 0 {
 			h.newEntry(now, logging, false, left)
 		}
+	}
+	if logging == LogAlone {
+		h.closeGuestWindow(now)
 	}
 	if today := utcDay(now); today != h.labelDay {
 		// The labels shown say "today" of another day: the first frame of
@@ -146,7 +152,7 @@ func (h *Hub) flush() {
 		}
 	}
 	d.Extra, h.attached = h.attached, nil
-	if d.Counts == nil && len(d.Removed)+len(d.Updated)+len(d.Added)+len(d.Logged) == 0 && !d.LogReplaced {
+	if d.Counts == nil && len(d.Removed)+len(d.Updated)+len(d.Added)+len(d.Logged)+len(d.Relogged) == 0 && !d.LogReplaced {
 		if d.Extra != nil { // only the attached frame: as it was rendered
 			h.lastFlush = now
 			h.broadcast(d.Extra)
