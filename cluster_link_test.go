@@ -136,10 +136,12 @@ func TestTheClusterLinksOwnErrorEndsServing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer closeLink()
-	site, err := openPresence(config{tick: 10 * time.Millisecond, listLimit: 10, maxRooms: 10}, logger, link, handlers.NewMetrics())
+	cfg := config{redisURL: testRedisURL, tick: 10 * time.Millisecond, listLimit: 10, maxRooms: 10}
+	site, stopKeeping, err := openPresence(context.Background(), cfg, logger, link, handlers.NewMetrics(), nil) // the cluster keeps the log
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer stopKeeping()
 	defer site.Close()
 	serving := make(chan struct{})
 	done := make(chan error, 1)

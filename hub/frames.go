@@ -140,6 +140,7 @@ func (h *Hub) flush() {
 		h.labelDay, h.labelled = today, true
 	}
 	h.mergeLog(&d)
+	h.tellLogged()
 	d.At = now
 	if h.counts != before {
 		c := h.counts

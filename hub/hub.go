@@ -47,9 +47,11 @@ package hub
 //     the lock, so each checks h.closed and its generation (flushGen,
 //     graceGen, the guest window's gen), or s.panelClosed, before it acts.
 //   - Callbacks run under h.mu: Peers.Changed and Peers.Logging, a
-//     subscription's wake, Config.Summary, Config.Emptied and Config.Extra,
-//     the Renderer, the Clock and the Logger. Peers, wake, Summary, Emptied
-//     and Extra must return at once, and none of them may call the hub. A
+//     subscription's wake, Config.Summary, Config.Emptied, Config.Extra,
+//     Config.Logged, the Renderer, the Clock and the Logger. Peers, wake,
+//     Summary, Emptied, Extra and Logged must return at once, and none of
+//     them may call the hub (a Site's Logged and Forgotten hand the
+//     entries to a queue and return). A
 //     Site's Extra (the lobby's) takes s.panelMu and renders the panel
 //     there, in the lobby's flush. Its Summary and
 //     Emptied only take s.panelMu, note the news and set the panel timer:
@@ -114,6 +116,12 @@ type Config struct {
 	// return at once and must not call the hub.
 	Summary func(RoomSummary)
 	Emptied func()
+	// Logged, optional, is told after a frame the entries this hub wrote
+	// or changed (a burst) for it, oldest first, as they now read: for
+	// keeping the log across restarts. Entries given by AddEntries are
+	// not told. It runs under the hub's lock: it must return at once and
+	// must not call the hub. The entries' Names are never changed after.
+	Logged func([]Entry)
 	// Extra, optional, is asked at every flush for a frame rendered
 	// elsewhere, for a region of the page the hub's own frames never touch
 	// (a Site's Rooms panel, in the lobby); nil when there is none. The
@@ -147,6 +155,7 @@ type Hub struct {
 	pending  []Entry  // entries for the next frame (written here or given), sorted by ID
 	reorder  bool     // Renumber moved a shown entry: the next frame replaces the log whole
 	relogged []uint64 // shown entries a burst changed since the last frame, by ID
+	written  []uint64 // entries this hub wrote or changed since the last frame, for Config.Logged
 	guests   guestTally
 
 	// Fan-out.

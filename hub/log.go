@@ -150,6 +150,7 @@ func (h *Hub) newEntry(at time.Time, logging Logging, arrived bool, people []Per
 	}
 	e.add(people)
 	h.addPending(e)
+	h.written = append(h.written, e.ID)
 }
 
 // add counts people into e: the first few users by name, the rest as
@@ -192,6 +193,9 @@ func (h *Hub) joinBurst(at time.Time, arrived bool, people []Person) bool {
 	last.add(people)
 	if len(h.pending) == 0 && !slices.Contains(h.relogged, last.ID) {
 		h.relogged = append(h.relogged, last.ID)
+	}
+	if !slices.Contains(h.written, last.ID) {
+		h.written = append(h.written, last.ID)
 	}
 	return true
 }
@@ -280,6 +284,7 @@ func (h *Hub) closeGuestWindow(now time.Time) {
 		h.nextID++
 		e.ID, e.At = h.nextID, now
 		h.addPending(e)
+		h.written = append(h.written, e.ID)
 	}
 	clear(g.came)
 	g.open, g.visits, g.went = false, 0, 0
@@ -287,6 +292,27 @@ func (h *Hub) closeGuestWindow(now time.Time) {
 		g.timer.Stop()
 		g.timer = nil
 	}
+}
+
+// tellLogged hands Config.Logged the entries this hub wrote or changed
+// since the last frame and still holds, oldest first.
+func (h *Hub) tellLogged() {
+	if len(h.written) == 0 {
+		return
+	}
+	if h.cfg.Logged != nil {
+		slices.Sort(h.written)
+		var out []Entry
+		for _, id := range h.written {
+			if i, ok := findEntry(h.log, id); ok {
+				out = append(out, h.log[i])
+			}
+		}
+		if len(out) > 0 {
+			h.cfg.Logged(out)
+		}
+	}
+	h.written = h.written[:0]
 }
 
 // mergeLog moves the pending entries into the log, trims it to LogSize and

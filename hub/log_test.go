@@ -145,7 +145,12 @@ func TestGuestReloadInsideGracePeriodIsNeverLogged(t *testing.T) {
 // entry is sent again under its ID. Another entry between, or the window
 // passing, starts a new one.
 func TestLogWindowCollapsesBursts(t *testing.T) {
-	f := newFixture(t, func(c *hub.Config) { c.Grace = 0; c.LogWindow = time.Minute })
+	var told []hub.Entry // what Config.Logged heard; under the hub's lock, read after it returns
+	f := newFixture(t, func(c *hub.Config) {
+		c.Grace = 0
+		c.LogWindow = time.Minute
+		c.Logged = func(entries []hub.Entry) { told = append(told, entries...) }
+	})
 	viewer := f.connect(t, user("v", "vic"))
 	f.settle(t, viewer)
 	f.clock.Advance(time.Minute)
@@ -175,6 +180,9 @@ func TestLogWindowCollapsesBursts(t *testing.T) {
 	}
 	if log := f.hub.Snapshot().Log; log[0].ID != first.ID || log[0].Others != 2 {
 		t.Errorf("the log = %+v, want the burst's entry on top", log)
+	}
+	if e := told[len(told)-1]; e.ID != first.ID || e.Others != 2 {
+		t.Errorf("Config.Logged last heard %+v, want the burst's entry as it now reads", e)
 	}
 
 	// The window has passed since alice's entry began: a new entry.
