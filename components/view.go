@@ -141,6 +141,11 @@ type LoginPage struct {
 	Error    string
 }
 
+// meStylesheet is the address of the per-viewer stylesheet, which marks
+// the viewer's own row "(you)" and shows them their tabs badge: the frames,
+// the same for every viewer, cannot.
+const meStylesheet = "/me.css"
+
 // htmxConfig keeps htmx within a strict Content-Security-Policy: no
 // injected indicator styles, no eval.
 const htmxConfig = `{"includeIndicatorStyles":false,"allowEval":false}`

@@ -118,6 +118,7 @@ func NewServer(ctx context.Context, logger *slog.Logger, store UserStore, h *hub
 		r.Group(func(r chi.Router) {
 			r.Use(identify...)
 			r.Method(http.MethodGet, "/", serveIndex(h, opt.Site, s, urls))
+			r.Method(http.MethodGet, "/me.css", serveMeCSS())
 			r.Method(http.MethodGet, "/login", serveLoginForm(urls))
 			r.Method(http.MethodPost, "/login", serveLogin(logger, store, s, newLoginLimiter(opt.Login), opt.Metrics, urls))
 			r.Method(http.MethodPost, "/logout", serveLogout(s))
