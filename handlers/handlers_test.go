@@ -443,6 +443,7 @@ func TestBothTransportsCarryTheSameBytes(t *testing.T) {
 func TestHostileNameIsEscapedInFramesAndPage(t *testing.T) {
 	a := newApp(t)
 	guest := a.dialWS(t, nil)
+	guest.next(t) // its snapshot: it is connected, and evil's arrival is a frame of its own to come
 	evil := a.login(t, evilName, "evil password")
 	a.dialWS(t, evil)
 	f := waitFor(t, guest, `hx-swap-oob="beforeend:#online-users"`)

@@ -78,10 +78,14 @@ func NewServer(ctx context.Context, logger *slog.Logger, store UserStore, h *hub
 	if err != nil {
 		return nil, err
 	}
+	counted, err := renderFrame(components.YouCounted())
+	if err != nil {
+		return nil, err
+	}
 	l := &live{logger: logger, hub: h, site: opt.Site, sessions: s, metrics: opt.Metrics, opt: opt.Live,
 		ws: opt.Metrics.transport(transportWS), sse: opt.Metrics.transport(transportSSE),
 		wsAccept: &websocket.AcceptOptions{OriginPatterns: opt.Proxy.websocketOriginPatterns()},
-		slots:    newLiveSlots(opt.Live.MaxLive, opt.Live.MaxPerAddr), beat: beat}
+		slots:    newLiveSlots(opt.Live.MaxLive, opt.Live.MaxPerAddr), beat: beat, counted: counted}
 	urls := components.Assets{HTMX: assets.HTMX, WS: assets.WS, SSE: assets.SSE, Bulma: assets.Bulma, Style: assets.Style}
 
 	crossOrigin := http.NewCrossOriginProtection()
