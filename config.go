@@ -159,13 +159,85 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 		fmt.Fprintf(stderr, "Usage: herenow [flags]              serve the page\n")
 		fmt.Fprintf(stderr, "       herenow [flags] user add|passwd|delete NAME\n")
 		fmt.Fprintf(stderr, "       herenow [flags] user rename NAME NEWNAME\n")
-		fmt.Fprintf(stderr, "       herenow [flags] user list\n\nFlags (each also read from its environment variable):\n")
-		fs.VisitAll(func(f *flag.Flag) {
-			fmt.Fprintf(stderr, "  --%-17s %-25s %s (default %s)\n", f.Name, envName(f.Name), f.Usage, f.DefValue)
-		})
-		fmt.Fprintf(stderr, "\nHERENOW_JWT_SECRET (environment only) signs sessions; without it a secret is generated in the data directory.\n")
+		fmt.Fprintf(stderr, "       herenow [flags] user list\n\nFlags, each also read from its environment variable:\n\n")
+		printFlags(stderr, fs)
+		fmt.Fprintf(stderr, "\nHERENOW_JWT_SECRET (environment only) signs sessions; without it a secret\nis generated in the data directory.\n")
 	}
 	return fs
+}
+
+// helpWidth is how wide --help's lines may be.
+const helpWidth = 80
+
+// printFlags writes fs's flags as a table (flag, environment variable,
+// default) like the README's, each flag's description under its line.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	nameWidth, envWidth := len("FLAG"), len("ENVIRONMENT")
+	fs.VisitAll(func(f *flag.Flag) {
+		nameWidth, envWidth = max(nameWidth, len("--"+f.Name)), max(envWidth, len(envName(f.Name)))
+	})
+	row := func(name, env, def string) {
+		fmt.Fprintln(w, strings.TrimRight(fmt.Sprintf("  %-*s  %-*s  %s", nameWidth, name, envWidth, env, def), " "))
+	}
+	row("FLAG", "ENVIRONMENT", "DEFAULT")
+	fs.VisitAll(func(f *flag.Flag) {
+		row("--"+f.Name, envName(f.Name), defaultText(f))
+		const indent = "      "
+		for _, line := range wrapWords(f.Usage, helpWidth-len(indent)) {
+			fmt.Fprintln(w, indent+line)
+		}
+	})
+}
+
+// defaultText is a flag's default as the README writes it: a duration as
+// "12h", not "12h0m0s"; the log level in small letters, "info".
+func defaultText(f *flag.Flag) string {
+	switch f.Value.(flag.Getter).Get().(type) {
+	case time.Duration:
+		d, err := time.ParseDuration(f.DefValue)
+		if err != nil {
+			return f.DefValue
+		}
+		return shortDuration(d)
+	case *slog.Level:
+		return strings.ToLower(f.DefValue)
+	}
+	return f.DefValue
+}
+
+// shortDuration writes d without zero minutes and seconds: "12h", "1m",
+// "1h30m", "100ms".
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// wrapWords breaks text into lines of at most width bytes, between words;
+// a longer word has a line of its own.
+func wrapWords(text string, width int) []string {
+	var lines []string
+	var line string
+	for _, word := range strings.Fields(text) {
+		switch {
+		case line == "":
+			line = word
+		case len(line)+1+len(word) <= width:
+			line += " " + word
+		default:
+			lines = append(lines, line)
+			line = word
+		}
+	}
+	if line != "" {
+		lines = append(lines, line)
+	}
+	return lines
 }
 
 // parseProxy reads --public-url and --trusted-proxies.

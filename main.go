@@ -71,6 +71,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	h := site.Lobby()
 	metrics.WatchHub(h)
+	hasUsers, err := store.HasUsers(ctx)
+	if err != nil {
+		return err
+	}
 	changes, err := watchUserChanges(ctx, store, logger)
 	if err != nil {
 		return err
@@ -83,6 +87,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	return serveLinked(ctx, link, site, func(ctx context.Context) error {
 		defer changes.run(ctx)() // ends the watcher of the user database and waits for it
-		return serve(ctx, logger, cfg, site, app, metrics.OpsHandler())
+		return serve(ctx, logger, cfg, site, app, metrics.OpsHandler(), hasUsers)
 	})
 }

@@ -6,9 +6,11 @@ import (
 	"flag"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -102,6 +104,68 @@ func TestHelpListsEveryFlagWithItsEnvironmentVariable(t *testing.T) {
 	}
 }
 
+// TestHelpIsATableWithTheREADMEsDefaults: each flag's line has its
+// variable and default in columns of their own, defaults written as the
+// README writes them ("12h", "info") and none when empty; its description
+// follows, whole, in lines that fit a terminal.
+func TestHelpIsATableWithTheREADMEsDefaults(t *testing.T) {
+	_, help, err := runCLI(t, "", "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(help, "\n")
+	for i, l := range lines {
+		if len(l) > 80 {
+			t.Errorf("line %d is %d characters long: %q", i+1, len(l), l)
+		}
+	}
+	if strings.Contains(help, "(default") {
+		t.Errorf("--help still says \"(default …)\":\n%s", help)
+	}
+	envColumn, defaultColumn := -1, -1
+	var c config
+	newFlagSet(&c, io.Discard).VisitAll(func(f *flag.Flag) {
+		i := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "  --"+f.Name+" ") })
+		if i < 0 {
+			t.Errorf("no line for --%s", f.Name)
+			return
+		}
+		fields := strings.Fields(lines[i])
+		env := strings.Index(lines[i], envName(f.Name))
+		switch {
+		case env < 0 || fields[1] != envName(f.Name):
+			t.Errorf("--%s's line lacks %s: %q", f.Name, envName(f.Name), lines[i])
+		case envColumn < 0:
+			envColumn = env
+		case env != envColumn:
+			t.Errorf("--%s's variable starts in column %d, the others' in %d", f.Name, env, envColumn)
+		}
+		def := strings.TrimSpace(lines[i][min(env+len(envName(f.Name)), len(lines[i])):])
+		switch want := map[string]string{"session-ttl": "12h", "write-timeout": "1m", "log-level": "info", "addr": ":8080"}[f.Name]; {
+		case want != "" && def != want, want == "" && f.DefValue == "" && def != "":
+			t.Errorf("--%s's default reads %q, want %q", f.Name, def, want)
+		}
+		if def != "" {
+			col := strings.LastIndex(lines[i], def)
+			if defaultColumn < 0 {
+				defaultColumn = col
+			} else if col != defaultColumn {
+				t.Errorf("--%s's default starts in column %d, the others' in %d", f.Name, col, defaultColumn)
+			}
+		}
+		var desc []string
+		for _, l := range lines[i+1:] {
+			if !strings.HasPrefix(l, "      ") {
+				break
+			}
+			desc = append(desc, strings.TrimSpace(l))
+		}
+		if got := strings.Join(desc, " "); got != f.Usage {
+			t.Errorf("--%s's description reads %q, want %q", f.Name, got, f.Usage)
+		}
+	})
+}
+
 func TestEnvironmentConfiguresAndFlagsWin(t *testing.T) {
 	env := map[string]string{"HERENOW_LIST_LIMIT": "7", "HERENOW_ADDR": "127.0.0.1:1"}
 	cfg, _, err := parseConfig([]string{"herenow", "--addr", "127.0.0.1:2"}, func(k string) string { return env[k] }, &bytes.Buffer{})
@@ -193,6 +257,71 @@ func TestServesAndDrainsOnCancel(t *testing.T) {
 	}
 }
 
+// TestStartUpLogSaysWhatToOpenAndHowToAddAUser runs the program on an
+// empty store, then again once it has a user: the line that says it is
+// listening gives the URL to open, and how to add a user only while there
+// is none.
+func TestStartUpLogSaysWhatToOpenAndHowToAddAUser(t *testing.T) {
+	data, addr := t.TempDir(), freeLoopbackAddr(t)
+	listening := func() string {
+		t.Helper()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var logs lockedBuffer
+		done := make(chan error, 1)
+		go func() {
+			done <- run(ctx, []string{"herenow", "--addr", addr, "--data", data}, noEnv, strings.NewReader(""), io.Discard, &logs)
+		}()
+		waitServing(t, "http://"+addr, &logs)
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.Lines(logs.String()) {
+			if strings.Contains(line, "msg=listening") && strings.Contains(line, "serves=app") {
+				return line
+			}
+		}
+		t.Fatalf("no line says the app is listening:\n%s", logs.String())
+		return ""
+	}
+	const hint = "herenow user add NAME"
+	line := listening()
+	if !strings.Contains(line, "url=http://"+addr+"/") || !strings.Contains(line, hint) {
+		t.Errorf("with no users, the start-up line lacks the URL http://%s/ or %q:\n%s", addr, hint, line)
+	}
+	if _, _, err := runCLI(t, "correct horse\n", "--data", data, "user", "add", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	line = listening()
+	if !strings.Contains(line, "url=http://"+addr+"/") || strings.Contains(line, hint) {
+		t.Errorf("with a user, the start-up line lacks the URL or still says how to add one:\n%s", line)
+	}
+}
+
+// TestOpenURLNamesAHostABrowserCanReach: an address that listens on every
+// interface is opened as localhost; a public URL wins.
+func TestOpenURLNamesAHostABrowserCanReach(t *testing.T) {
+	public, _ := url.Parse("https://presence.example.com")
+	for _, c := range []struct {
+		addr   string
+		public *url.URL
+		want   string
+	}{
+		{"[::]:8080", nil, "http://localhost:8080/"},
+		{"0.0.0.0:8080", nil, "http://localhost:8080/"},
+		{":8080", nil, "http://localhost:8080/"},
+		{"127.0.0.1:8080", nil, "http://127.0.0.1:8080/"},
+		{"[::1]:9000", nil, "http://[::1]:9000/"},
+		{"192.0.2.7:80", nil, "http://192.0.2.7:80/"},
+		{"[::]:8080", public, "https://presence.example.com/"},
+	} {
+		if got := openURL(c.addr, c.public); got != c.want {
+			t.Errorf("openURL(%q, %v) = %q, want %q", c.addr, c.public, got, c.want)
+		}
+	}
+}
+
 func httpGet(t *testing.T, url string) string {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -208,7 +337,8 @@ func httpGet(t *testing.T, url string) string {
 }
 
 // TestREADMEConfigurationTableMatchesTheFlags keeps the README's table and
-// the program's flags in step: same flags, same variables, same defaults.
+// the program's flags in step: same flags, same variables, same defaults,
+// spelled as --help spells them.
 func TestREADMEConfigurationTableMatchesTheFlags(t *testing.T) {
 	readme, err := os.ReadFile("README.md")
 	if err != nil {
@@ -232,23 +362,14 @@ func TestREADMEConfigurationTableMatchesTheFlags(t *testing.T) {
 		if doc[0] != envName(f.Name) {
 			t.Errorf("README names %s for --%s, the program reads %s", doc[0], f.Name, envName(f.Name))
 		}
-		if !sameDefault(doc[1], f.DefValue) {
-			t.Errorf("README gives --%s a default of %q, the program %q", f.Name, doc[1], f.DefValue)
+		// Spelled alike, as --help writes it: "12h", not "12h0m0s".
+		if doc[1] != defaultText(f) {
+			t.Errorf("README gives --%s a default of %q, --help %q", f.Name, doc[1], defaultText(f))
 		}
 	})
 	for name := range documented {
 		t.Errorf("README documents --%s, which the program does not have", name)
 	}
-}
-
-// sameDefault compares defaults as the flag package would parse them, so
-// "12h" matches "12h0m0s" and "info" matches "INFO".
-func sameDefault(doc, def string) bool {
-	if a, err := time.ParseDuration(doc); err == nil {
-		b, err := time.ParseDuration(def)
-		return err == nil && a == b
-	}
-	return strings.EqualFold(doc, def)
 }
 
 // waitServing polls base until it answers, for at most 10 s; on failure it

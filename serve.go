@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"time"
 
 	"herenow/hub"
@@ -19,8 +21,10 @@ const drainTimeout = 10 * time.Second
 // cfg.metricsAddr if set, until ctx ends; then it drains: it stops
 // accepting, ends every live connection (WebSocket with 1012), lets requests
 // in flight finish and waits for the live connections to close, within a
-// deadline. Closing site ends the live connections.
-func serve(ctx context.Context, logger *slog.Logger, cfg config, site *hub.Site, app, ops http.Handler) error {
+// deadline. Closing site ends the live connections. The line that says app
+// is listening gives the URL to open, and, without users yet, how to add
+// one.
+func serve(ctx context.Context, logger *slog.Logger, cfg config, site *hub.Site, app, ops http.Handler, hasUsers bool) error {
 	errorLog := slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 	public := &http.Server{
 		Handler: app,
@@ -57,7 +61,14 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, site *hub.Site,
 			site.Close()
 			return fmt.Errorf("listen: %w", err)
 		}
-		logger.Info("listening", "addr", ln.Addr().String(), "serves", names[i])
+		attrs := []any{"addr", ln.Addr().String(), "serves", names[i]}
+		if srv == public {
+			attrs = append(attrs, "url", openURL(ln.Addr().String(), cfg.proxy.PublicURL))
+			if !hasUsers {
+				attrs = append(attrs, "hint", "no users yet: add one with herenow user add NAME")
+			}
+		}
+		logger.Info("listening", attrs...)
 		go func() { served <- srv.Serve(ln) }()
 	}
 	select {
@@ -84,4 +95,23 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, site *hub.Site,
 		<-served
 	}
 	return errors.Join(errs...)
+}
+
+// openURL is the address to open in a browser for a server listening on
+// addr: the public URL if there is one; else addr with localhost for a
+// host that means every interface.
+func openURL(addr string, public *url.URL) string {
+	if public != nil {
+		u := *public
+		u.Path = "/"
+		return u.String()
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/"
 }

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +21,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden with the curr
 
 var (
 	at     = time.Date(2026, 11, 24, 12, 3, 4, 0, time.UTC)
-	assets = components.Assets{HTMX: "/static/h/htmx.min.js", WS: "/static/w/ws.min.js", SSE: "/static/s/sse.min.js", Bulma: "/static/b/bulma.min.css", Style: "/static/c/herenow.css"}
+	assets = components.Assets{HTMX: "/static/h/htmx.min.js", WS: "/static/w/ws.min.js", SSE: "/static/s/sse.min.js", Bulma: "/static/b/bulma.min.css", Style: "/static/c/herenow.css", Favicon: "/static/f/favicon.svg"}
 	live   = components.Live{
 		Count: components.Count{People: 6, Guests: 2, Unlisted: 1},
 		Users: []components.UserItem{
@@ -65,19 +67,22 @@ func TestGolden(t *testing.T) {
 		{"room", components.Room(components.RoomPage{Assets: assets, Me: &components.Me{Name: "alice"}, Room: "standup", Live: roomLive})},
 		{"room_not_found", components.RoomNotFound(components.RoomNotFoundPage{Assets: assets, Name: "stand up!", Rule: "A room's name is 1 to 64 characters from a-z, 0-9, '-', '_' and '.'."})},
 		{"rooms_full", components.RoomsFull(components.RoomsFullPage{Assets: assets, Me: &components.Me{Name: "alice"}, Name: "retro"})},
+		{"method_not_allowed", components.MethodNotAllowed(components.MethodNotAllowedPage{Assets: assets, Me: &components.Me{Name: "alice"}, Method: "GET", Allowed: []string{"POST"}})},
+		{"method_not_allowed_unknown", components.MethodNotAllowed(components.MethodNotAllowedPage{Assets: assets, Method: "BREW"})},
+		{"too_many_attempts", components.TooManyAttempts(components.TooManyAttemptsPage{Assets: assets, RetryAfter: time.Minute})},
 		{"live_sse_room", components.LiveOverSSE(roomLive)},
 		{"frame_room_snapshot", components.Snapshot(roomLive)},
 		{"frame_room_diff", components.DiffFrame(components.Diff{
-			InRoom: true,
-			Count:  &components.Count{People: 3, Guests: 1},
-			Added:  []components.UserItem{{Key: "u-2", Name: "carol", Tabs: 1}},
+			Room:  "standup",
+			Count: &components.Count{People: 3, Guests: 1},
+			Added: []components.UserItem{{Key: "u-2", Name: "carol", Tabs: 1}},
 			Logged: []components.Entry{
 				{ID: 4, At: at, Arrived: true, Names: []string{"carol"}},
 				{ID: 3, At: at, Arrived: false, Names: []string{"dave"}, Guests: 2},
 			},
 		})},
 		{"frame_room_diff_log_replaced", components.DiffFrame(components.Diff{
-			InRoom:      true,
+			Room:        "standup",
 			LogReplaced: true,
 			Log:         []components.Entry{{ID: 7, At: at, Arrived: true, Guests: 1}, {ID: 6, At: at, Arrived: false, Names: []string{"erin"}}},
 		})},
@@ -163,19 +168,20 @@ func TestNamesAreEscapedEverywhere(t *testing.T) {
 		"room page":     components.Room(components.RoomPage{Assets: assets, Me: &components.Me{Name: evil}, Room: "standup", Live: roomLive}),
 		"room snapshot": components.Snapshot(components.Live{Room: "standup", Users: []components.UserItem{{Key: "u-3", Name: evil}}}),
 		"room diff": components.DiffFrame(components.Diff{
-			InRoom:  true,
+			Room:    "standup",
 			Updated: []components.UserItem{{Key: "u-3", Name: evil, Tabs: 2}},
 			Added:   []components.UserItem{{Key: "u-3", Name: evil}},
 			Logged:  []components.Entry{{ID: 1, At: at, Names: []string{evil}}},
 		}),
 		"room diff, log replaced": components.DiffFrame(components.Diff{
-			InRoom: true, LogReplaced: true,
+			Room: "standup", LogReplaced: true,
 			Log: []components.Entry{{ID: 1, At: at, Arrived: true, Names: []string{evil}}},
 		}),
-		"rooms panel frame": components.RoomsPanelFrame(components.RoomsPanel{Rooms: []components.RoomRow{{Name: "x", People: 1, Names: []string{evil}}}}),
-		"lobby with rooms":  components.Index(components.IndexPage{Assets: assets, Rooms: &components.RoomsPanel{Rooms: []components.RoomRow{{Name: "x", People: 1, Names: []string{evil}}}}}),
-		"room not found":    components.RoomNotFound(components.RoomNotFoundPage{Assets: assets, Name: evil, Rule: "a-z"}),
-		"rooms full":        components.RoomsFull(components.RoomsFullPage{Assets: assets, Name: evil}),
+		"rooms panel frame":  components.RoomsPanelFrame(components.RoomsPanel{Rooms: []components.RoomRow{{Name: "x", People: 1, Names: []string{evil}}}}),
+		"lobby with rooms":   components.Index(components.IndexPage{Assets: assets, Rooms: &components.RoomsPanel{Rooms: []components.RoomRow{{Name: "x", People: 1, Names: []string{evil}}}}}),
+		"room not found":     components.RoomNotFound(components.RoomNotFoundPage{Assets: assets, Name: evil, Rule: "a-z"}),
+		"rooms full":         components.RoomsFull(components.RoomsFullPage{Assets: assets, Name: evil}),
+		"method not allowed": components.MethodNotAllowed(components.MethodNotAllowedPage{Assets: assets, Method: evil, Allowed: []string{evil}}),
 	} {
 		var buf bytes.Buffer
 		if err := comp.Render(context.Background(), &buf); err != nil {
@@ -230,5 +236,58 @@ func TestALongRoomNameMayBreak(t *testing.T) {
 	want := `">` + strings.Repeat("x", 16) + "<wbr>" + strings.Repeat("x", 16) + "<wbr>" + strings.Repeat("x", 8) + "</a>"
 	if !strings.Contains(b.String(), want) {
 		t.Errorf("the panel renders a 40-letter name as %s, want %s", b.String(), want)
+	}
+}
+
+// TestTitleCountsPeopleOnTheFirstRenderAndLive: the tab's title reads the
+// same on the page as rendered, in the snapshot a live connection starts
+// with and in a diff that changes the count, in the lobby and in a room.
+func TestTitleCountsPeopleOnTheFirstRenderAndLive(t *testing.T) {
+	pageTitle := regexp.MustCompile(`<title id="page-title">([^<]*)</title>`)
+	frameTitle := regexp.MustCompile(`<div id="page-title" hx-swap-oob="innerHTML">([^<]*)</div>`)
+	for _, c := range []struct {
+		room   string
+		people int
+		want   string
+	}{
+		{"", 5, "(5) Who is online · herenow"},
+		{"", 1, "(1) Who is online · herenow"},
+		{"", 0, "Who is online · herenow"},
+		{"standup", 3, "(3) standup · herenow"},
+		{"standup", 0, "standup · herenow"},
+	} {
+		t.Run(fmt.Sprintf("%q with %d", c.room, c.people), func(t *testing.T) {
+			count := components.Count{People: c.people, Guests: c.people}
+			l := components.Live{Room: c.room, Count: count}
+			page := templ.Component(components.Index(components.IndexPage{Assets: assets, Live: l}))
+			if c.room != "" {
+				page = components.Room(components.RoomPage{Assets: assets, Room: c.room, Live: l})
+			}
+			for _, r := range []struct {
+				what string
+				comp templ.Component
+				re   *regexp.Regexp
+			}{
+				{"the page", page, pageTitle},
+				{"the snapshot", components.Snapshot(l), frameTitle},
+				{"a diff of the count", components.DiffFrame(components.Diff{Room: c.room, Count: &count}), frameTitle},
+			} {
+				var b strings.Builder
+				if err := r.comp.Render(context.Background(), &b); err != nil {
+					t.Fatal(err)
+				}
+				m := r.re.FindAllStringSubmatch(b.String(), -1)
+				if len(m) != 1 || m[0][1] != c.want {
+					t.Errorf("%s titles %q, want once %q:\n%s", r.what, m, c.want, b.String())
+				}
+			}
+		})
+	}
+	var b strings.Builder
+	if err := components.DiffFrame(components.Diff{Added: []components.UserItem{{Key: "u-1", Name: "alice", Tabs: 1}}}).Render(context.Background(), &b); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "page-title") {
+		t.Errorf("a diff that leaves the count be changes the title:\n%s", b.String())
 	}
 }

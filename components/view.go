@@ -21,6 +21,8 @@ type Assets struct {
 	SSE   string
 	Bulma string
 	Style string
+	// Favicon is the site's icon, an SVG.
+	Favicon string
 }
 
 // Me is the signed-in visitor; pages take a nil *Me for a guest.
@@ -78,11 +80,12 @@ type Diff struct {
 	// Logged and Trimmed are then unused.
 	LogReplaced bool
 	Log         []Entry
-	// InRoom: the diff is a room's, whose log reads "joined" and "left"
-	// rather than the lobby's "came online" and "went offline". It is here
-	// and not on Entry so that Entry keeps hub.Entry's fields, which the
-	// handlers convert one into the other.
-	InRoom bool
+	// Room is the room whose diff this is, empty for the lobby: its log
+	// reads "joined" and "left" rather than the lobby's "came online" and
+	// "went offline", and its page's title names it. It is here and not on
+	// Entry so that Entry keeps hub.Entry's fields, which the handlers
+	// convert one into the other.
+	Room string
 }
 
 // IndexPage is the view model of "/", the lobby.
@@ -132,6 +135,47 @@ type RoomsFullPage struct {
 	Assets Assets
 	Me     *Me
 	Name   string
+}
+
+// MethodNotAllowedPage is the view model of the 405 page.
+type MethodNotAllowedPage struct {
+	Assets  Assets
+	Me      *Me
+	Method  string   // the request's method, as given
+	Allowed []string // the methods the address takes, if any
+}
+
+// sentence says what went wrong: "This address does not take a GET
+// request; it takes POST."
+func (p MethodNotAllowedPage) sentence() string {
+	s := "This address does not take a " + p.Method + " request"
+	if len(p.Allowed) > 0 {
+		s += "; it takes " + who(p.Allowed, 0, 0)
+	}
+	return s + "."
+}
+
+// TooManyAttemptsPage is the view model of the 429 page for a login
+// refused by the login limits.
+type TooManyAttemptsPage struct {
+	Assets     Assets
+	Me         *Me
+	RetryAfter time.Duration // what the Retry-After header says
+}
+
+// wait says how long to wait: "a minute", "2 minutes", "30 seconds", "a
+// moment" when the time is not known.
+func (p TooManyAttemptsPage) wait() string {
+	switch d := p.RetryAfter; {
+	case d <= time.Second:
+		return "a moment"
+	case d == time.Minute:
+		return "a minute"
+	case d%time.Minute == 0:
+		return plural(int(d/time.Minute), "minute", "minutes")
+	default:
+		return plural(int(d.Round(time.Second)/time.Second), "second", "seconds")
+	}
 }
 
 // LoginPage is the view model of "/login".
@@ -185,6 +229,24 @@ func (c Count) guests() string {
 		return "and " + guests
 	}
 	return guests
+}
+
+// lobbyTitle names the lobby's page, in its title and heading.
+const lobbyTitle = "Who is online"
+
+// liveTitle is the title of the page that shows a live region, the same
+// on the page as rendered and in every frame that changes its count:
+// "(5) Who is online" in the lobby, "(3) standup" in a room. With nobody
+// online it is the page's name alone.
+func liveTitle(room string, people int) string {
+	name := room
+	if name == "" {
+		name = lobbyTitle
+	}
+	if people <= 0 {
+		return name
+	}
+	return "(" + strconv.Itoa(people) + ") " + name
 }
 
 // liveURL is the address of one of a live region's endpoints: path under

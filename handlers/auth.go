@@ -262,8 +262,6 @@ func serveLogin(logger *slog.Logger, store UserStore, s *sessions, limits *login
 			switch status {
 			case http.StatusUnauthorized:
 				m.logins.WithLabelValues(loginBadCredentials).Inc()
-			case http.StatusTooManyRequests:
-				m.logins.WithLabelValues(loginRateLimited).Inc()
 			case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
 				m.logins.WithLabelValues(loginInvalid).Inc()
 			}
@@ -290,7 +288,9 @@ func serveLogin(logger *slog.Logger, store UserStore, s *sessions, limits *login
 		client := middleware.GetClientIP(r.Context())
 		if limits.refuse(w, r, name) {
 			logger.Info("login refused", "reason", "rate limited", "client", client)
-			fail(http.StatusTooManyRequests, name, "Too many attempts. Please wait a minute and try again.")
+			m.logins.WithLabelValues(loginRateLimited).Inc()
+			render(w, r, http.StatusTooManyRequests, components.TooManyAttempts(components.TooManyAttemptsPage{
+				Assets: assets, Me: visitorFrom(r.Context()).me(), RetryAfter: retryAfter(w.Header())}))
 			return
 		}
 		if limits.wait(r.Context(), name) != nil {

@@ -654,7 +654,7 @@ func TestStaticAssetsAreServedImmutable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, path := range []string{assets.HTMX, assets.WS, assets.SSE, assets.Bulma, assets.Style} {
+	for _, path := range []string{assets.HTMX, assets.WS, assets.SSE, assets.Bulma, assets.Style, assets.Favicon} {
 		resp, err := http.Get(a.srv.URL + path)
 		if err != nil {
 			t.Fatal(err)
@@ -671,5 +671,53 @@ func TestStaticAssetsAreServedImmutable(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("unknown asset: %s, want 404", resp.Status)
+	}
+}
+
+// TestFaviconIsServedAsSVG: the icon the pages link to and the
+// /favicon.ico browsers ask for on their own are the same SVG; only the
+// content-addressed one is cached forever.
+func TestFaviconIsServedAsSVG(t *testing.T) {
+	a := newApp(t)
+	assets, err := static.Load(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bodies [][]byte
+	for _, c := range []struct {
+		path, cache string
+	}{
+		{assets.Favicon, "public, max-age=31536000, immutable"},
+		{"/favicon.ico", "public, max-age=86400"},
+	} {
+		for _, method := range []string{http.MethodGet, http.MethodHead} {
+			req, err := http.NewRequest(method, a.srv.URL+c.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/svg+xml" ||
+				resp.Header.Get("Cache-Control") != c.cache {
+				t.Errorf("%s %s: %s, Content-Type %q, Cache-Control %q; want 200, image/svg+xml, %q",
+					method, c.path, resp.Status, resp.Header.Get("Content-Type"), resp.Header.Get("Cache-Control"), c.cache)
+			}
+			if method == http.MethodGet {
+				if !bytes.HasPrefix(body, []byte("<svg ")) {
+					t.Errorf("GET %s: the body is not an SVG: %.80q", c.path, body)
+				}
+				bodies = append(bodies, body)
+			}
+		}
+	}
+	if len(bodies) == 2 && !bytes.Equal(bodies[0], bodies[1]) {
+		t.Errorf("/favicon.ico is not the icon the pages link to")
 	}
 }

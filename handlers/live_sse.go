@@ -45,11 +45,18 @@ func serveLiveSSE(l *live, place placeFunc) http.Handler {
 			return
 		}
 		defer release()
-		rc := http.NewResponseController(w)
-		clearDeadlines(rc)
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("X-Accel-Buffering", "no")
+		if r.Method == http.MethodHead {
+			// The headers a stream starts with, and no stream: net/http
+			// would swallow its writes, and the stream would make someone
+			// present until the connection closed.
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		rc := http.NewResponseController(w)
+		clearDeadlines(rc)
 		w.WriteHeader(http.StatusOK)
 		var sub *hub.Subscription
 		var subSet atomic.Bool

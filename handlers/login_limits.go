@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -78,6 +79,16 @@ func (l *loginLimiter) refuse(w http.ResponseWriter, r *http.Request, name strin
 		return true
 	}
 	return false
+}
+
+// retryAfter is the wait that h's Retry-After header, in seconds, says;
+// zero when there is none.
+func retryAfter(h http.Header) time.Duration {
+	s, err := strconv.Atoi(h.Get("Retry-After"))
+	if err != nil || s < 0 {
+		return 0
+	}
+	return time.Duration(s) * time.Second
 }
 
 // delay is how long an attempt on name waits before its password is

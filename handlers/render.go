@@ -46,7 +46,7 @@ func (r Renderer) Diff(d hub.Diff) (*hub.Frame, error) {
 
 		LogReplaced: d.LogReplaced,
 		Log:         entries(d.Log),
-		InRoom:      r.Room != "",
+		Room:        r.Room,
 	}
 	if d.Counts != nil {
 		c := components.Count(*d.Counts)

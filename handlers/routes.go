@@ -86,7 +86,8 @@ func NewServer(ctx context.Context, logger *slog.Logger, store UserStore, h *hub
 		ws: opt.Metrics.transport(transportWS), sse: opt.Metrics.transport(transportSSE),
 		wsAccept: &websocket.AcceptOptions{OriginPatterns: opt.Proxy.websocketOriginPatterns()},
 		slots:    newLiveSlots(opt.Live.MaxLive, opt.Live.MaxPerAddr), beat: beat, counted: counted}
-	urls := components.Assets{HTMX: assets.HTMX, WS: assets.WS, SSE: assets.SSE, Bulma: assets.Bulma, Style: assets.Style}
+	urls := components.Assets{HTMX: assets.HTMX, WS: assets.WS, SSE: assets.SSE, Bulma: assets.Bulma, Style: assets.Style,
+		Favicon: assets.Favicon}
 
 	crossOrigin := http.NewCrossOriginProtection()
 	if o := opt.Proxy.publicOrigin(); o != "" {
@@ -99,9 +100,17 @@ func NewServer(ctx context.Context, logger *slog.Logger, store UserStore, h *hub
 	// they are what the logs, the rate limits and the cookies go by.
 	r.Use(opt.Proxy.middlewares()...)
 	r.Use(middleware.Recoverer, securityHeaders, crossOrigin.Handler)
+	// Every GET route answers HEAD as GET would, without the body (net/http
+	// drops it). A live stream answers with its headers and does not start:
+	// see serveLiveSSE; a WebSocket needs a GET, so its HEAD is refused as
+	// a GET without an Upgrade header is.
+	r.Use(middleware.GetHead)
 	// Only the cookie carries a session: a token in a header or the query
 	// string is ignored.
 	identify := chi.Chain(jwtauth.Verify(s.jwt, tokenFromCookie), s.identify)
+	// A method a route does not take gets a page of the site that says
+	// which it does.
+	r.MethodNotAllowed(append(chi.Chain(accessLog(logger)), identify...).Handler(serveMethodNotAllowed(urls)).ServeHTTP)
 
 	// Live connections log their own opening and closing, which says more
 	// than an access-log line would. Both refuse another site's pages.
@@ -116,7 +125,7 @@ func NewServer(ctx context.Context, logger *slog.Logger, store UserStore, h *hub
 		r.Use(accessLog(logger))
 		// Assets are only ever read: anything but GET and HEAD is a 405.
 		r.Method(http.MethodGet, static.Prefix+"*", assets)
-		r.Method(http.MethodHead, static.Prefix+"*", assets)
+		r.MethodFunc(http.MethodGet, "/favicon.ico", assets.ServeFavicon)
 		r.Method(http.MethodGet, "/healthz", serveHealthz())
 		r.Method(http.MethodGet, "/readyz", serveReadyz(logger, store, h, opt.Ready))
 		r.Group(func(r chi.Router) {
@@ -137,10 +146,10 @@ func NewServer(ctx context.Context, logger *slog.Logger, store UserStore, h *hub
 	return r, nil
 }
 
-// contentSecurityPolicy allows scripts, styles and connections from this
-// origin only: htmx needs no inline script, and with its indicator styles
-// off, no inline style either.
-const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+// contentSecurityPolicy allows scripts, styles, images and connections
+// from this origin only: htmx needs no inline script, and with its
+// indicator styles off, no inline style either.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; " +
 	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
 func securityHeaders(next http.Handler) http.Handler {

@@ -1,7 +1,7 @@
 // Package static serves the browser libraries herenow uses, embedded in the
 // binary from static/node_modules (installed by `npm ci --prefix static` from
 // the pinned lockfile), and herenow's own stylesheet, at content-addressed
-// URLs that browsers may cache forever.
+// URLs that browsers may cache forever, and the site's icon.
 package static
 
 import (
@@ -22,6 +22,7 @@ import (
 //go:embed node_modules/htmx-ext-sse/dist/sse.min.js
 //go:embed node_modules/bulma/css/bulma.min.css
 //go:embed herenow.css
+//go:embed favicon.svg
 var files embed.FS
 
 // Prefix is where the assets are mounted.
@@ -34,6 +35,9 @@ type Assets struct {
 	SSE   string // htmx-ext-sse
 	Bulma string // bulma stylesheet
 	Style string // herenow's own stylesheet
+	// Favicon is the site's icon: a turquoise disc (Bulma's primary
+	// colour) around a white dot, as SVG.
+	Favicon string
 
 	// StaleAfter is the delay written into the stylesheet: how long the
 	// page's connection state may go unreplaced before it shows.
@@ -64,6 +68,7 @@ func Load(staleAfter time.Duration) (*Assets, error) {
 		{&a.SSE, "node_modules/htmx-ext-sse/dist/sse.min.js"},
 		{&a.Bulma, "node_modules/bulma/css/bulma.min.css"},
 		{&a.Style, "herenow.css"},
+		{&a.Favicon, "favicon.svg"},
 	} {
 		body, err := fs.ReadFile(files, f.name)
 		if err != nil {
@@ -88,5 +93,16 @@ func (a *Assets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	http.ServeContent(w, r, path.Base(f.name), time.Time{}, bytes.NewReader(f.body))
+}
+
+// ServeFavicon answers /favicon.ico, which browsers ask for on their own
+// where no page names an icon (a JSON response, an error from a proxy),
+// with the icon's SVG itself. A redirect would cost a second request, and
+// a permanent one, cached, would outlive the content-addressed URL it
+// points to; the fixed URL is cached for a day, not forever.
+func (a *Assets) ServeFavicon(w http.ResponseWriter, r *http.Request) {
+	f := a.byURL[a.Favicon]
+	w.Header().Set("Cache-Control", "public, max-age=86400")
 	http.ServeContent(w, r, path.Base(f.name), time.Time{}, bytes.NewReader(f.body))
 }

@@ -237,6 +237,15 @@ func (s *Store) List(ctx context.Context) ([]User, error) {
 	return out, nil
 }
 
+// HasUsers reports whether there is at least one user.
+func (s *Store) HasUsers(ctx context.Context) (bool, error) {
+	var exists bool
+	if err := s.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM users)`).Scan(&exists); err != nil {
+		return false, fmt.Errorf("look for users: %w", err)
+	}
+	return exists, nil
+}
+
 // ByID returns the user with id, or ErrNotFound.
 func (s *Store) ByID(ctx context.Context, id int64) (User, error) {
 	u := User{ID: id}

@@ -90,6 +90,35 @@ func TestAddListAuthenticate(t *testing.T) {
 	})
 }
 
+func TestHasUsersSaysWhetherThereIsAny(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *users.Store) {
+		ctx := context.Background()
+		has := func() bool {
+			t.Helper()
+			exists, err := s.HasUsers(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return exists
+		}
+		if has() {
+			t.Error("a new store has users")
+		}
+		if _, err := s.Add(ctx, "alice", "correct horse"); err != nil {
+			t.Fatal(err)
+		}
+		if !has() {
+			t.Error("no users after adding alice")
+		}
+		if err := s.Delete(ctx, "alice"); err != nil {
+			t.Fatal(err)
+		}
+		if has() {
+			t.Error("users left after deleting the only one")
+		}
+	})
+}
+
 func TestPasswordChangeAndDelete(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s *users.Store) {
 		ctx := context.Background()
