@@ -292,7 +292,7 @@ func TestAKilledInstancesPeopleGoOfflineEverywhereOnce(t *testing.T) {
 		}
 	}
 	for name := range viewers {
-		readUntil(name, `<li id="u-1">bob`)
+		readUntil(name, `<li id="u-1"><span class="user-name">bob`)
 	}
 
 	killed := time.Now()
@@ -387,7 +387,7 @@ func TestThreeInstancesOnLoopback(t *testing.T) {
 		time.Sleep(400 * time.Millisecond)
 		began := time.Now()
 		alice := dial(b, cookies)
-		readUntil(guest, `<li id="u-1">alice`)
+		readUntil(guest, `<li id="u-1"><span class="user-name">alice`)
 		took = append(took, time.Since(began))
 		alice.Close(websocket.StatusGoingAway, "")
 		readUntil(guest, `<li id="u-1" hx-swap-oob="delete">`)

@@ -91,6 +91,8 @@ func TestGolden(t *testing.T) {
 			Log:         []components.Entry{{ID: 7, At: at, Arrived: true, Guests: 1}, {ID: 6, At: at, Arrived: false, Names: []string{"erin"}}},
 		})},
 		{"frame_heartbeat", components.Heartbeat(at.In(time.FixedZone("CET", 3600)))},
+		{"frame_you_counted", components.YouCounted()},
+		{"frame_diff_alone", components.DiffFrame(components.Diff{Count: &components.Count{People: 1}})},
 		{"frame_rooms_panel", components.RoomsPanelFrame(panel)},
 		{"frame_rooms_panel_one_more", components.RoomsPanelFrame(components.RoomsPanel{Rooms: panel.Rooms[2:], More: 1})},
 		{"frame_rooms_panel_empty", components.RoomsPanelFrame(components.RoomsPanel{})},

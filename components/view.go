@@ -195,6 +195,11 @@ type LoginPage struct {
 	Error    string
 }
 
+// meStylesheet is the address of the per-viewer stylesheet, which marks
+// the viewer's own row "(you)" and shows them their tabs badge: the frames,
+// the same for every viewer, cannot.
+const meStylesheet = "/me.css"
+
 // htmxConfig keeps htmx within a strict Content-Security-Policy: no
 // injected indicator styles, no eval.
 const htmxConfig = `{"includeIndicatorStyles":false,"allowEval":false}`
@@ -215,28 +220,25 @@ func peopleOnline(n int) string {
 	return "people online"
 }
 
-// rest says who is online beyond the named users: "+3 more and 2 guests".
-func (c Count) rest() string {
-	listed := c.People - c.Guests - c.Unlisted
-	var s string
-	if c.Unlisted > 0 {
-		s = "+" + strconv.Itoa(c.Unlisted) + " more"
+// more counts the users online beyond the list: "+3 more", or "".
+func (c Count) more() string {
+	if c.Unlisted == 0 {
+		return ""
 	}
-	if c.Guests > 0 {
-		guests := plural(c.Guests, "guest", "guests")
-		switch {
-		case s != "":
-			s += " and " + guests
-		case listed > 0:
-			s = "and " + guests
-		default:
-			s = guests
-		}
+	return "+" + strconv.Itoa(c.Unlisted) + " more"
+}
+
+// guests counts the guests online, after the users if any: "and 2 guests"
+// (after "+3 more" too), "1 guest" alone, or "" for none.
+func (c Count) guests() string {
+	if c.Guests == 0 {
+		return ""
 	}
-	if c.People == 0 {
-		s = "Nobody is here yet."
+	guests := plural(c.Guests, "guest", "guests")
+	if c.People > c.Guests {
+		return "and " + guests
 	}
-	return s
+	return guests
 }
 
 // lobbyTitle names the lobby's page, in its title and heading.

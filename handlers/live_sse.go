@@ -107,6 +107,7 @@ func serveLiveSSE(l *live, place placeFunc) http.Handler {
 		// As over WebSocket: the first heartbeat follows the snapshot, and
 		// a due one goes before queued frames.
 		greeted, beatDue := false, false
+		written := 0 // the hub's frames; YouCounted follows the one that counts the person
 		for err == nil {
 			if beatDue {
 				beatDue = false
@@ -119,6 +120,9 @@ func serveLiveSSE(l *live, place placeFunc) http.Handler {
 			case f := <-sub.Frames():
 				if err = write(f.Event); err == nil {
 					l.sse.wrote(f, len(f.Event))
+					if written++; written == sub.CountedAfter() {
+						err = write(l.counted.Event)
+					}
 				}
 				if !greeted {
 					greeted, beatDue = true, beating

@@ -49,6 +49,9 @@ type live struct {
 	wsAccept *websocket.AcceptOptions // origins accepted beside the request's Host
 	slots    *liveSlots
 	beat     *heartbeat
+	// counted is components.YouCounted, sent to a connection alone once
+	// the frames it has written count its person (CountedAfter).
+	counted *hub.Frame
 }
 
 // opened counts and logs a new live connection; the func it returns does the
@@ -148,8 +151,10 @@ type wsConn struct {
 	writing atomic.Bool // a writer goroutine is running or about to
 	beat    atomic.Bool // a heartbeat is due
 	// greeted: the first frame, the snapshot, is written, and with it a
-	// heartbeat is due. Only the writer goroutine, one at a time, uses it.
+	// heartbeat is due. written counts the hub's frames written. Only the
+	// writer goroutine, one at a time, uses them.
 	greeted bool
+	written int
 	closing sync.Once
 	code    websocket.StatusCode // the close code the server sent, set once in closing
 	reason  error
@@ -177,7 +182,8 @@ func (ws *wsConn) beatDue() {
 }
 
 // writeQueued writes queued frames, and a heartbeat when one is due, until
-// there is nothing left to write, or closes the connection once the hub
+// there is nothing left to write (with, once, right after the frame that
+// first counts the connection's person, components.YouCounted), or closes the connection once the hub
 // has ended the subscription. The first heartbeat follows the snapshot;
 // after that a due heartbeat goes before queued frames, so that a page
 // whose frames never stop still hears it. Writes carry no deadline of
@@ -205,6 +211,12 @@ func (ws *wsConn) writeQueued() {
 				return
 			}
 			ws.live.ws.wrote(f, len(f.HTML))
+			if ws.written++; ws.written == ws.sub.CountedAfter() {
+				if err := ws.conn.Write(context.Background(), websocket.MessageText, ws.live.counted.HTML); err != nil {
+					ws.conn.CloseNow()
+					return
+				}
+			}
 			if !ws.greeted {
 				ws.greeted = true
 				ws.beat.Store(ws.live.opt.Heartbeat > 0)

@@ -83,6 +83,7 @@ func (h *Hub) flush() {
 	var arrived, left []Person
 	var held []Held
 	before := h.counts
+	showed := false
 	for _, p := range h.dirty {
 		p.dirty = false
 		if c, changed := p.report(); changed {
@@ -95,6 +96,7 @@ func (h *Hub) flush() {
 				arrived = append(arrived, p.person)
 			}
 			h.show(p, &d)
+			showed = true
 		case !p.online() && sp != nil:
 			left = append(left, p.person)
 			h.hide(sp, &d)
@@ -142,7 +144,10 @@ func (h *Hub) flush() {
 	h.mergeLog(&d)
 	h.tellLogged()
 	d.At = now
-	if h.counts != before {
+	// The counts go out when they changed, and whenever someone new is
+	// shown, even if someone else's going left the figures as they were:
+	// that frame is the one that counts the newcomer (CountedAfter).
+	if h.counts != before || showed {
 		c := h.counts
 		d.Counts = &c
 	}
