@@ -140,7 +140,8 @@ func (a *testApp) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		args := append([]string{"herenow", "--addr", a.addr, "--data", a.data, "--grace", testGrace.String(), "--tick", "20ms"}, a.args...)
+		// --log-window 0: the scenarios read each change as its own entry.
+		args := append([]string{"herenow", "--addr", a.addr, "--data", a.data, "--grace", testGrace.String(), "--tick", "20ms", "--log-window", "0"}, a.args...)
 		done <- run(ctx, args, noEnv, strings.NewReader(""), &bytes.Buffer{}, a.logs)
 	}()
 	a.stop = func() {

@@ -136,10 +136,12 @@ func TestTheClusterLinksOwnErrorEndsServing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer closeLink()
-	site, err := openPresence(config{tick: 10 * time.Millisecond, listLimit: 10, maxRooms: 10}, logger, link, handlers.NewMetrics())
+	cfg := config{redisURL: testRedisURL, tick: 10 * time.Millisecond, listLimit: 10, maxRooms: 10}
+	site, stopKeeping, err := openPresence(context.Background(), cfg, logger, link, handlers.NewMetrics(), nil) // the cluster keeps the log
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer stopKeeping()
 	defer site.Close()
 	serving := make(chan struct{})
 	done := make(chan error, 1)
@@ -290,7 +292,7 @@ func TestAKilledInstancesPeopleGoOfflineEverywhereOnce(t *testing.T) {
 		}
 	}
 	for name := range viewers {
-		readUntil(name, `<li id="u-1">bob`)
+		readUntil(name, `<li id="u-1"><span class="user-name">bob`)
 	}
 
 	killed := time.Now()
@@ -385,7 +387,7 @@ func TestThreeInstancesOnLoopback(t *testing.T) {
 		time.Sleep(400 * time.Millisecond)
 		began := time.Now()
 		alice := dial(b, cookies)
-		readUntil(guest, `<li id="u-1">alice`)
+		readUntil(guest, `<li id="u-1"><span class="user-name">alice`)
 		took = append(took, time.Since(began))
 		alice.Close(websocket.StatusGoingAway, "")
 		readUntil(guest, `<li id="u-1" hx-swap-oob="delete">`)

@@ -35,6 +35,7 @@ type config struct {
 	rooms       []string // what it says: a fixed list of rooms, or nil
 	grace       time.Duration
 	tick        time.Duration
+	logWindow   time.Duration
 	sessionTTL  time.Duration
 	logLevel    slog.Level
 	live        handlers.LiveOptions
@@ -85,9 +86,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if c.proxy, err = parseProxy(c.publicURL, c.trustedProxies); err != nil {
 		return c, nil, err
 	}
-	if c.listLimit < 0 || c.grace < 0 || c.tick <= 0 || c.sessionTTL <= 0 || c.live.PingInterval <= 0 || c.live.PingTimeout <= 0 || c.live.Heartbeat <= 0 ||
+	if c.listLimit < 0 || c.grace < 0 || c.logWindow < 0 || c.tick <= 0 || c.sessionTTL <= 0 || c.live.PingInterval <= 0 || c.live.PingTimeout <= 0 || c.live.Heartbeat <= 0 ||
 		c.login.PerIP <= 0 || c.login.PerName <= 0 {
-		return c, nil, errors.New("--list-limit and --grace must not be negative; --tick, --session-ttl, the ping settings, --heartbeat and the login limits must be positive")
+		return c, nil, errors.New("--list-limit, --grace and --log-window must not be negative; --tick, --session-ttl, the ping settings, --heartbeat and the login limits must be positive")
 	}
 	if c.live.MaxLive < 0 || c.live.MaxPerAddr < 0 || c.readTimeout <= 0 || c.writeTimeout <= 0 {
 		return c, nil, errors.New("--max-live and --max-live-per-addr must not be negative; --read-timeout and --write-timeout must be positive")
@@ -141,6 +142,7 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.roomList, "rooms", "", "comma-separated room names: the only rooms there are; any valid name when empty")
 	fs.DurationVar(&c.grace, "grace", 5*time.Second, "how long someone whose last tab closed still counts as online")
 	fs.DurationVar(&c.tick, "tick", 100*time.Millisecond, "shortest time between two live updates")
+	fs.DurationVar(&c.logWindow, "log-window", time.Minute, "the activity log summarises guests once per this and folds arrivals (or departures) within it into one entry; 0: every change its own entry")
 	fs.DurationVar(&c.sessionTTL, "session-ttl", 12*time.Hour, "how long a login lasts")
 	fs.DurationVar(&c.live.PingInterval, "ping-interval", 30*time.Second, "how often WebSocket clients are pinged; SSE streams get a heartbeat at least this often")
 	fs.DurationVar(&c.live.Heartbeat, "heartbeat", 10*time.Second, "how often every live page is told its connection is alive; a page that hears nothing for twice this says \"Reconnecting…\"")

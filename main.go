@@ -65,10 +65,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	defer closeLink()
 	metrics := handlers.NewMetrics()
-	site, err := openPresence(cfg, logger, link, metrics)
+	site, stopKeeping, err := openPresence(ctx, cfg, logger, link, metrics, store)
 	if err != nil {
 		return err
 	}
+	defer stopKeeping() // once serve has shut the site down: its last entries are written
 	h := site.Lobby()
 	metrics.WatchHub(h)
 	hasUsers, err := store.HasUsers(ctx)

@@ -31,9 +31,10 @@ var (
 		},
 		Log: []components.Entry{
 			{ID: 3, At: at, Arrived: false, Names: []string{"carol"}},
-			{ID: 2, At: at.Add(-time.Minute), Arrived: true, Names: []string{"alice", "bob", "<script>alert(1)</script>"}, Others: 48, Guests: 2},
-			{ID: 1, At: at.Add(-time.Hour), Arrived: true, Guests: 1},
+			{ID: 2, At: at.Add(-13 * time.Hour), Arrived: true, Names: []string{"alice", "bob", "<script>alert(1)</script>"}, Others: 48, Guests: 2},
+			{ID: 1, At: at.Add(-3 * 24 * time.Hour), Arrived: true, Guests: 1},
 		},
+		Now: at.Add(30 * time.Minute),
 	}
 	panel = components.RoomsPanel{
 		Rooms: []components.RoomRow{
@@ -51,6 +52,7 @@ var (
 			{ID: 2, At: at, Arrived: false, Names: []string{"bob"}, Guests: 2},
 			{ID: 1, At: at.Add(-time.Minute), Arrived: true, Names: []string{"alice"}, Guests: 1},
 		},
+		Now: at,
 	}
 )
 
@@ -73,6 +75,7 @@ func TestGolden(t *testing.T) {
 		{"live_sse_room", components.LiveOverSSE(greeting(roomLive, "guest"))},
 		{"frame_room_snapshot", components.Snapshot(roomLive)},
 		{"frame_room_diff", components.DiffFrame(components.Diff{
+			Now:   at,
 			Room:  "standup",
 			Count: &components.Count{People: 3, Guests: 1},
 			Added: []components.UserItem{{Key: "u-2", Name: "carol", Tabs: 1}},
@@ -82,6 +85,7 @@ func TestGolden(t *testing.T) {
 			},
 		})},
 		{"frame_room_diff_log_replaced", components.DiffFrame(components.Diff{
+			Now:         at.Add(24 * time.Hour), // the first frame of a new day
 			Room:        "standup",
 			LogReplaced: true,
 			Log:         []components.Entry{{ID: 7, At: at, Arrived: true, Guests: 1}, {ID: 6, At: at, Arrived: false, Names: []string{"erin"}}},
@@ -89,6 +93,8 @@ func TestGolden(t *testing.T) {
 		{"frame_greeting_signed_in", components.Greeting(&components.Me{Name: "<b>alice</b>"})},
 		{"frame_greeting_guest", components.Greeting(nil)},
 		{"frame_heartbeat", components.Heartbeat(at.In(time.FixedZone("CET", 3600)))},
+		{"frame_you_counted", components.YouCounted()},
+		{"frame_diff_alone", components.DiffFrame(components.Diff{Count: &components.Count{People: 1}})},
 		{"frame_rooms_panel", components.RoomsPanelFrame(panel)},
 		{"frame_rooms_panel_one_more", components.RoomsPanelFrame(components.RoomsPanel{Rooms: panel.Rooms[2:], More: 1})},
 		{"frame_rooms_panel_empty", components.RoomsPanelFrame(components.RoomsPanel{})},
@@ -98,6 +104,7 @@ func TestGolden(t *testing.T) {
 		{"live_sse", components.LiveOverSSE(live)},
 		{"frame_snapshot", components.Snapshot(live)},
 		{"frame_diff_full", components.DiffFrame(components.Diff{
+			Now:     at,
 			Count:   &components.Count{People: 7, Guests: 3},
 			Removed: []string{"u-3"},
 			Updated: []components.UserItem{{Key: "u-2", Name: "bob", Tabs: 2}},
@@ -108,11 +115,23 @@ func TestGolden(t *testing.T) {
 			},
 			Trimmed: []uint64{1, 2},
 		})},
+		{"frame_diff_burst_and_visits", components.DiffFrame(components.Diff{
+			Now:      at,
+			Relogged: []components.Entry{{ID: 8, At: at.Add(-20 * time.Second), Arrived: true, Names: []string{"alice", "bob"}}},
+			Logged:   []components.Entry{{ID: 9, At: at, Visits: 3}},
+		})},
+		{"frame_room_diff_visit", components.DiffFrame(components.Diff{
+			Room:   "standup",
+			Now:    at,
+			Logged: []components.Entry{{ID: 5, At: at, Visits: 1}},
+		})},
 		{"frame_diff_count_only", components.DiffFrame(components.Diff{Count: &count})},
 		{"frame_diff_guests_only_entry", components.DiffFrame(components.Diff{
+			Now:    at,
 			Logged: []components.Entry{{ID: 9, At: at, Arrived: true, Guests: 3}},
 		})},
 		{"frame_diff_log_replaced", components.DiffFrame(components.Diff{
+			Now:         at.AddDate(1, 0, 0), // a year on: the dates say which year
 			Count:       &count,
 			LogReplaced: true,
 			Log: []components.Entry{
@@ -138,6 +157,33 @@ func TestGolden(t *testing.T) {
 func greeting(l components.Live, whom string) components.Live {
 	l.Greets = whom
 	return l
+}
+
+// TestTimeLabel: an entry's time reads relative to the render, in UTC,
+// whatever zone either time is given in.
+func TestTimeLabel(t *testing.T) {
+	now := time.Date(2026, 11, 24, 9, 30, 0, 0, time.UTC) // a Tuesday
+	paris := time.FixedZone("CET", 3600)
+	for _, c := range []struct {
+		at, now time.Time
+		want    string
+	}{
+		{now, now, "today 09:30 UTC"},
+		{time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC), now, "today 00:00 UTC"},
+		{time.Date(2026, 11, 24, 23, 59, 59, 0, time.UTC), now, "today 23:59 UTC"}, // ahead of now, but today
+		{time.Date(2026, 11, 23, 23, 59, 59, 0, time.UTC), now, "yesterday 23:59 UTC"},
+		{time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC), now, "yesterday 00:00 UTC"},
+		{time.Date(2026, 11, 22, 23, 10, 0, 0, time.UTC), now, "Sun 22 Nov 23:10 UTC"},
+		{time.Date(2026, 11, 25, 0, 1, 0, 0, time.UTC), now, "Wed 25 Nov 00:01 UTC"}, // tomorrow: another clock ahead
+		{time.Date(2025, 12, 31, 23, 0, 0, 0, time.UTC), now, "Wed 31 Dec 2025 23:00 UTC"},
+		{time.Date(2026, 11, 24, 0, 30, 0, 0, paris), now, "yesterday 23:30 UTC"}, // 00:30 in Paris
+		{now, time.Date(2026, 11, 25, 0, 30, 0, 0, paris), "today 09:30 UTC"},     // 23:30 UTC on the 24th
+		{now, time.Time{}, "Tue 24 Nov 2026 09:30 UTC"},                           // no render time: the date
+	} {
+		if got := components.TimeLabel(c.at, c.now); got != c.want {
+			t.Errorf("TimeLabel(%v, %v) = %q, want %q", c.at, c.now, got, c.want)
+		}
+	}
 }
 
 func compareGolden(t *testing.T, path, got string) {

@@ -52,6 +52,7 @@ type Entry struct {
 	Names   []string
 	Others  int
 	Guests  int
+	Visits  int // guests who came and went within a minute or so, in an entry of their own
 }
 
 // Live is the whole live region: what a viewer sees on first load and what a
@@ -70,6 +71,10 @@ type Live struct {
 	Count  Count
 	Users  []UserItem
 	Log    []Entry // newest first
+	// Now is when the region is rendered: the log's times are labelled
+	// relative to it, in UTC ("today 09:59 UTC"). Zero: every label gives
+	// the date.
+	Now time.Time
 }
 
 // Diff is one change to the live region, applied by htmx out-of-band swaps.
@@ -80,11 +85,16 @@ type Diff struct {
 	Added   []UserItem
 	Logged  []Entry // newest first
 	Trimmed []uint64
+	// Relogged are entries already shown that changed (a burst of
+	// arrivals grew): each replaces the shown entry with its ID.
+	Relogged []Entry
 	// LogReplaced: Log is the whole activity log, newest first, replacing
 	// what is shown (an entry went below one shown, or was renumbered);
 	// Logged and Trimmed are then unused.
 	LogReplaced bool
 	Log         []Entry
+	// Now is when the frame is rendered, as Live.Now.
+	Now time.Time
 	// Room is the room whose diff this is, empty for the lobby: its log
 	// reads "joined" and "left" rather than the lobby's "came online" and
 	// "went offline", and its page's title names it. It is here and not on
@@ -193,6 +203,11 @@ type LoginPage struct {
 	Error    string
 }
 
+// meStylesheet is the address of the per-viewer stylesheet, which marks
+// the viewer's own row "(you)" and shows them their tabs badge: the frames,
+// the same for every viewer, cannot.
+const meStylesheet = "/me.css"
+
 // htmxConfig keeps htmx within a strict Content-Security-Policy: no
 // injected indicator styles, no eval.
 const htmxConfig = `{"includeIndicatorStyles":false,"allowEval":false}`
@@ -213,28 +228,25 @@ func peopleOnline(n int) string {
 	return "people online"
 }
 
-// rest says who is online beyond the named users: "+3 more and 2 guests".
-// It never says that nobody is here: whoever reads it is (a page counts its
-// viewer, and a frame goes to a connected one), and a snapshot that comes
-// before its viewer's own arrival would say so falsely for a moment.
-func (c Count) rest() string {
-	listed := c.People - c.Guests - c.Unlisted
-	var s string
-	if c.Unlisted > 0 {
-		s = "+" + strconv.Itoa(c.Unlisted) + " more"
+// more counts the users online beyond the list: "+3 more", or "".
+func (c Count) more() string {
+	if c.Unlisted == 0 {
+		return ""
 	}
-	if c.Guests > 0 {
-		guests := plural(c.Guests, "guest", "guests")
-		switch {
-		case s != "":
-			s += " and " + guests
-		case listed > 0:
-			s = "and " + guests
-		default:
-			s = guests
-		}
+	return "+" + strconv.Itoa(c.Unlisted) + " more"
+}
+
+// guests counts the guests online, after the users if any: "and 2 guests"
+// (after "+3 more" too), "1 guest" alone, or "" for none.
+func (c Count) guests() string {
+	if c.Guests == 0 {
+		return ""
 	}
-	return s
+	guests := plural(c.Guests, "guest", "guests")
+	if c.People > c.Guests {
+		return "and " + guests
+	}
+	return guests
 }
 
 // lobbyTitle names the lobby's page, in its title and heading.
@@ -292,13 +304,24 @@ func who(names []string, others, guests int) string {
 	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
 }
 
-// subject says who an entry is about: "alice, bob, 3 others and a guest".
-func (e Entry) subject() string { return who(e.Names, e.Others, e.Guests) }
+// subject says who an entry is about: "alice, bob, 3 others and a guest",
+// or "3 guests" who came and went.
+func (e Entry) subject() string {
+	if e.Visits > 0 {
+		return who(nil, 0, e.Visits)
+	}
+	return who(e.Names, e.Others, e.Guests)
+}
 
 // verb says what the entry's people did: in a room they joined or left it,
-// in the lobby they came online or went offline.
+// in the lobby they came online or went offline; guests who came and went
+// within a minute or so are summarised as such.
 func (e Entry) verb(inRoom bool) string {
 	switch {
+	case e.Visits > 0 && inRoom:
+		return " joined and left"
+	case e.Visits > 0:
+		return " came and went"
 	case inRoom && e.Arrived:
 		return " joined"
 	case inRoom:
@@ -308,6 +331,35 @@ func (e Entry) verb(inRoom bool) string {
 	default:
 		return " went offline"
 	}
+}
+
+// timeLabel says when an entry was made, in UTC, relative to now: "today
+// 09:59 UTC", "yesterday 23:10 UTC", "Mon 24 Nov 09:59 UTC" before that
+// (or after now: another instance's clock may run ahead), with the year
+// when it is not now's. A frame goes to every viewer alike, wherever
+// they are, so "today" is the UTC day of now: the moment the frame was
+// rendered, not the moment it is read.
+func timeLabel(at, now time.Time) string {
+	at, now = at.UTC(), now.UTC()
+	clock := at.Format("15:04") + " UTC"
+	y, m, d := now.Date()
+	today := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	switch {
+	case now.IsZero():
+	case !at.Before(today) && at.Before(today.AddDate(0, 0, 1)):
+		return "today " + clock
+	case !at.Before(today.AddDate(0, 0, -1)) && at.Before(today):
+		return "yesterday " + clock
+	case at.Year() == now.Year():
+		return at.Format("Mon 2 Jan ") + clock
+	}
+	return at.Format("Mon 2 Jan 2006 ") + clock
+}
+
+// fullTime is an entry's time to the second, with its date: the label's
+// tooltip.
+func fullTime(at time.Time) string {
+	return at.UTC().Format("Monday 2 January 2006, 15:04:05") + " UTC"
 }
 
 // people is a room's count: "1 person", "3 people".

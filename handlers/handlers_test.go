@@ -408,7 +408,7 @@ func TestPresenceOverBothTransports(t *testing.T) {
 			aliceBrowser := a.login(t, "alice", "correct horse")
 			alice := dial(a, t, aliceBrowser)
 			arrival := waitFor(t, guest, `hx-swap-oob="beforeend:#online-users"`)
-			for _, want := range []string{`<li id="u-1">alice`, "<strong>2</strong> people online", "<strong>alice</strong> came online"} {
+			for _, want := range []string{`<li id="u-1"><span class="user-name">alice</span>`, "<strong>2</strong> people online", "<strong>alice</strong> came online"} {
 				if !strings.Contains(arrival, want) {
 					t.Errorf("arrival frame lacks %q:\n%s", want, arrival)
 				}
@@ -443,6 +443,7 @@ func TestBothTransportsCarryTheSameBytes(t *testing.T) {
 func TestHostileNameIsEscapedInFramesAndPage(t *testing.T) {
 	a := newApp(t)
 	guest := a.dialWS(t, nil)
+	guest.next(t) // its snapshot: it is connected, and evil's arrival is a frame of its own to come
 	evil := a.login(t, evilName, "evil password")
 	a.dialWS(t, evil)
 	f := waitFor(t, guest, `hx-swap-oob="beforeend:#online-users"`)

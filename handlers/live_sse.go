@@ -111,6 +111,7 @@ func serveLiveSSE(l *live, place placeFunc) http.Handler {
 		// As over WebSocket: the greeting, then the first heartbeat, follow
 		// the snapshot, and a due heartbeat goes before queued frames.
 		greeted, beatDue := false, false
+		written := 0 // the hub's frames; YouCounted follows the one that counts the person
 		for err == nil {
 			if beatDue {
 				beatDue = false
@@ -123,6 +124,9 @@ func serveLiveSSE(l *live, place placeFunc) http.Handler {
 			case f := <-sub.Frames():
 				if err = write(f.Event); err == nil {
 					l.sse.wrote(f, len(f.Event))
+					if written++; written == sub.CountedAfter() {
+						err = write(l.counted.Event)
+					}
 				}
 				if !greeted && err == nil && greeting != nil {
 					err = write(greeting.Event)

@@ -52,6 +52,9 @@ type live struct {
 	// signedOut is a guest's greeting, which an event stream sends as its
 	// session ends: EventSource takes sseRetry to reconnect.
 	signedOut *hub.Frame
+	// counted is components.YouCounted, sent to a connection alone once
+	// the frames it has written count its person (CountedAfter).
+	counted *hub.Frame
 }
 
 // opened counts and logs a new live connection; the func it returns does the
@@ -173,9 +176,10 @@ type wsConn struct {
 	writing atomic.Bool // a writer goroutine is running or about to
 	beat    atomic.Bool // a heartbeat is due
 	// greeted: the first frame, the snapshot, is written, and the greeting
-	// after it, and with them a heartbeat is due. Only the writer
-	// goroutine, one at a time, uses it.
+	// after it, and with them a heartbeat is due. written counts the hub's
+	// frames written. Only the writer goroutine, one at a time, uses them.
 	greeted bool
+	written int
 	closing sync.Once
 	code    websocket.StatusCode // the close code the server sent, set once in closing
 	reason  error
@@ -203,10 +207,12 @@ func (ws *wsConn) beatDue() {
 }
 
 // writeQueued writes queued frames, and a heartbeat when one is due, until
-// there is nothing left to write, or closes the connection once the hub
-// has ended the subscription. The snapshot is followed by the greeting,
-// then the first heartbeat; after that a due heartbeat goes before queued
-// frames, so that a page whose frames never stop still hears it. Writes carry no deadline of
+// there is nothing left to write (with, once, right after the frame that
+// first counts the connection's person, components.YouCounted), or closes
+// the connection once the hub has ended the subscription. The snapshot is
+// followed by the greeting, then the first heartbeat; after that a due
+// heartbeat goes before queued frames, so that a page whose frames never
+// stop still hears it. Writes carry no deadline of
 // their own: a client that stops reading also stops answering pings, and
 // the failed ping closes the connection under the blocked write.
 func (ws *wsConn) writeQueued() {
@@ -231,6 +237,12 @@ func (ws *wsConn) writeQueued() {
 				return
 			}
 			ws.live.ws.wrote(f, len(f.HTML))
+			if ws.written++; ws.written == ws.sub.CountedAfter() {
+				if err := ws.conn.Write(context.Background(), websocket.MessageText, ws.live.counted.HTML); err != nil {
+					ws.conn.CloseNow()
+					return
+				}
+			}
 			if !ws.greeted {
 				ws.greeted = true
 				if ws.greeting != nil {

@@ -44,9 +44,12 @@ func (r Renderer) Diff(d hub.Diff) (*hub.Frame, error) {
 		Logged:  entries(d.Logged),
 		Trimmed: d.Trimmed,
 
+		Relogged: entries(d.Relogged),
+
 		LogReplaced: d.LogReplaced,
 		Log:         entries(d.Log),
 		Room:        r.Room,
+		Now:         d.At,
 	}
 	if d.Counts != nil {
 		c := components.Count(*d.Counts)
@@ -118,7 +121,7 @@ func panelView(p hub.Panel) components.RoomsPanel {
 }
 
 func liveView(s hub.Snapshot) components.Live {
-	return components.Live{Count: components.Count(s.Counts), Users: userItems(s.Users), Log: entries(s.Log)}
+	return components.Live{Count: components.Count(s.Counts), Users: userItems(s.Users), Log: entries(s.Log), Now: s.At}
 }
 
 func userItems(us []hub.User) []components.UserItem {

@@ -63,6 +63,7 @@ func TestRoomsOverBothTransports(t *testing.T) {
 			waitFor(t, standup, "online-count")
 			design := dial(a, t, "/r/design")
 			waitFor(t, design, "joined")          // its own arrival
+			waitFor(t, design, "is-counted")      // and, after it, its YouCounted
 			waitFor(t, lobby, `href="/r/design"`) // the panel lists both rooms
 
 			alice := a.login(t, "alice", "correct horse")

@@ -82,10 +82,14 @@ func NewServer(ctx context.Context, logger *slog.Logger, store UserStore, h *hub
 	if err != nil {
 		return nil, err
 	}
+	counted, err := renderFrame(components.YouCounted())
+	if err != nil {
+		return nil, err
+	}
 	l := &live{logger: logger, hub: h, site: opt.Site, sessions: s, metrics: opt.Metrics, opt: opt.Live,
 		ws: opt.Metrics.transport(transportWS), sse: opt.Metrics.transport(transportSSE),
 		wsAccept: &websocket.AcceptOptions{OriginPatterns: opt.Proxy.websocketOriginPatterns()},
-		slots:    newLiveSlots(opt.Live.MaxLive, opt.Live.MaxPerAddr), beat: beat, signedOut: signedOut}
+		slots:    newLiveSlots(opt.Live.MaxLive, opt.Live.MaxPerAddr), beat: beat, signedOut: signedOut, counted: counted}
 	urls := components.Assets{HTMX: assets.HTMX, WS: assets.WS, SSE: assets.SSE, Bulma: assets.Bulma, Style: assets.Style,
 		Favicon: assets.Favicon}
 
@@ -131,6 +135,7 @@ func NewServer(ctx context.Context, logger *slog.Logger, store UserStore, h *hub
 		r.Group(func(r chi.Router) {
 			r.Use(identify...)
 			r.Method(http.MethodGet, "/", serveIndex(h, opt.Site, s, urls))
+			r.Method(http.MethodGet, "/me.css", serveMeCSS())
 			r.Method(http.MethodGet, "/login", serveLoginForm(urls))
 			r.Method(http.MethodPost, "/login", serveLogin(logger, store, s, newLoginLimiter(opt.Login), opt.Metrics, urls))
 			r.Method(http.MethodPost, "/logout", serveLogout(s))

@@ -417,7 +417,7 @@ func TestSilentClientIsDroppedAfterPingTimeout(t *testing.T) {
 
 func TestSecurityHeadersOnEveryResponse(t *testing.T) {
 	a := newApp(t)
-	for _, path := range []string{"/", "/login", "/live/sse-box", "/no-such-page"} {
+	for _, path := range []string{"/", "/login", "/me.css", "/live/sse-box", "/no-such-page"} {
 		resp, err := http.Get(a.srv.URL + path)
 		if err != nil {
 			t.Fatal(err)

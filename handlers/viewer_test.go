@@ -18,13 +18,13 @@ func TestAPageCountsItsViewer(t *testing.T) {
 	a = serveApp(t, a.store, a.store, a.alice, nil, nil, func(*hub.SiteConfig) {}) // with rooms
 	const nobody = "Nobody is here yet."
 	const one = `<strong>1</strong> person online`
-	aliceRow := `<li id="u-` + strconv.FormatInt(a.alice.ID, 10) + `">alice`
+	aliceRow := `<li id="u-` + strconv.FormatInt(a.alice.ID, 10) + `"><span class="user-name">alice`
 	for _, path := range []string{"/", "/live/sse-box", "/r/standup", "/r/standup/live/sse-box"} {
 		t.Run(path, func(t *testing.T) {
 			guest := a.client(t)
 			a.get(t, guest, "/") // the guest cookie, as the page sets it
 			page := a.get(t, guest, path)
-			if strings.Contains(page, nobody) || !strings.Contains(page, one) || !strings.Contains(page, `<p id="online-rest">1 guest</p>`) {
+			if strings.Contains(page, nobody) || !strings.Contains(page, one) || !strings.Contains(page, `data-guests="1">1 guest</span>`) {
 				t.Errorf("a guest's %s does not count them as the one guest online:\n%s", path, page)
 			}
 			alice := a.login(t, "alice", "correct horse")

@@ -83,6 +83,7 @@ func (h *Hub) flush() {
 	var arrived, left []Person
 	var held []Held
 	before := h.counts
+	showed := false
 	for _, p := range h.dirty {
 		p.dirty = false
 		if c, changed := p.report(); changed {
@@ -95,6 +96,7 @@ func (h *Hub) flush() {
 				arrived = append(arrived, p.person)
 			}
 			h.show(p, &d)
+			showed = true
 		case !p.online() && sp != nil:
 			left = append(left, p.person)
 			h.hide(sp, &d)
@@ -119,6 +121,9 @@ func (h *Hub) flush() {
 		h.lastFlush = now // Peers, too, hears at most once a tick
 	}
 
+	if logging == LogAlone && h.cfg.LogWindow > 0 {
+		arrived, left = h.tallyGuests(now, arrived, left)
+	}
 	if logging != LogShared {
 		if len(arrived) > 0 {
 			h.newEntry(now, logging, true, arrived)
@@ -127,8 +132,22 @@ func (h *Hub) flush() {
 			h.newEntry(now, logging, false, left)
 		}
 	}
+	if logging == LogAlone {
+		h.closeGuestWindow(now)
+	}
+	if today := utcDay(now); today != h.labelDay {
+		// The labels shown say "today" of another day: the first frame of
+		// the new day replaces the log whole, so that they read right.
+		h.reorder = h.reorder || (h.labelled && len(h.log) > 0)
+		h.labelDay, h.labelled = today, true
+	}
 	h.mergeLog(&d)
-	if h.counts != before {
+	h.tellLogged()
+	d.At = now
+	// The counts go out when they changed, and whenever someone new is
+	// shown, even if someone else's going left the figures as they were:
+	// that frame is the one that counts the newcomer (CountedAfter).
+	if h.counts != before || showed {
 		c := h.counts
 		d.Counts = &c
 	}
@@ -139,7 +158,7 @@ func (h *Hub) flush() {
 		}
 	}
 	d.Extra, h.attached = h.attached, nil
-	if d.Counts == nil && len(d.Removed)+len(d.Updated)+len(d.Added)+len(d.Logged) == 0 && !d.LogReplaced {
+	if d.Counts == nil && len(d.Removed)+len(d.Updated)+len(d.Added)+len(d.Logged)+len(d.Relogged) == 0 && !d.LogReplaced {
 		if d.Extra != nil { // only the attached frame: as it was rendered
 			h.lastFlush = now
 			h.broadcast(d.Extra)
@@ -244,7 +263,7 @@ func (h *Hub) Counts() Counts {
 }
 
 func (h *Hub) snapshotLocked() Snapshot {
-	s := Snapshot{Counts: h.counts, Users: make([]User, 0, h.listed.Len()), Log: make([]Entry, 0, len(h.log))}
+	s := Snapshot{At: h.cfg.Clock.Now(), Counts: h.counts, Users: make([]User, 0, h.listed.Len()), Log: make([]Entry, 0, len(h.log))}
 	for e := h.listed.Front(); e != nil; e = e.Next() {
 		sp := e.Value.(*shownPerson)
 		s.Users = append(s.Users, User{Key: sp.person.Key, Name: sp.person.Name, Tabs: sp.tabs})
@@ -257,15 +276,29 @@ func (h *Hub) snapshotLocked() Snapshot {
 
 // snapshotFrame renders the shown state at most once per frame, however
 // many subscribers connect in between.
+//
+// Its log's labels ("today 09:59 UTC") are relative to when it was
+// rendered, so one rendered on an earlier UTC day is rendered again.
 func (h *Hub) snapshotFrame() (*Frame, error) {
-	if h.snapshot == nil {
-		f, err := h.cfg.Render.Snapshot(h.snapshotLocked())
+	if h.snapshot == nil || h.snapshotDay != utcDay(h.cfg.Clock.Now()) {
+		s := h.snapshotLocked()
+		f, err := h.cfg.Render.Snapshot(s)
 		if err != nil {
 			return nil, fmt.Errorf("render snapshot: %w", err)
 		}
-		h.snapshot = f
+		h.snapshot, h.snapshotDay = f, utcDay(s.At)
 	}
 	return h.snapshot, nil
+}
+
+// utcDay is t's UTC date as days since 1 January 1970 (day 0): the day
+// that log labels call "today".
+func utcDay(t time.Time) int64 {
+	secs := t.Unix()
+	if secs < 0 {
+		return (secs+1)/86400 - 1
+	}
+	return secs / 86400
 }
 
 // Attach hands the hub a frame rendered elsewhere, for a region of the page

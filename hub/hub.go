@@ -40,15 +40,18 @@ package hub
 //   - Every other Hub method runs with h.mu already held and never takes it
 //     (the mutex is not reentrant), save Subscription.close, which is Close
 //     and Leave, closeIfEmpty, empty, ended, and the timers' funcs.
-//   - Timers' funcs (the flush timer's, graceOver, the Site's flushPanel)
+//   - Timers' funcs (the flush timer's, graceOver, the guest window's, the
+//     Site's flushPanel)
 //     run in a goroutine of the Clock and take their locks themselves.
 //     Stopping a timer can lose the race with a func already waiting for
 //     the lock, so each checks h.closed and its generation (flushGen,
-//     graceGen), or s.panelClosed, before it acts.
+//     graceGen, the guest window's gen), or s.panelClosed, before it acts.
 //   - Callbacks run under h.mu: Peers.Changed and Peers.Logging, a
-//     subscription's wake, Config.Summary, Config.Emptied and Config.Extra,
-//     the Renderer, the Clock and the Logger. Peers, wake, Summary, Emptied
-//     and Extra must return at once, and none of them may call the hub. A
+//     subscription's wake, Config.Summary, Config.Emptied, Config.Extra,
+//     Config.Logged, the Renderer, the Clock and the Logger. Peers, wake,
+//     Summary, Emptied, Extra and Logged must return at once, and none of
+//     them may call the hub (a Site's Logged and Forgotten hand the
+//     entries to a queue and return). A
 //     Site's Extra (the lobby's) takes s.panelMu and renders the panel
 //     there, in the lobby's flush. Its Summary and
 //     Emptied only take s.panelMu, note the news and set the panel timer:
@@ -91,6 +94,13 @@ type Config struct {
 	ListLimit int
 	// LogSize is how many activity entries are kept.
 	LogSize int
+	// LogWindow, optional, makes the log this hub writes alone (LogAlone)
+	// worth reading: guests are summarised once per window ("3 guests
+	// came and went"), and a user's arrival or departure joins the newest
+	// entry when it says the same of users, began within the window and
+	// nothing was logged since (a burst). Zero: every frame's changes are
+	// an entry of their own, guests named with the users.
+	LogWindow time.Duration
 	// QueueSize is how many frames a subscriber may fall behind before it
 	// is dropped with ErrSlow.
 	QueueSize int
@@ -106,6 +116,12 @@ type Config struct {
 	// return at once and must not call the hub.
 	Summary func(RoomSummary)
 	Emptied func()
+	// Logged, optional, is told after a frame the entries this hub wrote
+	// or changed (a burst) for it, oldest first, as they now read: for
+	// keeping the log across restarts. Entries given by AddEntries are
+	// not told. It runs under the hub's lock: it must return at once and
+	// must not call the hub. The entries' Names are never changed after.
+	Logged func([]Entry)
 	// Extra, optional, is asked at every flush for a frame rendered
 	// elsewhere, for a region of the page the hub's own frames never touch
 	// (a Site's Rooms panel, in the lobby); nil when there is none. The
@@ -133,20 +149,28 @@ type Hub struct {
 	listed   list.List // of *shownPerson, users named in the list
 	unlisted list.List // of *shownPerson, users waiting for a place in the list
 	counts   Counts
-	log      []Entry // sorted by ID, oldest first, at most cfg.LogSize
-	nextID   uint64  // the last ID this hub wrote, or was given, below ProvisionalBase
-	nextProv uint64  // the last provisional ID this hub wrote
-	pending  []Entry // entries for the next frame (written here or given), sorted by ID
-	reorder  bool    // Renumber moved a shown entry: the next frame replaces the log whole
+	log      []Entry  // sorted by ID, oldest first, at most cfg.LogSize
+	nextID   uint64   // the last ID this hub wrote, or was given, below ProvisionalBase
+	nextProv uint64   // the last provisional ID this hub wrote
+	pending  []Entry  // entries for the next frame (written here or given), sorted by ID
+	reorder  bool     // Renumber moved a shown entry: the next frame replaces the log whole
+	relogged []uint64 // shown entries a burst changed since the last frame, by ID
+	written  []uint64 // entries this hub wrote or changed since the last frame, for Config.Logged
+	guests   guestTally
 
 	// Fan-out.
-	subs       []*Subscription
-	open       int       // subscriptions not yet closed by their owner
-	snapshot   *Frame    // rendered shown state; nil once a frame changed it
-	lastFlush  time.Time // when the last frame went out or Peers was last told
-	flushTimer Timer     // pending frame, nil when none is scheduled
-	flushLazy  bool      // flushTimer was set by scheduleLazy
-	flushGen   uint64    // tells a stopped flush timer from the current one
+	subs     []*Subscription
+	open     int    // subscriptions not yet closed by their owner
+	snapshot *Frame // rendered shown state; nil once a frame changed it
+	// snapshotDay is the UTC day snapshot was rendered on (utcDay), and
+	// labelDay that of the last frame (once labelled): log labels say
+	// "today" of it.
+	snapshotDay, labelDay int64
+	labelled              bool
+	lastFlush             time.Time // when the last frame went out or Peers was last told
+	flushTimer            Timer     // pending frame, nil when none is scheduled
+	flushLazy             bool      // flushTimer was set by scheduleLazy
+	flushGen              uint64    // tells a stopped flush timer from the current one
 	// replacement is the latest Attach frame, sent to each new
 	// subscriber after its snapshot; nil before the first.
 	replacement *Frame
@@ -186,9 +210,9 @@ func New(cfg Config) (*Hub, error) {
 
 // check reports figures that cannot work.
 func (cfg Config) check() error {
-	if cfg.Tick <= 0 || cfg.Grace < 0 || cfg.ListLimit < 0 || cfg.LogSize <= 0 || cfg.QueueSize <= 0 {
-		return fmt.Errorf("hub: invalid config: tick %v, grace %v, list limit %d, log size %d, queue %d",
-			cfg.Tick, cfg.Grace, cfg.ListLimit, cfg.LogSize, cfg.QueueSize)
+	if cfg.Tick <= 0 || cfg.Grace < 0 || cfg.ListLimit < 0 || cfg.LogSize <= 0 || cfg.QueueSize <= 0 || cfg.LogWindow < 0 {
+		return fmt.Errorf("hub: invalid config: tick %v, grace %v, list limit %d, log size %d, queue %d, log window %v",
+			cfg.Tick, cfg.Grace, cfg.ListLimit, cfg.LogSize, cfg.QueueSize, cfg.LogWindow)
 	}
 	return nil
 }
@@ -236,6 +260,10 @@ func (h *Hub) closeLocked() {
 	if h.flushTimer != nil {
 		h.flushTimer.Stop()
 		h.flushTimer = nil
+	}
+	if h.guests.timer != nil {
+		h.guests.timer.Stop()
+		h.guests.timer = nil
 	}
 	for _, p := range h.live {
 		if p.grace != nil {

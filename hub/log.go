@@ -125,8 +125,12 @@ func (h *Hub) addPending(e Entry) {
 const namesPerEntry = 3
 
 // newEntry logs people who came or went together, numbered as logging
-// says, for the next frame, and hands the entry to Config.Logged.
+// says, for the next frame: a new entry, or, in a burst, the newest one
+// with them added (joinBurst).
 func (h *Hub) newEntry(at time.Time, logging Logging, arrived bool, people []Person) {
+	if logging == LogAlone && h.cfg.LogWindow > 0 && h.joinBurst(at, arrived, people) {
+		return
+	}
 	e := Entry{At: at, Arrived: arrived}
 	if logging == LogProvisional {
 		// Above every provisional ID held, and never one handed out before
@@ -144,6 +148,14 @@ func (h *Hub) newEntry(at time.Time, logging Logging, arrived bool, people []Per
 		h.nextID++
 		e.ID = h.nextID
 	}
+	e.add(people)
+	h.addPending(e)
+	h.written = append(h.written, e.ID)
+}
+
+// add counts people into e: the first few users by name, the rest as
+// others, and guests.
+func (e *Entry) add(people []Person) {
 	for _, p := range people {
 		switch {
 		case p.Guest:
@@ -154,7 +166,153 @@ func (h *Hub) newEntry(at time.Time, logging Logging, arrived bool, people []Per
 			e.Others++
 		}
 	}
-	h.addPending(e)
+}
+
+// joinBurst adds users who came (or went) to the newest entry, and
+// reports whether it did: when that entry is this hub's, says the same
+// of users only (no guests, no visits), and was begun within LogWindow of
+// at. Nothing was logged since, or it would not be the newest. An entry
+// already shown is sent again in the next frame (Diff.Relogged), which
+// replaces it by its ID; its time stays the burst's first.
+func (h *Hub) joinBurst(at time.Time, arrived bool, people []Person) bool {
+	entries := h.pending
+	if len(entries) == 0 {
+		entries = h.log
+	}
+	if len(entries) == 0 {
+		return false
+	}
+	last := &entries[len(entries)-1]
+	if last.ID >= ProvisionalBase || last.Arrived != arrived || last.Guests+last.Visits > 0 ||
+		len(last.Names) == 0 || at.Sub(last.At) >= h.cfg.LogWindow || slices.ContainsFunc(people, func(p Person) bool { return p.Guest }) {
+		return false
+	}
+	// A fresh Names: a snapshot taken earlier may share the old one, and
+	// is read outside the lock.
+	last.Names = slices.Clip(last.Names)
+	last.add(people)
+	if len(h.pending) == 0 && !slices.Contains(h.relogged, last.ID) {
+		h.relogged = append(h.relogged, last.ID)
+	}
+	if !slices.Contains(h.written, last.ID) {
+		h.written = append(h.written, last.ID)
+	}
+	return true
+}
+
+// guestTally is the guests' comings and goings in the current LogWindow,
+// summarised when it ends (closeGuestWindow). came holds the guests whose
+// arrival is in it and who are still here: one who leaves within it
+// counts as a visit, neither an arrival nor a departure.
+type guestTally struct {
+	open   bool
+	due    time.Time // when the window ends
+	came   map[string]bool
+	visits int // came and went within the window
+	went   int // were here before the window and went
+	timer  Timer
+	gen    uint64 // tells a stopped timer from the current one
+}
+
+// tallyGuests counts the guests among arrived and left into the current
+// window, opening one if none is, and returns the users, to be logged as
+// they come and go.
+func (h *Hub) tallyGuests(now time.Time, arrived, left []Person) (users, usersLeft []Person) {
+	g := &h.guests
+	for _, p := range arrived {
+		if !p.Guest {
+			users = append(users, p)
+			continue
+		}
+		h.openGuestWindow(now)
+		g.came[p.Key] = true
+	}
+	for _, p := range left {
+		if !p.Guest {
+			usersLeft = append(usersLeft, p)
+			continue
+		}
+		h.openGuestWindow(now)
+		if g.came[p.Key] {
+			delete(g.came, p.Key)
+			g.visits++
+		} else {
+			g.went++
+		}
+	}
+	return users, usersLeft
+}
+
+func (h *Hub) openGuestWindow(now time.Time) {
+	g := &h.guests
+	if g.open {
+		return
+	}
+	g.open, g.due = true, now.Add(h.cfg.LogWindow)
+	if g.came == nil {
+		g.came = make(map[string]bool)
+	}
+	g.gen++
+	gen := g.gen
+	g.timer = h.cfg.Clock.AfterFunc(h.cfg.LogWindow, func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.closed || h.guests.gen != gen {
+			return
+		}
+		h.guests.timer = nil
+		h.scheduleFrame() // the flush closes the window
+	})
+}
+
+// closeGuestWindow, once the window is over, logs what it saw: "2 guests
+// came online", "3 guests came and went", "a guest went offline", each an
+// entry of its own and only when there is something to say.
+func (h *Hub) closeGuestWindow(now time.Time) {
+	g := &h.guests
+	if !g.open || now.Before(g.due) {
+		return
+	}
+	for _, e := range []Entry{
+		{Arrived: true, Guests: len(g.came)},
+		{Visits: g.visits},
+		{Guests: g.went},
+	} {
+		if e.Guests+e.Visits == 0 {
+			continue
+		}
+		h.nextID++
+		e.ID, e.At = h.nextID, now
+		h.addPending(e)
+		h.written = append(h.written, e.ID)
+	}
+	clear(g.came)
+	g.open, g.visits, g.went = false, 0, 0
+	if g.timer != nil {
+		g.timer.Stop()
+		g.timer = nil
+	}
+}
+
+// tellLogged hands Config.Logged the entries this hub wrote or changed
+// since the last frame and still holds, oldest first.
+func (h *Hub) tellLogged() {
+	if len(h.written) == 0 {
+		return
+	}
+	if h.cfg.Logged != nil {
+		slices.Sort(h.written)
+		var out []Entry
+		for _, id := range h.written {
+			if i, ok := findEntry(h.log, id); ok {
+				out = append(out, h.log[i])
+			}
+		}
+		if len(out) > 0 {
+			h.cfg.Logged(out)
+		}
+	}
+	h.written = h.written[:0]
 }
 
 // mergeLog moves the pending entries into the log, trims it to LogSize and
@@ -165,8 +323,9 @@ func (h *Hub) newEntry(at time.Time, logging Logging, arrived bool, people []Per
 func (h *Hub) mergeLog(d *Diff) {
 	added := h.pending
 	reorder := h.reorder
-	h.reorder = false
-	if len(added) == 0 && !reorder {
+	relogged := h.relogged
+	h.reorder, h.relogged = false, h.relogged[:0]
+	if len(added) == 0 && !reorder && len(relogged) == 0 {
 		return
 	}
 	var newest uint64 // of the entries shown
@@ -202,10 +361,15 @@ func (h *Hub) mergeLog(d *Diff) {
 		}
 		d.Logged = append(d.Logged, added[i])
 	}
+	for _, id := range relogged {
+		if i, ok := findEntry(h.log, id); ok {
+			d.Relogged = append(d.Relogged, h.log[i])
+		}
+	}
 	clear(h.pending)
 	h.pending = h.pending[:0]
 	if reorder {
-		d.Logged, d.Trimmed = nil, nil
+		d.Logged, d.Trimmed, d.Relogged = nil, nil, nil
 		d.LogReplaced = true
 		d.Log = make([]Entry, 0, len(h.log))
 		for i := len(h.log) - 1; i >= 0; i-- {

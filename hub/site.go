@@ -48,6 +48,18 @@ type SiteConfig struct {
 	// whole panel (an out-of-band swap). It is called at most once per
 	// lobby tick, and once by NewSite for the empty panel.
 	RenderPanel func(Panel) (*Frame, error)
+
+	// Keeping the log across restarts, all optional. History is each
+	// room's log as last kept (the lobby's under ""), oldest first: the
+	// lobby starts with its own, and a room created later with its, once.
+	// Logged is told the entries a room's hub (or the lobby's, room "")
+	// wrote or changed (Config.Logged), and Forgotten a room forgotten
+	// once empty, whose log goes with it, as a cluster's does. Both run
+	// under a lock (a hub's, or s.mu): they must return at once and must
+	// not call the site or a hub.
+	History   map[string][]Entry
+	Logged    func(room string, entries []Entry)
+	Forgotten func(room string)
 }
 
 // Site is every room of this instance, the lobby, and the Rooms panel. It
@@ -59,10 +71,13 @@ type Site struct {
 	clock   Clock // the lobby's: the panel ticks with it
 	logger  *slog.Logger
 
-	mu     sync.Mutex       // guards rooms, inUse and closed; taken before a hub's lock, never under one
-	rooms  map[string]*room // a room exists while someone is in it, or in its grace period
-	inUse  int              // rooms with a connection or a Join on its way (room.inUse)
-	closed bool
+	mu    sync.Mutex       // guards rooms, inUse, history and closed; taken before a hub's lock, never under one
+	rooms map[string]*room // a room exists while someone is in it, or in its grace period
+	// history is the rooms' logs from SiteConfig.History not yet given
+	// to a room.
+	history map[string][]Entry
+	inUse   int // rooms with a connection or a Join on its way (room.inUse)
+	closed  bool
 
 	// The panel's state, guarded by panelMu: the innermost lock, taken by
 	// the rooms' callbacks under their hub's lock.
@@ -138,9 +153,20 @@ func NewSite(cfg SiteConfig) (*Site, error) {
 	}
 	lobbyCfg := cfg.Lobby
 	lobbyCfg.Extra = s.pullPanel
+	if cfg.Logged != nil {
+		lobbyCfg.Logged = func(entries []Entry) { cfg.Logged("", entries) }
+	}
 	lobby, err := New(lobbyCfg)
 	if err != nil {
 		return nil, fmt.Errorf("lobby: %w", err)
+	}
+	s.history = make(map[string][]Entry, len(cfg.History))
+	for name, entries := range cfg.History {
+		if name == "" {
+			lobby.AddEntries(entries)
+		} else if len(entries) > 0 {
+			s.history[name] = entries
+		}
 	}
 	s.lobby, s.clock, s.logger = lobby, lobby.cfg.Clock, lobby.cfg.Logger
 	f, err := cfg.RenderPanel(Panel{})
@@ -208,9 +234,9 @@ func (s *Site) enter(name string) (*room, error) {
 		if s.cfg.MaxRooms > 0 && s.inUse >= s.cfg.MaxRooms {
 			return nil, fmt.Errorf("hub: join %q: %w (%d)", name, ErrTooManyRooms, s.cfg.MaxRooms)
 		}
-		h, err := New(s.roomConfig(name))
+		h, err := s.newRoom(name)
 		if err != nil {
-			return nil, fmt.Errorf("hub: room %q: %w", name, err)
+			return nil, err
 		}
 		r = &room{hub: h}
 		s.rooms[name] = r
@@ -220,6 +246,20 @@ func (s *Site) enter(name string) (*room, error) {
 	}
 	r.joining++
 	return r, nil
+}
+
+// newRoom makes a room's hub, with its log as last kept if the site
+// started with one. The caller holds s.mu.
+func (s *Site) newRoom(name string) (*Hub, error) {
+	h, err := New(s.roomConfig(name))
+	if err != nil {
+		return nil, fmt.Errorf("hub: room %q: %w", name, err)
+	}
+	if entries, ok := s.history[name]; ok {
+		delete(s.history, name)
+		h.AddEntries(entries)
+	}
+	return h, nil
 }
 
 // roomConfig is the template with the room's renderer and the callbacks
@@ -237,6 +277,9 @@ func (s *Site) roomConfig(name string) Config {
 		s.summaryChanged(sum)
 	}
 	cfg.Emptied = func() { s.roomEmptied(name) }
+	if s.cfg.Logged != nil {
+		cfg.Logged = func(entries []Entry) { s.cfg.Logged(name, entries) }
+	}
 	return cfg
 }
 
@@ -264,10 +307,10 @@ func (s *Site) Remote(name string, apply func(*Hub)) error {
 			s.mu.Unlock()
 			return fmt.Errorf("hub: remote room %q: %w", name, ErrNoSuchRoom)
 		}
-		h, err := New(s.roomConfig(name))
+		h, err := s.newRoom(name)
 		if err != nil {
 			s.mu.Unlock()
-			return fmt.Errorf("hub: room %q: %w", name, err)
+			return err
 		}
 		r = &room{hub: h}
 		s.rooms[name] = r
@@ -482,6 +525,9 @@ func (s *Site) forgetEmptied() bool {
 		if r := s.rooms[name]; r != nil && r.joining == 0 && r.applying == 0 && r.hub.closeIfEmpty() {
 			delete(s.rooms, name)
 			forgotten = append(forgotten, name)
+			if s.cfg.Forgotten != nil {
+				s.cfg.Forgotten(name)
+			}
 		}
 	}
 

@@ -840,3 +840,60 @@ func TestSiteLobbySendsAnArrivalInARoomAndThePanelAsOneMessage(t *testing.T) {
 		}
 	}
 }
+
+// TestSiteKeepsItsLogs: the lobby starts with its History and a room
+// created later with its own, numbering on from them; Logged hears each
+// hub's new entries, by room, and not those it was given; Forgotten hears
+// of a room forgotten once empty.
+func TestSiteKeepsItsLogs(t *testing.T) {
+	at := hubtest.NewClock().Now().Add(-time.Hour)
+	var (
+		mu        sync.Mutex
+		logged    = make(map[string][]hub.Entry)
+		forgotten []string
+	)
+	f := newSite(t, func(c *hub.SiteConfig) {
+		c.History = map[string][]hub.Entry{
+			"":  {{ID: 6, At: at, Arrived: true, Names: []string{"zoe"}}},
+			"a": {{ID: 3, At: at, Arrived: true, Guests: 1}, {ID: 4, At: at, Names: []string{"yan"}}},
+		}
+		c.Logged = func(room string, entries []hub.Entry) {
+			mu.Lock()
+			defer mu.Unlock()
+			logged[room] = append(logged[room], entries...)
+		}
+		c.Forgotten = func(room string) {
+			mu.Lock()
+			defer mu.Unlock()
+			forgotten = append(forgotten, room)
+		}
+	})
+	if log := f.site.Lobby().Snapshot().Log; len(log) != 1 || log[0].ID != 6 {
+		t.Fatalf("the lobby starts with %+v, want its history", log)
+	}
+	alice := f.join(t, "a", user("1", "alice"))
+	f.settle()
+	rest(t, alice)
+	snap, _ := f.site.Room("a")
+	if len(snap.Log) != 3 || snap.Log[0].ID != 5 || snap.Log[0].Names[0] != "alice" || snap.Log[2].ID != 3 {
+		t.Fatalf("room a's log = %+v, want alice's arrival (5) above its history (4, 3)", snap.Log)
+	}
+	alice.Close()
+	f.clock.Advance(grace)
+	f.settle()
+
+	mu.Lock()
+	defer mu.Unlock()
+	for room, want := range map[string][]uint64{"": {7, 8}, "a": {5, 6}} { // alice came, alice went
+		var ids []uint64
+		for _, e := range logged[room] {
+			ids = append(ids, e.ID)
+		}
+		if !slices.Equal(ids, want) {
+			t.Errorf("Logged heard %v of room %q, want %v", ids, room, want)
+		}
+	}
+	if !slices.Equal(forgotten, []string{"a"}) {
+		t.Errorf("Forgotten heard %v, want a", forgotten)
+	}
+}

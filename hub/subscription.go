@@ -27,10 +27,23 @@ type Subscription struct {
 	wake     func()
 	hold     *Subscription // closed with this one: a site's hold on the lobby (Site.Join)
 	left     func()        // called once when closed, outside the hub's lock (Site.Join's count)
+	// countedAfter: see CountedAfter. Set before the subscription is
+	// returned, never changed.
+	countedAfter int
 }
 
 // Frames delivers the snapshot first, then one frame per change.
 func (s *Subscription) Frames() <-chan *Frame { return s.frames }
+
+// CountedAfter is how many frames from Frames a page must have applied
+// before the figures it shows count this subscription's person: the
+// frames queued on connect when its snapshot counted them already (another
+// tab, or a reload within the grace period), else one more, the first
+// frame after those, which the hub sends when it first shows the person.
+// A page that knows it is counted can say "Only you are here" when the
+// count is one, without any frame saying who is looking. Zero for a
+// subscription that ended before it began.
+func (s *Subscription) CountedAfter() int { return s.countedAfter }
 
 // Done is closed when the hub ends the subscription; Err then says why.
 // The owner must still call Close.
@@ -63,16 +76,26 @@ func (h *Hub) ConnectWake(person Person, wake func()) *Subscription {
 	}
 	s := &Subscription{hub: h, frames: make(chan *Frame, h.cfg.QueueSize), done: make(chan struct{}), index: -1, wake: wake}
 	h.open++
+	// The snapshot shows what everyone is shown: it counts the person only
+	// if they were shown before this connection.
+	_, shown := h.shown[person.Key]
 	snap, err := h.snapshotFrame()
 	if err != nil {
 		s.end(ErrRender)
 	} else {
 		s.send(snap)
+		s.countedAfter = 1
 		s.index = len(h.subs)
 		h.subs = append(h.subs, s)
-		if h.replacement != nil && !s.send(h.replacement) {
-			h.unsubscribe(s)
-			s.end(ErrSlow) // a queue of one: the region it replaces could never be shown
+		if h.replacement != nil {
+			if !s.send(h.replacement) {
+				h.unsubscribe(s)
+				s.end(ErrSlow) // a queue of one: the region it replaces could never be shown
+			}
+			s.countedAfter++
+		}
+		if !shown {
+			s.countedAfter++ // attach marks the person: the next flush shows them, with the counts
 		}
 	}
 	h.attach(s, person)

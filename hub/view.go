@@ -34,6 +34,10 @@ type Entry struct {
 	Names   []string // the first few users, in order of the event
 	Others  int      // users beyond Names
 	Guests  int
+	// Visits, in an entry of its own (no Names, Others or Guests), counts
+	// guests who came and went within one LogWindow: "3 guests came and
+	// went". Arrived is then false.
+	Visits int
 }
 
 // Snapshot is everything a newly connected viewer needs.
@@ -41,6 +45,9 @@ type Snapshot struct {
 	Counts Counts
 	Users  []User  // listed users, in order of arrival
 	Log    []Entry // newest first
+	// At is when it was taken, by the hub's clock: the log's times are
+	// labelled relative to it ("today 09:59 UTC").
+	At time.Time
 }
 
 // Diff is what changed between two frames. Its size depends on how much
@@ -52,12 +59,21 @@ type Diff struct {
 	Added   []User   // users to append to the list
 	Logged  []Entry  // new log entries, newest first
 	Trimmed []uint64 // IDs of log entries that fell off the end
+	// Relogged are entries already shown that a burst changed ("alice
+	// came online" now "alice and bob came online"): each replaces the
+	// shown entry with its ID.
+	Relogged []Entry
 
 	// LogReplaced says the log changed other than by Logged and Trimmed (an
 	// entry went below one already shown, or was renumbered): Log is then
-	// the whole log, newest first, and Logged and Trimmed are empty. Rare.
+	// the whole log, newest first, and Logged, Trimmed and Relogged are
+	// empty. Rare.
 	LogReplaced bool
 	Log         []Entry
+
+	// At is when the frame was made, by the hub's clock: the log's times
+	// are labelled relative to it ("today 09:59 UTC").
+	At time.Time
 
 	// Extra is a frame rendered elsewhere (the lobby's Rooms panel, given
 	// through Attach) that goes out within this one: the renderer appends

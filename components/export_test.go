@@ -1,0 +1,4 @@
+package components
+
+// TimeLabel is timeLabel, for the tests.
+var TimeLabel = timeLabel
