@@ -115,7 +115,9 @@ func viewOf(addr string) (view, error) {
 		return view{}, fmt.Errorf("GET / of %s: no online count", addr)
 	}
 	people, _ := strconv.Atoi(count[1])
-	return view{Log: log, Users: onlineUserNames(page), People: people}, nil
+	// A page counts its viewer, and this cookieless GET is a new guest
+	// every time, never one already shown: it counted itself once.
+	return view{Log: log, Users: onlineUserNames(page), People: people - 1}, nil
 }
 
 // mustView is viewOf failing the test on error.
