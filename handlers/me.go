@@ -20,6 +20,10 @@ func serveMeCSS() http.Handler {
 		h.Set("Content-Type", "text/css; charset=utf-8")
 		h.Set("Cache-Control", "private, no-store")
 		h.Set("Vary", "Cookie")
+		// Only this site's pages may use it: a sibling subdomain, to which
+		// the Lax cookie still goes, must not read whose page it is from
+		// the styles it applies.
+		h.Set("Cross-Origin-Resource-Policy", "same-origin")
 		w.Write([]byte(meCSS(visitorFrom(r.Context()))))
 	})
 }

@@ -54,10 +54,11 @@ func TestMeCSSSaysWhoTheViewerIs(t *testing.T) {
 				t.Fatalf("GET /me.css: %s", resp.Status)
 			}
 			for h, want := range map[string]string{
-				"Content-Type":           "text/css; charset=utf-8",
-				"Cache-Control":          "private, no-store",
-				"Vary":                   "Cookie",
-				"X-Content-Type-Options": "nosniff",
+				"Content-Type":                 "text/css; charset=utf-8",
+				"Cache-Control":                "private, no-store",
+				"Vary":                         "Cookie",
+				"Cross-Origin-Resource-Policy": "same-origin",
+				"X-Content-Type-Options":       "nosniff",
 			} {
 				if got := resp.Header.Get(h); got != want {
 					t.Errorf("%s: %q, want %q", h, got, want)
