@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -299,6 +300,13 @@ func (r *Redis) read(ctx context.Context, reader *redis.Client, events chan<- ba
 		case err != nil:
 			if ctx.Err() != nil {
 				return
+			}
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
+				// A slow answer on a busy machine, not a lost place: the
+				// cursor has not moved, so reading again from it misses
+				// nothing, and a full resync (every share and every room's
+				// log) would be waste. An outage shows in the heartbeat.
+				continue
 			}
 			if !failing || errors.Is(err, redis.ErrClosed) {
 				failing = true
