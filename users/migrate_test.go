@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS users (
 )
 
 // latestVersion is the number of the newest migration.
-const latestVersion = 8
+const latestVersion = 9
 
 // openRaw opens dsn with the bare driver, as the store before migrations
 // would have.
