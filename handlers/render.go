@@ -127,7 +127,8 @@ func liveView(s hub.Snapshot) components.Live {
 func userItems(us []hub.User) []components.UserItem {
 	out := make([]components.UserItem, len(us))
 	for i, u := range us {
-		out[i] = components.UserItem(u)
+		// Status and Text are not shown yet: the page's part of issue 18.
+		out[i] = components.UserItem{Key: u.Key, Name: u.Name, Tabs: u.Tabs}
 	}
 	return out
 }

@@ -17,8 +17,25 @@ import (
 type shownPerson struct {
 	person Person
 	tabs   int
+	status Status // as the row shows it (presence.shownStatus)
+	text   string
 	elem   *list.Element // in listed or unlisted; nil for guests
 	inList bool
+}
+
+// user is sp's row in the list.
+func (sp *shownPerson) user() User {
+	return User{Key: sp.person.Key, Name: sp.person.Name, Tabs: sp.tabs, Status: sp.status, Text: sp.text}
+}
+
+// update brings sp up to p and reports whether its row changed.
+func (sp *shownPerson) update(p *presence) bool {
+	tabs, status, text := p.tabs(), p.shownStatus(), p.person.Text
+	if sp.tabs == tabs && sp.status == status && sp.text == text {
+		return false
+	}
+	sp.tabs, sp.status, sp.text = tabs, status, text
+	return true
 }
 
 // scheduleDirty makes sure a frame is coming if anyone was marked.
@@ -86,6 +103,7 @@ func (h *Hub) flush() {
 	showed := false
 	for _, p := range h.dirty {
 		p.dirty = false
+		p.sync()
 		if c, changed := p.report(); changed {
 			held = append(held, c)
 		}
@@ -100,13 +118,17 @@ func (h *Hub) flush() {
 		case !p.online() && sp != nil:
 			left = append(left, p.person)
 			h.hide(sp, &d)
-		case sp != nil && sp.inList && sp.tabs != p.tabs():
-			sp.tabs = p.tabs()
-			d.Updated = append(d.Updated, User{Key: sp.person.Key, Name: sp.person.Name, Tabs: sp.tabs})
 		case sp != nil:
-			sp.tabs = p.tabs()
+			// Tabs, status or text: one row replaced in place, if it is
+			// shown, however many people are online.
+			if sp.update(p) && sp.inList {
+				d.Updated = append(d.Updated, sp.user())
+			}
 		}
 		p.quiet = false
+		if !p.local() {
+			p.release(h)
+		}
 		if !p.online() && h.live[p.person.Key] == p {
 			delete(h.live, p.person.Key)
 		}
@@ -178,7 +200,8 @@ func (h *Hub) flush() {
 
 // show adds a person who came online to the shown state.
 func (h *Hub) show(p *presence, d *Diff) {
-	sp := &shownPerson{person: p.person, tabs: p.tabs()}
+	sp := &shownPerson{person: p.person}
+	sp.update(p)
 	h.shown[p.person.Key] = sp
 	h.counts.People++
 	if p.person.Guest {
@@ -187,7 +210,7 @@ func (h *Hub) show(p *presence, d *Diff) {
 	}
 	if h.listed.Len() < h.cfg.ListLimit {
 		sp.elem, sp.inList = h.listed.PushBack(sp), true
-		d.Added = append(d.Added, User{Key: sp.person.Key, Name: sp.person.Name, Tabs: sp.tabs})
+		d.Added = append(d.Added, sp.user())
 		return
 	}
 	sp.elem = h.unlisted.PushBack(sp)
@@ -214,7 +237,7 @@ func (h *Hub) hide(sp *shownPerson, d *Diff) {
 		next := h.unlisted.Remove(front).(*shownPerson)
 		h.counts.Unlisted--
 		next.elem, next.inList = h.listed.PushBack(next), true
-		d.Added = append(d.Added, User{Key: next.person.Key, Name: next.person.Name, Tabs: next.tabs})
+		d.Added = append(d.Added, next.user())
 	}
 }
 
@@ -248,7 +271,7 @@ func (s Snapshot) counting(viewer Person, listLimit int) Snapshot {
 	case viewer.Guest:
 		s.Counts.Guests++
 	case len(s.Users) < listLimit:
-		s.Users = append(s.Users, User{Key: viewer.Key, Name: viewer.Name, Tabs: 1})
+		s.Users = append(s.Users, User{Key: viewer.Key, Name: viewer.Name, Tabs: 1, Status: viewer.Status, Text: viewer.Text})
 	default:
 		s.Counts.Unlisted++
 	}
@@ -265,8 +288,7 @@ func (h *Hub) Counts() Counts {
 func (h *Hub) snapshotLocked() Snapshot {
 	s := Snapshot{At: h.cfg.Clock.Now(), Counts: h.counts, Users: make([]User, 0, h.listed.Len()), Log: make([]Entry, 0, len(h.log))}
 	for e := h.listed.Front(); e != nil; e = e.Next() {
-		sp := e.Value.(*shownPerson)
-		s.Users = append(s.Users, User{Key: sp.person.Key, Name: sp.person.Name, Tabs: sp.tabs})
+		s.Users = append(s.Users, e.Value.(*shownPerson).user())
 	}
 	for i := len(h.log) - 1; i >= 0; i-- {
 		s.Log = append(s.Log, h.log[i])

@@ -8,6 +8,8 @@ package hub
 //	hub.go           Config, the Hub's state, New, Close; the lock discipline
 //	subscription.go  a connection: Connect, Hold, Close/Leave, its frame queue
 //	presence.go      a person's live state, here and elsewhere; marking changes
+//	roster.go        the people this instance holds, across a Site's hubs:
+//	                 the status they set by hand
 //	grace.go         the grace period after a person's last connection closed
 //	frames.go        frames and ticks: coalescing, flush, shown state, fan-out,
 //	                 Attach
@@ -24,12 +26,17 @@ package hub
 // shownPerson, and a Subscription's closed, index and err. A Site has two:
 // s.mu guards its rooms map, counts and closed flag, and s.panelMu the
 // panel's state (summaries, emptied rooms, the panel timer, the last panel).
+// The roster (one per Site, or per Hub on its own) has r.mu, which guards
+// its members map and each member's hubs; a member's status set by hand
+// is an atomic value, read by hubs without r.mu.
 //
-//   - Order: s.mu before any h.mu; any h.mu before s.panelMu; nothing is
-//     taken under s.panelMu (but the Clock's own lock, in AfterFunc and
-//     Stop). Two hubs' locks are never held together: a Join connects to
-//     its room and then holds the lobby, one after the other, and
-//     Subscription.Close releases the room before the lobby hold.
+//   - Order: s.mu before any h.mu; any h.mu before s.panelMu and r.mu;
+//     nothing is taken under s.panelMu or r.mu (but the Clock's own lock,
+//     in AfterFunc and Stop). Two hubs' locks are never held together: a
+//     Join connects to its room and then holds the lobby, one after the
+//     other, and Subscription.Close releases the room before the lobby
+//     hold; the roster tells the hubs of a member's change (SetStatus)
+//     one after the other, with r.mu released first.
 //   - Every exported method that reads or changes a hub's state takes h.mu
 //     for its whole run: Connect/ConnectWake, Hold, Subscription.Close/Leave,
 //     Attach, Refresh, AddEntries, Renumber, Provisional, Held, ApplyRemote,
@@ -128,6 +135,10 @@ type Config struct {
 	// frame goes out as Attach's does. It runs under the hub's lock: it
 	// must return at once and must not call the hub.
 	Extra func() *Frame
+
+	// roster, set by a Site, is shared by its lobby and rooms; a hub on
+	// its own has one of its own.
+	roster *roster
 }
 
 // Hub holds the presence state and the subscribers. It is safe for
@@ -177,6 +188,8 @@ type Hub struct {
 	attached    *Frame      // the latest Attach frame, for the next flush
 	summary     RoomSummary // what Config.Summary was last told
 
+	roster *roster // the people this instance holds, in this hub and the hubs sharing it
+
 	closed  bool
 	drained chan struct{} // closed when closed and open == 0
 }
@@ -198,8 +211,13 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.Peers == nil {
 		cfg.Peers = Alone{}
 	}
+	r := cfg.roster
+	if r == nil {
+		r = newRoster()
+	}
 	return &Hub{
 		cfg:      cfg,
+		roster:   r,
 		nextProv: ProvisionalBase,
 		live:     make(map[string]*presence),
 		remotes:  make(map[string]map[string]*presence),
@@ -270,6 +288,7 @@ func (h *Hub) closeLocked() {
 			p.grace.Stop()
 			p.grace = nil
 		}
+		p.release(h)
 	}
 	for _, s := range h.subs {
 		s.index = -1

@@ -6,17 +6,26 @@ package hub
 
 // presence is a person's live state.
 type presence struct {
+	// person is who they are, with the status they set by hand as this
+	// hub last read it (sync).
 	person   Person
 	conns    int
 	grace    Timer          // set while the person has no connection but still counts
 	graceGen uint64         // tells a stale grace timer from the current one
 	remote   map[string]int // instance → connections there, for people other instances hold
-	quiet    bool           // was online before this instance knew: show without logging an arrival
-	dirty    bool
+	// heard is the status set by hand as other instances last reported
+	// it: shown while this instance does not hold the person.
+	heard said
+	// member is the person as this instance's roster holds them, set
+	// while this hub holds them here (local).
+	member *member
+	quiet  bool // was online before this instance knew: show without logging an arrival
+	dirty  bool
 
 	// What Peers.Changed was last told of this person.
 	reported      bool // told they are held here (and not told Gone since)
 	reportedConns int
+	reportedSaid  said
 }
 
 func (p *presence) online() bool { return p.conns > 0 || p.grace != nil || len(p.remote) > 0 }
@@ -33,6 +42,31 @@ func (p *presence) tabs() int {
 		n += c
 	}
 	return max(n, 1)
+}
+
+// sync reads the status set by hand into p.person: the roster's when this
+// instance holds the person, else what other instances last reported.
+func (p *presence) sync() {
+	s := p.heard
+	if p.member != nil {
+		s = *p.member.said.Load()
+	}
+	p.person.Status, p.person.Text = s.status, s.text
+}
+
+// shownStatus is the status p's row shows: busy or away set by hand wins,
+// else available. The caller has synced p.
+func (p *presence) shownStatus() Status {
+	return p.person.Status
+}
+
+// release lets the roster forget that h holds p here, once it no longer
+// does.
+func (p *presence) release(h *Hub) {
+	if p.member != nil {
+		h.roster.leave(p.member, h)
+		p.member = nil
+	}
 }
 
 // presence returns person's live state, creating it (quiet or not) if the

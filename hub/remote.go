@@ -8,6 +8,10 @@ package hub
 // Held is a person as one instance holds them: for a cluster backend to
 // publish this instance's share and report the others'.
 type Held struct {
+	// Person is who they are, with the status they set by hand as the
+	// instance holding them knows it. A hub shows the status its own
+	// instance holds for a person it holds, and the one last reported
+	// for a person only other instances hold.
 	Person Person
 	Conns  int  // open connections; 0 while the person's grace period runs
 	Gone   bool // in a change: the instance no longer holds the person
@@ -21,6 +25,7 @@ func (h *Hub) Held() []Held {
 	var out []Held
 	for _, p := range h.live {
 		if p.local() {
+			p.sync()
 			out = append(out, Held{Person: p.person, Conns: p.conns})
 		}
 	}
@@ -58,6 +63,7 @@ func (h *Hub) ApplyRemote(instance string, changes []Held) {
 			share[key] = p
 		}
 		h.setRemoteConns(p, instance, c.Conns)
+		h.hear(p, c.Person)
 	}
 	if share != nil && len(share) == 0 {
 		delete(h.remotes, instance)
@@ -91,6 +97,7 @@ func (h *Hub) replaceRemote(instance string, people []Held, quiet bool) {
 		}
 		p := h.presence(held.Person, quiet)
 		h.setRemoteConns(p, instance, held.Conns)
+		h.hear(p, held.Person)
 		next[held.Person.Key] = p
 	}
 	for key, p := range old {
@@ -117,14 +124,24 @@ func (h *Hub) setRemoteConns(p *presence, instance string, conns int) {
 	}
 }
 
+// hear notes the status set by hand another instance reports for p's
+// person: shown unless this instance holds them too.
+func (h *Hub) hear(p *presence, person Person) {
+	if s := (said{status: person.Status, text: person.Text}); p.heard != s {
+		p.heard = s
+		h.mark(p)
+	}
+}
+
 // report says what Peers must be told of p, if anything changed since it
-// was last told, and notes it as told.
+// was last told, and notes it as told. The caller has synced p.
 func (p *presence) report() (Held, bool) {
 	if p.local() {
-		if p.reported && p.reportedConns == p.conns {
+		s := said{status: p.person.Status, text: p.person.Text}
+		if p.reported && p.reportedConns == p.conns && p.reportedSaid == s {
 			return Held{}, false
 		}
-		p.reported, p.reportedConns = true, p.conns
+		p.reported, p.reportedConns, p.reportedSaid = true, p.conns, s
 		return Held{Person: p.person, Conns: p.conns}, true
 	}
 	if !p.reported {

@@ -68,7 +68,8 @@ type Site struct {
 	cfg     SiteConfig
 	allowed map[string]bool // SiteConfig.Rooms as a set; nil when any name goes
 	lobby   *Hub
-	clock   Clock // the lobby's: the panel ticks with it
+	roster  *roster // shared by the lobby and every room
+	clock   Clock   // the lobby's: the panel ticks with it
 	logger  *slog.Logger
 
 	mu    sync.Mutex       // guards rooms, inUse, history and closed; taken before a hub's lock, never under one
@@ -146,6 +147,7 @@ func NewSite(cfg SiteConfig) (*Site, error) {
 	}
 	s := &Site{
 		cfg:       cfg,
+		roster:    newRoster(),
 		allowed:   allowed,
 		rooms:     make(map[string]*room),
 		summaries: make(map[string]RoomSummary),
@@ -153,6 +155,7 @@ func NewSite(cfg SiteConfig) (*Site, error) {
 	}
 	lobbyCfg := cfg.Lobby
 	lobbyCfg.Extra = s.pullPanel
+	lobbyCfg.roster = s.roster
 	if cfg.Logged != nil {
 		lobbyCfg.Logged = func(entries []Entry) { cfg.Logged("", entries) }
 	}
@@ -277,6 +280,7 @@ func (s *Site) roomConfig(name string) Config {
 		s.summaryChanged(sum)
 	}
 	cfg.Emptied = func() { s.roomEmptied(name) }
+	cfg.roster = s.roster
 	if s.cfg.Logged != nil {
 		cfg.Logged = func(entries []Entry) { s.cfg.Logged(name, entries) }
 	}
@@ -371,6 +375,13 @@ func (s *Site) RoomFor(name string, viewer Person) Snapshot {
 		return Snapshot{}.counting(viewer, s.cfg.Room.ListLimit)
 	}
 	return r.hub.SnapshotFor(viewer)
+}
+
+// SetStatus sets the status and text a person set by hand wherever this
+// instance holds them: the lobby and every room they are in (see
+// Hub.SetStatus). Each hub that shows them sends one updated row.
+func (s *Site) SetStatus(key string, status Status, text string) {
+	s.roster.setStatus(key, status, text)
 }
 
 // Rooms returns how many rooms exist.

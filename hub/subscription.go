@@ -135,11 +135,15 @@ func (h *Hub) endedLocked(err error, wake func()) *Subscription {
 }
 
 // attach gives s's person one more connection, ending their grace period.
+// The first that brings them onto this instance sets their status.
 func (h *Hub) attach(s *Subscription, person Person) {
 	p := h.live[person.Key]
 	if p == nil {
 		p = &presence{person: person}
 		h.live[person.Key] = p
+	}
+	if p.member == nil {
+		p.member = h.roster.join(h, person)
 	}
 	s.presence = p
 	p.conns++

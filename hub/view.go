@@ -1,6 +1,9 @@
 package hub
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Person is someone who can be online: a signed-in user or a guest browser.
 type Person struct {
@@ -9,6 +12,34 @@ type Person struct {
 	Key   string
 	Name  string // shown in the user list and the log; empty for guests
 	Guest bool
+	// Status and Text are what the person set by hand (the zero value:
+	// available, no text). The first connection that brings them onto
+	// this instance sets them; after that only SetStatus changes them.
+	Status Status
+	Text   string
+}
+
+// Status is a person's availability. Its zero value is StatusAvailable.
+type Status uint8
+
+// The statuses a person can set by hand, and a row can show.
+const (
+	StatusAvailable Status = iota
+	StatusBusy
+	StatusAway
+)
+
+// String returns "available", "busy" or "away".
+func (s Status) String() string {
+	switch s {
+	case StatusAvailable:
+		return "available"
+	case StatusBusy:
+		return "busy"
+	case StatusAway:
+		return "away"
+	}
+	return fmt.Sprintf("Status(%d)", uint8(s))
 }
 
 // User is one row of the online users list.
@@ -16,6 +47,11 @@ type User struct {
 	Key  string
 	Name string
 	Tabs int // open connections; the list shows a badge above one
+	// Status is the status the row shows: busy or away set by hand wins,
+	// else away when the person is idle, else available. Text is their
+	// status text, "" for none.
+	Status Status
+	Text   string
 }
 
 // Counts are the figures shown above and below the user list.
@@ -55,7 +91,7 @@ type Snapshot struct {
 type Diff struct {
 	Counts  *Counts  // nil when unchanged
 	Removed []string // keys of list items to delete
-	Updated []User   // listed users whose tab count changed
+	Updated []User   // listed users whose row changed (tabs, status, text): each replaces its row
 	Added   []User   // users to append to the list
 	Logged  []Entry  // new log entries, newest first
 	Trimmed []uint64 // IDs of log entries that fell off the end
