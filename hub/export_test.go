@@ -19,6 +19,10 @@ func (s *Site) RoomHub(name string) *Hub {
 	return nil
 }
 
+// OnAwayDeciding sets a func the away timer runs between reading when a
+// person was last active and marking them away.
+func (s *Site) OnAwayDeciding(f func(key string)) { s.roster.deciding = f }
+
 // OnEntered sets a func Join runs between finding its room and connecting
 // to it.
 func (s *Site) OnEntered(f func()) { s.entered = f }

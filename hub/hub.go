@@ -10,6 +10,7 @@ package hub
 //	presence.go      a person's live state, here and elsewhere; marking changes
 //	roster.go        the people this instance holds, across a Site's hubs:
 //	                 the status they set by hand
+//	away.go          away by itself: activity, one timer per person
 //	grace.go         the grace period after a person's last connection closed
 //	frames.go        frames and ticks: coalescing, flush, shown state, fan-out,
 //	                 Attach
@@ -27,32 +28,37 @@ package hub
 // s.mu guards its rooms map, counts and closed flag, and s.panelMu the
 // panel's state (summaries, emptied rooms, the panel timer, the last panel).
 // The roster (one per Site, or per Hub on its own) has r.mu, which guards
-// its members map and each member's hubs; a member's status set by hand
-// is an atomic value, read by hubs without r.mu.
+// its members map and each member's hubs and away timer; a member's
+// status set by hand and its activity (last, away, idle) are atomic
+// values, read by hubs and by Subscription.Active without r.mu.
 //
 //   - Order: s.mu before any h.mu; any h.mu before s.panelMu and r.mu;
 //     nothing is taken under s.panelMu or r.mu (but the Clock's own lock,
 //     in AfterFunc and Stop). Two hubs' locks are never held together: a
 //     Join connects to its room and then holds the lobby, one after the
 //     other, and Subscription.Close releases the room before the lobby
-//     hold; the roster tells the hubs of a member's change (SetStatus)
-//     one after the other, with r.mu released first.
+//     hold; the roster tells the hubs of a member's change (SetStatus,
+//     away, back) one after the other, with r.mu released first.
 //   - Every exported method that reads or changes a hub's state takes h.mu
 //     for its whole run: Connect/ConnectWake, Hold, Subscription.Close/Leave,
 //     Attach, Refresh, AddEntries, Renumber, Provisional, Held, ApplyRemote,
 //     ReplaceRemote, ForgetRemote, Snapshot, Counts, Closed and Close
 //     (Shutdown through Close). LogSize reads only cfg, which never changes
 //     after New, and Subscription.Frames, Done and Err read channels; they
-//     take nothing (err is set before done is closed).
+//     take nothing (err is set before done is closed). SetStatus (Hub's
+//     and Site's) takes r.mu and then each hub's h.mu in turn;
+//     Subscription.Active takes nothing unless the person was away, and
+//     then does as SetStatus does.
 //   - Every other Hub method runs with h.mu already held and never takes it
 //     (the mutex is not reentrant), save Subscription.close, which is Close
 //     and Leave, closeIfEmpty, empty, ended, and the timers' funcs.
 //   - Timers' funcs (the flush timer's, graceOver, the guest window's, the
-//     Site's flushPanel)
+//     Site's flushPanel, a member's away timer)
 //     run in a goroutine of the Clock and take their locks themselves.
 //     Stopping a timer can lose the race with a func already waiting for
 //     the lock, so each checks h.closed and its generation (flushGen,
-//     graceGen, the guest window's gen), or s.panelClosed, before it acts.
+//     graceGen, the guest window's gen, the member's gen), or
+//     s.panelClosed or the member's gone, before it acts.
 //   - Callbacks run under h.mu: Peers.Changed and Peers.Logging, a
 //     subscription's wake, Config.Summary, Config.Emptied, Config.Extra,
 //     Config.Logged, the Renderer, the Clock and the Logger. Peers, wake,
@@ -111,6 +117,12 @@ type Config struct {
 	// QueueSize is how many frames a subscriber may fall behind before it
 	// is dropped with ErrSlow.
 	QueueSize int
+	// AwayAfter, optional, is how long a person this hub holds may go
+	// without activity (Subscription.Active) in any of their tabs before
+	// they show as away; zero: never by themselves. A Site's hubs take
+	// SiteConfig.AwayAfter instead, as activity anywhere in the site
+	// counts.
+	AwayAfter time.Duration
 	// Peers, optional, links this hub to the other instances of a cluster:
 	// it is told what this instance holds and says who numbers the log.
 	// Alone{} when nil.
@@ -213,7 +225,7 @@ func New(cfg Config) (*Hub, error) {
 	}
 	r := cfg.roster
 	if r == nil {
-		r = newRoster()
+		r = newRoster(cfg.Clock, cfg.AwayAfter)
 	}
 	return &Hub{
 		cfg:      cfg,
@@ -228,9 +240,9 @@ func New(cfg Config) (*Hub, error) {
 
 // check reports figures that cannot work.
 func (cfg Config) check() error {
-	if cfg.Tick <= 0 || cfg.Grace < 0 || cfg.ListLimit < 0 || cfg.LogSize <= 0 || cfg.QueueSize <= 0 || cfg.LogWindow < 0 {
-		return fmt.Errorf("hub: invalid config: tick %v, grace %v, list limit %d, log size %d, queue %d, log window %v",
-			cfg.Tick, cfg.Grace, cfg.ListLimit, cfg.LogSize, cfg.QueueSize, cfg.LogWindow)
+	if cfg.Tick <= 0 || cfg.Grace < 0 || cfg.ListLimit < 0 || cfg.LogSize <= 0 || cfg.QueueSize <= 0 || cfg.LogWindow < 0 || cfg.AwayAfter < 0 {
+		return fmt.Errorf("hub: invalid config: tick %v, grace %v, list limit %d, log size %d, queue %d, log window %v, away after %v",
+			cfg.Tick, cfg.Grace, cfg.ListLimit, cfg.LogSize, cfg.QueueSize, cfg.LogWindow, cfg.AwayAfter)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,10 +19,15 @@ type staticRenderer struct{ frame *hub.Frame }
 func (r staticRenderer) Snapshot(hub.Snapshot) (*hub.Frame, error) { return r.frame, nil }
 func (r staticRenderer) Diff(hub.Diff) (*hub.Frame, error)         { return r.frame, nil }
 
-func benchHub(b *testing.B, clock *hubtest.Clock) *hub.Hub {
+func benchHub(b *testing.B, clock hub.Clock) *hub.Hub {
+	b.Helper()
+	return benchHubAway(b, clock, 0)
+}
+
+func benchHubAway(b *testing.B, clock hub.Clock, awayAfter time.Duration) *hub.Hub {
 	b.Helper()
 	h, err := hub.New(hub.Config{Render: staticRenderer{&hub.Frame{HTML: make([]byte, 400)}}, Clock: clock,
-		Tick: 50 * time.Millisecond, Grace: 0, ListLimit: 100, LogSize: 50, QueueSize: 32})
+		Tick: 50 * time.Millisecond, Grace: 0, ListLimit: 100, LogSize: 50, QueueSize: 32, AwayAfter: awayAfter})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -30,8 +36,8 @@ func benchHub(b *testing.B, clock *hubtest.Clock) *hub.Hub {
 }
 
 // fill connects n guests whose frames are drained by one goroutine each, as
-// the transports' writers would.
-func fill(b *testing.B, h *hub.Hub, n int) {
+// the transports' writers would, and returns their subscriptions.
+func fill(b *testing.B, h *hub.Hub, n int) []*hub.Subscription {
 	b.Helper()
 	var wg sync.WaitGroup
 	subs := make([]*hub.Subscription, n)
@@ -53,6 +59,7 @@ func fill(b *testing.B, h *hub.Hub, n int) {
 		h.Close()
 		wg.Wait()
 	})
+	return subs
 }
 
 // BenchmarkArrivalAndDeparture is one person arriving and leaving, each
@@ -147,4 +154,69 @@ func BenchmarkApplyRemote(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkActive is the hot input of away-by-itself: activity from one of
+// 10,000 connected people, who are active already, on the system clock.
+// It must cost a clock read and two atomic operations, send no frame and
+// set no timer; "parallel" has every core report activity at once. The
+// load the issue names, 10,000 clients each active once a minute, is 167
+// calls a second.
+func BenchmarkActive(b *testing.B) {
+	const online = 10_000
+	h := benchHubAway(b, hub.SystemClock{}, 10*time.Minute)
+	subs := fill(b, h, online)
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			subs[i].Active()
+			if i++; i == online {
+				i = 0
+			}
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		var next atomic.Int64
+		b.RunParallel(func(pb *testing.PB) {
+			i := int(next.Add(997)) % online
+			for pb.Next() {
+				subs[i].Active()
+				if i++; i == online {
+					i = 0
+				}
+			}
+		})
+	})
+}
+
+// BenchmarkAwayAndBack is a listed user going away by themselves and
+// coming back on activity, each change flushed at once to 10,000
+// subscribers: the cost of activity that does change something, two
+// frames per op.
+func BenchmarkAwayAndBack(b *testing.B) {
+	const away = 10 * time.Minute
+	clock := hubtest.NewClock()
+	h := benchHubAway(b, clock, away)
+	fill(b, h, 10_000)
+	alice := h.Connect(hub.Person{Key: "u-alice", Name: "alice"})
+	b.Cleanup(alice.Close)
+	go func() { // her own frames, as her transport would
+		for {
+			select {
+			case <-alice.Frames():
+			case <-alice.Done():
+				return
+			}
+		}
+	}()
+	clock.Advance(time.Second)
+	b.ReportAllocs()
+	for b.Loop() {
+		// The guests go away with the first op and stay so (they have no
+		// row: no frame); from then on an op is alice's away and back.
+		clock.Advance(away)
+		alice.Active()
+	}
 }

@@ -10,9 +10,9 @@ type presence struct {
 	// hub last read it (sync).
 	person   Person
 	conns    int
-	grace    Timer          // set while the person has no connection but still counts
-	graceGen uint64         // tells a stale grace timer from the current one
-	remote   map[string]int // instance → connections there, for people other instances hold
+	grace    Timer            // set while the person has no connection but still counts
+	graceGen uint64           // tells a stale grace timer from the current one
+	remote   map[string]share // instance → the person there, for people other instances hold
 	// heard is the status set by hand as other instances last reported
 	// it: shown while this instance does not hold the person.
 	heard said
@@ -26,9 +26,16 @@ type presence struct {
 	reported      bool // told they are held here (and not told Gone since)
 	reportedConns int
 	reportedSaid  said
+	reportedAway  bool
 }
 
 func (p *presence) online() bool { return p.conns > 0 || p.grace != nil || len(p.remote) > 0 }
+
+// share is a person as another instance holds them.
+type share struct {
+	conns int  // their connections there
+	away  bool // no activity in any of them for that instance's AwayAfter
+}
 
 // local reports whether this instance holds the person, counting its grace
 // period.
@@ -39,7 +46,7 @@ func (p *presence) local() bool { return p.conns > 0 || p.grace != nil }
 func (p *presence) tabs() int {
 	n := p.conns
 	for _, c := range p.remote {
-		n += c
+		n += c.conns
 	}
 	return max(n, 1)
 }
@@ -55,9 +62,34 @@ func (p *presence) sync() {
 }
 
 // shownStatus is the status p's row shows: busy or away set by hand wins,
-// else available. The caller has synced p.
+// else away when the person is idle, else available. The caller has
+// synced p.
 func (p *presence) shownStatus() Status {
-	return p.person.Status
+	if p.person.Status != StatusAvailable {
+		return p.person.Status
+	}
+	if p.idle() {
+		return StatusAway
+	}
+	return StatusAvailable
+}
+
+// idleHere reports whether this instance holds the person and they have
+// been idle in all their tabs here.
+func (p *presence) idleHere() bool { return p.member != nil && p.member.idle.Load() }
+
+// idle reports whether the person is idle everywhere they are held: here
+// (if here) and on every other instance that holds them.
+func (p *presence) idle() bool {
+	if p.member != nil && !p.member.idle.Load() {
+		return false
+	}
+	for _, s := range p.remote {
+		if !s.away {
+			return false
+		}
+	}
+	return p.member != nil || len(p.remote) > 0
 }
 
 // release lets the roster forget that h holds p here, once it no longer

@@ -15,6 +15,10 @@ type Held struct {
 	Person Person
 	Conns  int  // open connections; 0 while the person's grace period runs
 	Gone   bool // in a change: the instance no longer holds the person
+	// Away says the person has had no activity in any of their tabs on
+	// the instance for its AwayAfter. A hub shows a person away by
+	// themselves only when every instance that holds them says so.
+	Away bool
 }
 
 // Held returns the people this instance holds, counting those in their
@@ -26,7 +30,7 @@ func (h *Hub) Held() []Held {
 	for _, p := range h.live {
 		if p.local() {
 			p.sync()
-			out = append(out, Held{Person: p.person, Conns: p.conns})
+			out = append(out, Held{Person: p.person, Conns: p.conns, Away: p.idleHere()})
 		}
 	}
 	return out
@@ -62,8 +66,7 @@ func (h *Hub) ApplyRemote(instance string, changes []Held) {
 			p = h.presence(c.Person, false)
 			share[key] = p
 		}
-		h.setRemoteConns(p, instance, c.Conns)
-		h.hear(p, c.Person)
+		h.setRemote(p, instance, c)
 	}
 	if share != nil && len(share) == 0 {
 		delete(h.remotes, instance)
@@ -96,8 +99,7 @@ func (h *Hub) replaceRemote(instance string, people []Held, quiet bool) {
 			continue
 		}
 		p := h.presence(held.Person, quiet)
-		h.setRemoteConns(p, instance, held.Conns)
-		h.hear(p, held.Person)
+		h.setRemote(p, instance, held)
 		next[held.Person.Key] = p
 	}
 	for key, p := range old {
@@ -113,21 +115,19 @@ func (h *Hub) replaceRemote(instance string, people []Held, quiet bool) {
 	}
 }
 
-// setRemoteConns records that instance holds p with conns connections.
-func (h *Hub) setRemoteConns(p *presence, instance string, conns int) {
+// setRemote records that instance holds p as held says: with its
+// connections there, whether they are away there, and the status set by
+// hand, which is shown unless this instance holds the person too.
+func (h *Hub) setRemote(p *presence, instance string, held Held) {
 	if p.remote == nil {
-		p.remote = make(map[string]int)
+		p.remote = make(map[string]share)
 	}
-	if c, ok := p.remote[instance]; !ok || c != conns {
-		p.remote[instance] = conns
+	sh := share{conns: held.Conns, away: held.Away}
+	if old, ok := p.remote[instance]; !ok || old != sh {
+		p.remote[instance] = sh
 		h.mark(p)
 	}
-}
-
-// hear notes the status set by hand another instance reports for p's
-// person: shown unless this instance holds them too.
-func (h *Hub) hear(p *presence, person Person) {
-	if s := (said{status: person.Status, text: person.Text}); p.heard != s {
+	if s := (said{status: held.Person.Status, text: held.Person.Text}); p.heard != s {
 		p.heard = s
 		h.mark(p)
 	}
@@ -137,12 +137,12 @@ func (h *Hub) hear(p *presence, person Person) {
 // was last told, and notes it as told. The caller has synced p.
 func (p *presence) report() (Held, bool) {
 	if p.local() {
-		s := said{status: p.person.Status, text: p.person.Text}
-		if p.reported && p.reportedConns == p.conns && p.reportedSaid == s {
+		s, away := said{status: p.person.Status, text: p.person.Text}, p.idleHere()
+		if p.reported && p.reportedConns == p.conns && p.reportedSaid == s && p.reportedAway == away {
 			return Held{}, false
 		}
-		p.reported, p.reportedConns, p.reportedSaid = true, p.conns, s
-		return Held{Person: p.person, Conns: p.conns}, true
+		p.reported, p.reportedConns, p.reportedSaid, p.reportedAway = true, p.conns, s, away
+		return Held{Person: p.person, Conns: p.conns, Away: away}, true
 	}
 	if !p.reported {
 		return Held{}, false

@@ -3,7 +3,9 @@ package hub
 // The roster: the people this instance holds, one member each, shared by
 // every hub of a Site (the lobby and every room) or owned by a Hub on its
 // own. A member keeps what belongs to a person rather than to one of
-// their hubs: the status they set by hand. Each hub's presence of a
+// their hubs: the status they set by hand, and their activity, which
+// makes them away by themselves after AwayAfter without any in any of
+// their tabs here. Each hub's presence of a
 // person held here points at their member and reads it when it flushes
 // (presence.sync). When a member changes, the roster marks the person
 // dirty in every hub that holds them, one hub after the other with no
@@ -15,23 +17,47 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // roster is the people this instance holds.
 type roster struct {
+	clock     Clock
+	awayAfter time.Duration // 0: nobody is ever away by themselves
+	epoch     time.Time     // activity times are kept as durations since
+
 	mu      sync.Mutex
 	members map[string]*member // by person key
+
+	// deciding, nil but in tests, runs in the away timer's func between
+	// its reading when the person was last active and its raising away:
+	// where an activity may slip in.
+	deciding func(key string)
 }
 
 // member is one person this instance holds, in one hub or several.
 type member struct {
-	key string
+	roster *roster
+	key    string
 	// said is the status set by hand, replaced whole, read by hubs under
 	// their own lock without the roster's.
 	said atomic.Pointer[said]
 
+	// Activity (away.go). last is when the person was last active, as a
+	// time since roster.epoch; away is raised by the timer before it
+	// reads last a second time, so that Active, which stores last before
+	// it reads away, and the timer cannot both miss each other; idle is
+	// set once the timer has found the person away for good and cleared
+	// by the first activity after: what hubs show.
+	last atomic.Int64
+	away atomic.Bool
+	idle atomic.Bool
+
 	// Guarded by roster.mu.
-	hubs []*Hub // the hubs with a presence of the person held here
+	hubs  []*Hub // the hubs with a presence of the person held here
+	timer Timer  // the away timer; nil while idle, or with no AwayAfter
+	gen   uint64 // tells a stopped away timer from the current one
+	gone  bool   // forgotten: no hub holds the person here any more
 }
 
 // said is a status set by hand and its text.
@@ -40,8 +66,8 @@ type said struct {
 	text   string
 }
 
-func newRoster() *roster {
-	return &roster{members: make(map[string]*member)}
+func newRoster(clock Clock, awayAfter time.Duration) *roster {
+	return &roster{clock: clock, awayAfter: awayAfter, epoch: clock.Now(), members: make(map[string]*member)}
 }
 
 // join notes that h holds person here and returns their member, made from
@@ -51,8 +77,11 @@ func (r *roster) join(h *Hub, person Person) *member {
 	defer r.mu.Unlock()
 	m := r.members[person.Key]
 	if m == nil {
-		m = &member{key: person.Key}
+		// Someone who arrives is active.
+		m = &member{roster: r, key: person.Key}
 		m.said.Store(&said{status: person.Status, text: person.Text})
+		m.last.Store(int64(r.now()))
+		m.arm(r.awayAfter)
 		r.members[person.Key] = m
 	}
 	m.hubs = append(m.hubs, h)
@@ -69,6 +98,8 @@ func (r *roster) leave(m *member, h *Hub) {
 	}
 	if len(m.hubs) == 0 && r.members[m.key] == m {
 		delete(r.members, m.key)
+		m.gone = true
+		m.disarm()
 	}
 }
 

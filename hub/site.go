@@ -44,6 +44,11 @@ type SiteConfig struct {
 	// PanelLimit is how many rooms the panel lists, busiest first; the rest
 	// are counted ("+N more rooms").
 	PanelLimit int
+	// AwayAfter, optional, is how long a person may go without activity
+	// in any of their tabs on this instance, in any room or the lobby,
+	// before they show as away everywhere here; zero: never by
+	// themselves. Room.AwayAfter and Lobby.AwayAfter must be zero.
+	AwayAfter time.Duration
 	// RenderPanel renders the Rooms panel as one frame that replaces the
 	// whole panel (an out-of-band swap). It is called at most once per
 	// lobby tick, and once by NewSite for the empty panel.
@@ -129,6 +134,10 @@ func NewSite(cfg SiteConfig) (*Site, error) {
 		return nil, errors.New("hub: site: a room's Peers comes from RoomPeers, not from the template")
 	case cfg.Lobby.Extra != nil:
 		return nil, errors.New("hub: site: the lobby's Extra is the Rooms panel")
+	case cfg.Room.AwayAfter != 0 || cfg.Lobby.AwayAfter != 0:
+		return nil, errors.New("hub: site: AwayAfter is the site's, not a room's or the lobby's: activity anywhere counts")
+	case cfg.AwayAfter < 0:
+		return nil, fmt.Errorf("hub: site: away after %v, want 0 (never) or more", cfg.AwayAfter)
 	case cfg.Lobby.QueueSize < 2:
 		return nil, fmt.Errorf("hub: site: lobby queue %d, want 2 or more (the snapshot and the panel)", cfg.Lobby.QueueSize)
 	}
@@ -145,9 +154,13 @@ func NewSite(cfg SiteConfig) (*Site, error) {
 			allowed[name] = true
 		}
 	}
+	clock := cfg.Lobby.Clock
+	if clock == nil {
+		clock = SystemClock{}
+	}
 	s := &Site{
 		cfg:       cfg,
-		roster:    newRoster(),
+		roster:    newRoster(clock, cfg.AwayAfter),
 		allowed:   allowed,
 		rooms:     make(map[string]*room),
 		summaries: make(map[string]RoomSummary),

@@ -25,6 +25,7 @@ type Subscription struct {
 	index    int   // position in hub.subs, -1 once removed
 	closed   bool  // Close was called
 	wake     func()
+	member   *member       // its person as the roster holds them; nil when it holds nobody
 	hold     *Subscription // closed with this one: a site's hold on the lobby (Site.Join)
 	left     func()        // called once when closed, outside the hub's lock (Site.Join's count)
 	// countedAfter: see CountedAfter. Set before the subscription is
@@ -145,7 +146,7 @@ func (h *Hub) attach(s *Subscription, person Person) {
 	if p.member == nil {
 		p.member = h.roster.join(h, person)
 	}
-	s.presence = p
+	s.presence, s.member = p, p.member
 	p.conns++
 	if p.grace != nil {
 		p.grace.Stop()

@@ -15,6 +15,7 @@ type Clock struct {
 	mu     sync.Mutex
 	now    time.Time
 	timers []*timer
+	set    int // AfterFunc calls so far
 }
 
 type timer struct {
@@ -42,6 +43,7 @@ func (c *Clock) AfterFunc(d time.Duration, f func()) hub.Timer {
 	defer c.mu.Unlock()
 	t := &timer{clock: c, at: c.now.Add(d), f: f}
 	c.timers = append(c.timers, t)
+	c.set++
 	return t
 }
 
@@ -85,6 +87,14 @@ func (c *Clock) Advance(d time.Duration) {
 		c.mu.Unlock()
 		next.f()
 	}
+}
+
+// Set returns how many timers were ever set (AfterFunc calls): for tests
+// that check a hot path sets none.
+func (c *Clock) Set() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.set
 }
 
 // Pending returns how many timers are set and not yet fired or stopped:
