@@ -250,14 +250,15 @@ func (h *Hub) Snapshot() Snapshot {
 
 // SnapshotFor is Snapshot as a page rendered for viewer is to show it: with
 // the viewer counted (and listed, if the list has room) unless they are
-// shown already. The page is rendered before its live connection brings
-// the viewer in; without them counted, the first viewer would read
-// "Nobody is here yet" and "0 people online" until its snapshot came.
+// shown already, or Invisible. The page is rendered before its live
+// connection brings the viewer in; without them counted, the first viewer
+// would read "Nobody is here yet" and "0 people online" until its snapshot
+// came.
 func (h *Hub) SnapshotFor(viewer Person) Snapshot {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	s := h.snapshotLocked()
-	if _, shown := h.shown[viewer.Key]; !shown {
+	if _, shown := h.shown[viewer.Key]; !shown && !viewer.Invisible {
 		s = s.counting(viewer, h.cfg.ListLimit)
 	}
 	return s

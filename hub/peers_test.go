@@ -34,8 +34,11 @@ func (p *fakePeers) setLogging(l hub.Logging) {
 	p.logging = l
 }
 
-// take returns the Changed calls since the last take.
+// take returns the Changed calls since the last take; none from nil.
 func (p *fakePeers) take() [][]hub.Held {
+	if p == nil {
+		return nil
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	calls := p.calls

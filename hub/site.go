@@ -200,7 +200,8 @@ func (s *Site) Lobby() *Hub { return s.lobby }
 // Join connects person to room, creating the room if it does not exist:
 // the subscription is a connection to the room's hub, as ConnectWake, and
 // also holds the person in the lobby. Its Close releases the hold with the
-// lobby's grace period, Leave without. room must be a name as RoomName
+// lobby's grace period, Leave without. An Invisible person only views the
+// room: they are held nowhere, in the room or the lobby. room must be a name as RoomName
 // returns it (ErrRoomName otherwise). A new room is refused with
 // ErrNoSuchRoom when it is not one of SiteConfig.Rooms, and with
 // ErrTooManyRooms when MaxRooms exist; rooms that exist keep working.
@@ -223,7 +224,9 @@ func (s *Site) Join(room string, person Person, wake func()) (*Subscription, err
 	r.joining--
 	r.members++
 	s.mu.Unlock()
-	sub.hold = s.lobby.Hold(person)
+	if !person.Invisible { // an invisible viewer holds nothing in the lobby
+		sub.hold = s.lobby.Hold(person)
+	}
 	sub.left = func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -379,12 +382,15 @@ func (s *Site) Room(name string) (Snapshot, bool) {
 
 // RoomFor is the room's Snapshot as a page rendered for viewer is to show
 // it (Hub.SnapshotFor); a room that does not exist yet shows the viewer
-// alone.
+// alone, or nobody for an Invisible viewer.
 func (s *Site) RoomFor(name string, viewer Person) Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.rooms[name]
 	if r == nil {
+		if viewer.Invisible {
+			return Snapshot{}
+		}
 		return Snapshot{}.counting(viewer, s.cfg.Room.ListLimit)
 	}
 	return r.hub.SnapshotFor(viewer)

@@ -24,10 +24,13 @@ type Subscription struct {
 	err      error // why done was closed; set before closing it
 	index    int   // position in hub.subs, -1 once removed
 	closed   bool  // Close was called
-	wake     func()
-	member   *member       // its person as the roster holds them; nil when it holds nobody
-	hold     *Subscription // closed with this one: a site's hold on the lobby (Site.Join)
-	left     func()        // called once when closed, outside the hub's lock (Site.Join's count)
+	// invisible: it only views (ConnectWake); presence is nil. Set before
+	// the subscription is returned, never changed.
+	invisible bool
+	wake      func()
+	member    *member       // its person as the roster holds them; nil when it holds nobody
+	hold      *Subscription // closed with this one: a site's hold on the lobby (Site.Join)
+	left      func()        // called once when closed, outside the hub's lock (Site.Join's count)
 	// countedAfter: see CountedAfter. Set before the subscription is
 	// returned, never changed.
 	countedAfter int
@@ -45,6 +48,11 @@ func (s *Subscription) Frames() <-chan *Frame { return s.frames }
 // count is one, without any frame saying who is looking. Zero for a
 // subscription that ended before it began.
 func (s *Subscription) CountedAfter() int { return s.countedAfter }
+
+// Invisible reports whether the subscription only views: its person
+// connected invisible (Person.Invisible), so nobody else can tell they are
+// there. Their page says so.
+func (s *Subscription) Invisible() bool { return s.invisible }
 
 // Done is closed when the hub ends the subscription; Err then says why.
 // The owner must still call Close.
@@ -69,13 +77,20 @@ func (h *Hub) Connect(person Person) *Subscription { return h.ConnectWake(person
 // goroutine of its own: the hub calls wake after queueing each frame and
 // when it ends the subscription. wake runs with the hub locked, so it must
 // return at once and must not call the hub.
+//
+// A person who is Invisible only views: the subscription gets the
+// snapshot and every frame as anyone does, but the person is counted,
+// listed, logged and held nowhere (not in Held, so no other instance
+// hears of them either), and Active does nothing. Its CountedAfter is
+// zero: no frame ever counts them.
 func (h *Hub) ConnectWake(person Person, wake func()) *Subscription {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return h.endedLocked(ErrShutdown, wake)
 	}
-	s := &Subscription{hub: h, frames: make(chan *Frame, h.cfg.QueueSize), done: make(chan struct{}), index: -1, wake: wake}
+	s := &Subscription{hub: h, frames: make(chan *Frame, h.cfg.QueueSize), done: make(chan struct{}), index: -1, wake: wake,
+		invisible: person.Invisible}
 	h.open++
 	// The snapshot shows what everyone is shown: it counts the person only
 	// if they were shown before this connection.
@@ -99,6 +114,10 @@ func (h *Hub) ConnectWake(person Person, wake func()) *Subscription {
 			s.countedAfter++ // attach marks the person: the next flush shows them, with the counts
 		}
 	}
+	if s.invisible {
+		s.countedAfter = 0
+		return s
+	}
 	h.attach(s, person)
 	return s
 }
@@ -108,12 +127,16 @@ func (h *Hub) ConnectWake(person Person, wake func()) *Subscription {
 // never ends it (its owner learns of a shutdown from the connection it goes
 // with, and must still Close it). Close releases it with the grace period,
 // Leave without. A site holds a person in the lobby this way while they
-// have a tab in some room.
+// have a tab in some room. An Invisible person is held nowhere: the hold
+// does nothing.
 func (h *Hub) Hold(person Person) *Subscription {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return h.endedLocked(ErrShutdown, nil)
+	}
+	if person.Invisible {
+		return &Subscription{hub: h, done: make(chan struct{}), index: -1, closed: true, invisible: true}
 	}
 	s := &Subscription{hub: h, done: make(chan struct{}), index: -1}
 	h.open++
@@ -199,6 +222,12 @@ func (s *Subscription) close(withGrace bool) bool {
 		return true
 	}
 	p := s.presence
+	if p == nil { // invisible: it held nobody
+		if h.cfg.Emptied != nil && len(h.live) == 0 {
+			h.cfg.Emptied() // its room may have been kept for it alone
+		}
+		return true
+	}
 	p.conns--
 	if p.conns > 0 {
 		h.markDirty(p)

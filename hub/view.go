@@ -17,6 +17,10 @@ type Person struct {
 	// this instance sets them; after that only SetStatus changes them.
 	Status Status
 	Text   string
+	// Invisible makes the person a viewer only: their subscriptions get
+	// the frames everyone gets and count, list, log and hold nothing (see
+	// ConnectWake).
+	Invisible bool
 }
 
 // Status is a person's availability. Its zero value is StatusAvailable.
