@@ -106,6 +106,9 @@ func (h *Hub) flush() {
 		p.sync()
 		if c, changed := p.report(); changed {
 			held = append(held, c)
+			if c.Gone && !p.person.Guest && h.cfg.Departed != nil {
+				h.cfg.Departed(p.person, p.lastConn)
+			}
 		}
 		sp := h.shown[p.person.Key]
 		switch {

@@ -61,10 +61,11 @@ package hub
 //     s.panelClosed or the member's gone, before it acts.
 //   - Callbacks run under h.mu: Peers.Changed and Peers.Logging, a
 //     subscription's wake, Config.Summary, Config.Emptied, Config.Extra,
-//     Config.Logged, the Renderer, the Clock and the Logger. Peers, wake,
-//     Summary, Emptied, Extra and Logged must return at once, and none of
-//     them may call the hub (a Site's Logged and Forgotten hand the
-//     entries to a queue and return). A
+//     Config.Logged, Config.Departed, the Renderer, the Clock and the
+//     Logger. Peers, wake, Summary, Emptied, Extra, Logged and Departed
+//     must return at once, and none of them may call the hub (a Site's
+//     Logged, Forgotten and Departed hand their news to a queue and
+//     return). A
 //     Site's Extra (the lobby's) takes s.panelMu and renders the panel
 //     there, in the lobby's flush. Its Summary and
 //     Emptied only take s.panelMu, note the news and set the panel timer:
@@ -147,6 +148,17 @@ type Config struct {
 	// frame goes out as Attach's does. It runs under the hub's lock: it
 	// must return at once and must not call the hub.
 	Extra func() *Frame
+	// Departed, optional, is told once when a signed-in person's presence
+	// here really ends: this hub held them (a connection, or a grace
+	// period) and no longer does, their grace period over without a new
+	// connection, or Leave. A reload within the grace period tells
+	// nothing; guests and invisible people are never told of. at is when
+	// their last connection here closed: when they were last seen. It runs
+	// under the hub's lock: it must return at once (hand the write to a
+	// queue) and must not call the hub. A Site tells it from the lobby
+	// alone (SiteConfig.Departed), once per person however many rooms
+	// they were in.
+	Departed func(person Person, at time.Time)
 
 	// roster, set by a Site, is shared by its lobby and rooms; a hub on
 	// its own has one of its own.

@@ -18,6 +18,7 @@ type trace struct {
 	Frames    map[string][][]byte
 	Peers     map[string][][]hub.Held // by room, "" for the lobby
 	Logged    map[string][]hub.Entry
+	Departed  []hub.Person
 	Panel     hub.Panel
 	Snapshots map[string]hub.Snapshot
 	Held      map[string][]hub.Held
@@ -26,9 +27,10 @@ type trace struct {
 // tracedSite is a site whose Peers, Logged and Departed are recorded.
 type tracedSite struct {
 	*siteFixture
-	mu     sync.Mutex
-	peers  map[string]*fakePeers
-	logged map[string][]hub.Entry
+	mu       sync.Mutex
+	peers    map[string]*fakePeers
+	logged   map[string][]hub.Entry
+	departed []hub.Person
 }
 
 func newTracedSite(t *testing.T) *tracedSite {
@@ -49,6 +51,11 @@ func newTracedSite(t *testing.T) *tracedSite {
 			defer ts.mu.Unlock()
 			ts.logged[room] = append(ts.logged[room], entries...)
 		}
+		c.Departed = func(p hub.Person, at time.Time) {
+			ts.mu.Lock()
+			defer ts.mu.Unlock()
+			ts.departed = append(ts.departed, p)
+		}
 	})
 	return ts
 }
@@ -57,7 +64,8 @@ func newTracedSite(t *testing.T) *tracedSite {
 func (ts *tracedSite) trace(viewers map[string][][]byte, rooms ...string) trace {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	tr := trace{Frames: viewers, Peers: make(map[string][][]hub.Held), Logged: make(map[string][]hub.Entry), Panel: ts.site.Panel(), Snapshots: make(map[string]hub.Snapshot), Held: make(map[string][]hub.Held)}
+	tr := trace{Frames: viewers, Peers: make(map[string][][]hub.Held), Logged: make(map[string][]hub.Entry),
+		Departed: slices.Clone(ts.departed), Panel: ts.site.Panel(), Snapshots: make(map[string]hub.Snapshot), Held: make(map[string][]hub.Held)}
 	tr.Snapshots[""], tr.Held[""] = ts.site.Lobby().Snapshot(), sortHeld(ts.site.Lobby().Held())
 	tr.Peers[""], tr.Logged[""] = ts.peers[""].take(), ts.logged[""]
 	for _, room := range rooms {
@@ -86,7 +94,7 @@ func sortHeld(h []hub.Held) []hub.Held {
 // TestInvisibleLeaksNothing: alice, invisible, in room a, in room b (where
 // nobody else is) and in the lobby, active, setting a status, then gone:
 // everything the site lets out (every byte the other viewers got, Peers,
-// Logged, the panel, the snapshots, Held) is what it is without
+// Logged, Departed, the panel, the snapshots, Held) is what it is without
 // her. She gets the same frames as everyone, and is told she is invisible.
 func TestInvisibleLeaksNothing(t *testing.T) {
 	run := func(withAlice bool) (trace, []*hub.Subscription, map[string][][]byte) {

@@ -1,5 +1,7 @@
 package hub
 
+import "time"
+
 // Presence: a person's live state, who is connected now, here and on other
 // instances, and the list of people changed since the last flush. Locking:
 // see hub.go.
@@ -21,6 +23,9 @@ type presence struct {
 	member *member
 	quiet  bool // was online before this instance knew: show without logging an arrival
 	dirty  bool
+	// lastConn is when the person's last connection here closed, for
+	// Config.Departed.
+	lastConn time.Time
 
 	// What Peers.Changed was last told of this person.
 	reported      bool // told they are held here (and not told Gone since)

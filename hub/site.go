@@ -65,6 +65,15 @@ type SiteConfig struct {
 	History   map[string][]Entry
 	Logged    func(room string, entries []Entry)
 	Forgotten func(room string)
+
+	// Departed, optional, is the lobby's Config.Departed: told once when
+	// a signed-in person's presence on this instance really ends (their
+	// grace period over without a new connection anywhere here), however
+	// many rooms they were in; for keeping when they were last seen. It
+	// runs under the lobby's lock: it must return at once and must not
+	// call the site or a hub. Room.Departed and Lobby.Departed must be
+	// nil.
+	Departed func(person Person, at time.Time)
 }
 
 // Site is every room of this instance, the lobby, and the Rooms panel. It
@@ -134,6 +143,8 @@ func NewSite(cfg SiteConfig) (*Site, error) {
 		return nil, errors.New("hub: site: a room's Peers comes from RoomPeers, not from the template")
 	case cfg.Lobby.Extra != nil:
 		return nil, errors.New("hub: site: the lobby's Extra is the Rooms panel")
+	case cfg.Room.Departed != nil || cfg.Lobby.Departed != nil:
+		return nil, errors.New("hub: site: Departed is the site's, told from the lobby alone")
 	case cfg.Room.AwayAfter != 0 || cfg.Lobby.AwayAfter != 0:
 		return nil, errors.New("hub: site: AwayAfter is the site's, not a room's or the lobby's: activity anywhere counts")
 	case cfg.AwayAfter < 0:
@@ -169,6 +180,7 @@ func NewSite(cfg SiteConfig) (*Site, error) {
 	lobbyCfg := cfg.Lobby
 	lobbyCfg.Extra = s.pullPanel
 	lobbyCfg.roster = s.roster
+	lobbyCfg.Departed = cfg.Departed
 	if cfg.Logged != nil {
 		lobbyCfg.Logged = func(entries []Entry) { cfg.Logged("", entries) }
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -260,5 +261,69 @@ func TestPeersHearAStatusChange(t *testing.T) {
 	}
 	if got := peers.take(); len(got) != 0 {
 		t.Errorf("Peers heard of other instances' statuses: %+v", got)
+	}
+}
+
+// departures records what SiteConfig.Departed is told.
+type departures struct {
+	mu  sync.Mutex
+	got []string // "key at time"
+}
+
+func (d *departures) departed(p hub.Person, at time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.got = append(d.got, fmt.Sprint(p.Key, " ", at.Format("15:04:05.000")))
+}
+
+func (d *departures) take() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	got := d.got
+	d.got = nil
+	return got
+}
+
+// TestDepartedOnceWhenPresenceReallyEnds: Departed is told once per
+// person, from the lobby, when their presence on the instance ends after
+// the grace period, with when their last connection closed; not for a
+// reload inside the grace period, not once per room, not for guests; at
+// once after Leave.
+func TestDepartedOnceWhenPresenceReallyEnds(t *testing.T) {
+	var d departures
+	f := newSite(t, func(c *hub.SiteConfig) { c.Departed = d.departed })
+	alice := user("1", "alice")
+	tabs := []*hub.Subscription{f.join(t, "a", alice), f.join(t, "b", alice), f.lobby(t, alice), f.join(t, "a", guest("g"))}
+	f.settle()
+
+	f.clock.Advance(time.Second)
+	for _, s := range tabs { // at 12:00:01.100, the guest's too
+		s.Close()
+	}
+	f.clock.Advance(grace / 2)
+	reload := f.join(t, "a", alice) // inside the grace period
+	f.clock.Advance(grace)
+	f.settle()
+	if got := d.take(); len(got) != 0 {
+		t.Errorf("after a reload inside the grace period, Departed heard %q; want nothing (and nothing of the guest)", got)
+	}
+
+	bob := f.join(t, "b", user("2", "bob"))
+	f.settle()
+	bob.Leave() // at 12:00:08.800
+	f.settle()
+	if got, want := d.take(), []string{"u-2 12:00:08.800"}; !slices.Equal(got, want) {
+		t.Errorf("after bob's Leave, Departed heard %q, want %q", got, want)
+	}
+
+	reload.Close() // at 12:00:08.900
+	f.clock.Advance(grace - time.Millisecond)
+	if got := d.take(); len(got) != 0 {
+		t.Errorf("inside the grace period, Departed heard %q", got)
+	}
+	f.clock.Advance(time.Millisecond)
+	f.settle()
+	if got, want := d.take(), []string{"u-1 12:00:08.900"}; !slices.Equal(got, want) {
+		t.Errorf("after alice's grace period, Departed heard %q, want %q: once, when she was last seen", got, want)
 	}
 }

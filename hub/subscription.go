@@ -233,6 +233,7 @@ func (s *Subscription) close(withGrace bool) bool {
 		h.markDirty(p)
 		return true
 	}
+	p.lastConn = h.cfg.Clock.Now()
 	if h.cfg.Grace == 0 || !withGrace {
 		h.markDirty(p)
 		return true
