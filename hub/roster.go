@@ -3,15 +3,15 @@ package hub
 // The roster: the people this instance holds, one member each, shared by
 // every hub of a Site (the lobby and every room) or owned by a Hub on its
 // own. A member keeps what belongs to a person rather than to one of
-// their hubs: the status they set by hand, and their activity, which
-// makes them away by themselves after AwayAfter without any in any of
-// their tabs here. Each hub's presence of a
-// person held here points at their member and reads it when it flushes
-// (presence.sync). When a member changes, the roster marks the person
-// dirty in every hub that holds them, one hub after the other with no
-// other lock held, so that however two changes interleave, the last flush
-// of each hub reads the latest state. Locking: see hub.go; r.mu may be
-// taken under a hub's lock, never the other way round.
+// their hubs: the status they set by hand, and their activity (away.go).
+// Each hub's presence of a person held here points at their member and
+// reads it when it flushes (presence.sync, presence.idle). When a member
+// changes, the roster marks the person dirty in every hub that holds
+// them, one hub after the other with no other lock held, so that however
+// two changes interleave, the last flush of each hub reads the latest
+// state. A member lives while any hub holds the person here, grace
+// periods included. Locking: see hub.go; r.mu may be taken under a hub's
+// lock, never the other way round.
 
 import (
 	"slices"
