@@ -34,9 +34,9 @@ package hub
 //     for its whole run: Connect/ConnectWake, Hold, Subscription.Close/Leave,
 //     Attach, Refresh, AddEntries, Renumber, Provisional, Held, ApplyRemote,
 //     ReplaceRemote, ForgetRemote, Snapshot, Counts, Closed and Close
-//     (Shutdown through Close). LogSize reads only cfg, which never changes
-//     after New, and Subscription.Frames, Done and Err read channels; they
-//     take nothing (err is set before done is closed).
+//     (Shutdown through Close). LogSize and LogWindow read only cfg,
+//     which never changes after New, and Subscription.Frames, Done and Err
+//     read channels; they take nothing (err is set before done is closed).
 //   - Every other Hub method runs with h.mu already held and never takes it
 //     (the mutex is not reentrant), save Subscription.close, which is Close
 //     and Leave, closeIfEmpty, empty, ended, and the timers' funcs.
@@ -99,7 +99,10 @@ type Config struct {
 	// came and went"), and a user's arrival or departure joins the newest
 	// entry when it says the same of users, began within the window and
 	// nothing was logged since (a burst). Zero: every frame's changes are
-	// an entry of their own, guests named with the users.
+	// an entry of their own, guests named with the users. In a cluster
+	// (LogShared) the hub writes nothing: the cluster summarises guests
+	// the same way in the log it shares (it reads Hub.LogWindow), and
+	// bursts are not collapsed.
 	LogWindow time.Duration
 	// QueueSize is how many frames a subscriber may fall behind before it
 	// is dropped with ErrSlow.
