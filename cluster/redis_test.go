@@ -58,6 +58,13 @@ func newRedisClient(addr string, hooks ...redis.Hook) *redis.Client {
 // newNodeAt is newNode on the Redis at addr, logging to logs.
 func newNodeAt(t *testing.T, addr string, logs io.Writer, prefix, instance string, opt cluster.Options, hooks ...redis.Hook) *node {
 	t.Helper()
+	return newWindowedNode(t, addr, logs, prefix, instance, opt, 0, hooks...)
+}
+
+// newWindowedNode is newNodeAt whose hubs have a log window: the cluster
+// summarises guests once per window.
+func newWindowedNode(t *testing.T, addr string, logs io.Writer, prefix, instance string, opt cluster.Options, window time.Duration, hooks ...redis.Hook) *node {
+	t.Helper()
 	client := newRedisClient(addr, hooks...)
 	if err := client.Ping(context.Background()).Err(); err != nil {
 		t.Fatalf("the cluster tests need Redis at %s (go tool task redis starts it): %v", addr, err)
@@ -68,7 +75,7 @@ func newNodeAt(t *testing.T, addr string, logs io.Writer, prefix, instance strin
 	}
 	backend := cluster.NewRedis(client, instance, slog.New(slog.NewTextHandler(logs, nil)), opt)
 	room := hub.Config{Render: handlers.Renderer{}, Tick: 10 * time.Millisecond, Grace: 0,
-		ListLimit: 100, LogSize: 50, QueueSize: 64}
+		ListLimit: 100, LogSize: 50, LogWindow: window, QueueSize: 64}
 	lobby := room
 	lobby.Peers = backend
 	site, err := hub.NewSite(hub.SiteConfig{Room: room, Lobby: lobby, RoomPeers: backend.Room,
