@@ -87,7 +87,7 @@ func isSummary(e hub.Entry, arrived bool, guests, visits int) bool {
 // window, a tick logs the users it decides came or went but no guest:
 // guests who came go into the lobby's window (which opens with an end a
 // window ahead, an expiry a little after it, and its place in
-// p:windows); one of them who leaves again is a visit, and a guest who
+// p:windows); two of them who leave again are visits, and a guest who
 // was here before it and leaves is one who went. The window closes only
 // when due, at a heartbeat, into three entries in the order a hub on its
 // own writes them, in the log and announced on the stream; the next
@@ -97,14 +97,14 @@ func TestGuestsGoIntoTheWindowAndTheHeartbeatSummarisesThem(t *testing.T) {
 	ctx := context.Background()
 	joinAs(t, s, c, p, "A", "ea", guest("g-0")) // before the window: logged as before
 	before := time.Now().UnixMilli()
-	entries := tickWindowed(t, s, c, p, "A", "ea", 1, guest("g-1"), guest("g-2"), user("u-1", "alice"))
+	entries := tickWindowed(t, s, c, p, "A", "ea", 1, guest("g-1"), guest("g-2"), guest("g-3"), user("u-1", "alice"))
 	if len(entries) != 1 || !entries[0].entry.Arrived || entries[0].entry.Guests != 0 || entries[0].entry.Names[0] != "alice" {
 		t.Fatalf("the tick logged %+v, want alice's arrival alone", entries)
 	}
 	w := windowOf(t, c, p, "")
 	due, _ := strconv.ParseInt(w["due"], 10, 64)
-	if due < before+testWindow || due > time.Now().UnixMilli()+testWindow || w["+g-1"] == "" || w["+g-2"] == "" {
-		t.Fatalf("the window = %v, want g-1 and g-2 come, ending a window from now", w)
+	if due < before+testWindow || due > time.Now().UnixMilli()+testWindow || w["+g-1"] == "" || w["+g-2"] == "" || w["+g-3"] == "" {
+		t.Fatalf("the window = %v, want g-1, g-2 and g-3 come, ending a window from now", w)
 	}
 	if score, err := c.ZScore(ctx, p+"windows", "").Result(); err != nil || int64(score) != due {
 		t.Errorf("p:windows scores the lobby's window %v, %v; want its end, %d", score, err, due)
@@ -113,11 +113,11 @@ func TestGuestsGoIntoTheWindowAndTheHeartbeatSummarisesThem(t *testing.T) {
 		t.Errorf("the window expires in %v, want a while after its end", ttl)
 	}
 
-	if entries := tickWindowed(t, s, c, p, "A", "ea", 2, letGo(guest("g-1")), letGo(guest("g-0"))); len(entries) != 0 {
+	if entries := tickWindowed(t, s, c, p, "A", "ea", 2, letGo(guest("g-1")), letGo(guest("g-0")), letGo(guest("g-3"))); len(entries) != 0 {
 		t.Fatalf("guests leaving logged %+v", entries)
 	}
-	if w := windowOf(t, c, p, ""); w["visits"] != "1" || w["went"] != "1" || w["+g-1"] != "" || w["+g-2"] == "" {
-		t.Fatalf("the window = %v, want g-1's visit, g-0 gone, g-2 still come", w)
+	if w := windowOf(t, c, p, ""); w["visits"] != "2" || w["went"] != "1" || w["+g-1"] != "" || w["+g-3"] != "" || w["+g-2"] == "" {
+		t.Fatalf("the window = %v, want g-1's and g-3's visits, g-0 gone, g-2 still come", w)
 	}
 	if closed := beatAs(t, s, c, p, "A", "ea"); len(closed) != 0 {
 		t.Fatalf("a heartbeat closed a window not due: %+v", closed)
@@ -125,8 +125,8 @@ func TestGuestsGoIntoTheWindowAndTheHeartbeatSummarisesThem(t *testing.T) {
 
 	makeDue(t, c, p, "")
 	closed := beatAs(t, s, c, p, "A", "ea")
-	if len(closed) != 3 || !isSummary(closed[0].entry, true, 1, 0) || !isSummary(closed[1].entry, false, 0, 1) || !isSummary(closed[2].entry, false, 1, 0) {
-		t.Fatalf("the due window closed into %+v, want a guest came online, a guest came and went, a guest went offline", closed)
+	if len(closed) != 3 || !isSummary(closed[0].entry, true, 1, 0) || !isSummary(closed[1].entry, false, 0, 2) || !isSummary(closed[2].entry, false, 1, 0) {
+		t.Fatalf("the due window closed into %+v, want a guest came online, 2 guests came and went, a guest went offline", closed)
 	}
 	for i, e := range closed {
 		if e.room != "" || e.entry.At.IsZero() || (i > 0 && e.entry.ID != closed[i-1].entry.ID+1) {
@@ -134,7 +134,7 @@ func TestGuestsGoIntoTheWindowAndTheHeartbeatSummarisesThem(t *testing.T) {
 		}
 	}
 	log := logOf(t, c, p+"log")
-	if len(log) != 5 || log[4].entry.ID != closed[2].entry.ID || log[3].entry.Visits != 1 {
+	if len(log) != 5 || log[4].entry.ID != closed[2].entry.ID || log[3].entry.Visits != 2 {
 		t.Errorf("the log = %+v, want g-0's and alice's arrivals, then the three summaries", log)
 	}
 	last, err := c.XRevRangeN(ctx, p+"events", "+", "-", 1).Result()
