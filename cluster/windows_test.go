@@ -290,3 +290,23 @@ func TestAVisitsEntryCrossesTheWireWithItsVisits(t *testing.T) {
 		t.Errorf("an entry without visits is written %q, want seven fields", s)
 	}
 }
+
+// TestARejoinAloudCountsItsGuestsInTheWindow: an instance the others
+// reaped rejoins aloud (they logged its people as gone): its guests come
+// back into the window, not into an entry of their own.
+func TestARejoinAloudCountsItsGuestsInTheWindow(t *testing.T) {
+	s, c, p := scriptsOn(t)
+	c.SetNX(context.Background(), p+"epoch", "s", 0)
+	res, err := s.join.Run(context.Background(), c, nil, p, "A", "ea", "s", "0", 0, 50, 10000,
+		encodeOps([]op{guest("g-1"), user("u-1", "alice")}), testWindow).Slice()
+	if err != nil || res[0] != "OK" {
+		t.Fatalf("join answered %v, %v", res, err)
+	}
+	entries, err := decodeEntries(res[1].(string))
+	if err != nil || len(entries) != 1 || entries[0].entry.Guests != 0 || entries[0].entry.Names[0] != "alice" {
+		t.Errorf("the join logged %+v, %v; want alice's arrival alone", entries, err)
+	}
+	if w := windowOf(t, c, p, ""); w["+g-1"] == "" {
+		t.Errorf("the window = %v, want g-1 come", w)
+	}
+}
