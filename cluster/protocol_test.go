@@ -152,6 +152,9 @@ func TestEntryIDsNeverRestartWhenRedisLosesItsData(t *testing.T) {
 // on each of three instances, each person in a room of their own (rooms
 // shared by the three: 100, then 2,000 rooms of 3), and counts what Redis
 // does over an idle window: the same commands, and about the same bytes.
+// The people are guests and the log window an hour, so every room's
+// guest window (and the lobby's) is open all along: open windows cost
+// the heartbeat nothing until one is due.
 func TestIdleCostDoesNotGrowWithPeopleOrRooms(t *testing.T) {
 	if testing.Short() {
 		t.Skip("an idle window of seconds, twice")
@@ -160,7 +163,10 @@ func TestIdleCostDoesNotGrowWithPeopleOrRooms(t *testing.T) {
 	redisServer(t, addr)
 	prefix := testPrefix()
 	opt := cluster.Options{Heartbeat: 100 * time.Millisecond, TTL: 2 * time.Second}
-	nodes := []*node{newNodeAt(t, addr, nil, prefix, "A", opt), newNodeAt(t, addr, nil, prefix, "B", opt), newNodeAt(t, addr, nil, prefix, "C", opt)}
+	var nodes []*node
+	for _, name := range []string{"A", "B", "C"} {
+		nodes = append(nodes, newWindowedNode(t, addr, nil, prefix, name, opt, time.Hour))
+	}
 	linked(t, nodes...)
 	stats := newRedisClient(addr)
 	defer stats.Close()
@@ -185,6 +191,9 @@ func TestIdleCostDoesNotGrowWithPeopleOrRooms(t *testing.T) {
 		})
 		time.Sleep(5 * opt.Heartbeat) // the heartbeats' second looks settle
 		ctx := context.Background()
+		if open, err := stats.ZCard(ctx, prefix+"windows").Result(); err != nil || open != int64(people)+1 {
+			t.Fatalf("%d guest windows open (%v), want every room's and the lobby's: %d", open, err, people+1)
+		}
 		stats.ConfigResetStat(ctx)
 		time.Sleep(30 * opt.Heartbeat)
 		return commandStats(t, stats), statsField(t, stats, "total_net_output_bytes")
@@ -213,7 +222,8 @@ func TestIdleCostDoesNotGrowWithPeopleOrRooms(t *testing.T) {
 // drift is how far the calls of cmd may differ between two idle windows of
 // the same length when nothing grows: each of the three instances may beat
 // once more or less in a window (beat.lua, per beat: SET, PTTL, XRANGE,
-// HGETALL, GET twice, an EXISTS per other instance), and the blocking
+// HGETALL, GET twice, an EXISTS per other instance, a ZRANGE of the
+// earliest guest window and, while one is open, TIME), and the blocking
 // stream read, one per heartbeat and instance, is paced by its timeout and
 // the machine's scheduling, so it may drift by a quarter of its count. A
 // cost that grew with the 20 times as many people would be far outside.
