@@ -214,13 +214,16 @@ func countEntries(log []logEntry, parts ...string) int {
 }
 
 // clusterEnv is an environment for instances of a new cluster (a name of
-// its own) on the Redis at redisURL, with no grace period, plus extra.
+// its own) on the Redis at redisURL, with no grace period and every change
+// its own entry (no log window: the faults' scenarios count each guest's
+// coming and going), plus extra.
 func clusterEnv(redisURL string, extra map[string]string) map[string]string {
 	env := map[string]string{
 		"HERENOW_JWT_SECRET":   "a shared secret of at least thirty-two bytes",
 		"HERENOW_REDIS_URL":    redisURL,
 		"HERENOW_CLUSTER_NAME": "herenow-test-" + rand.Text(),
 		"HERENOW_GRACE":        "0s",
+		"HERENOW_LOG_WINDOW":   "0s",
 	}
 	for k, v := range extra {
 		env[k] = v
