@@ -364,8 +364,11 @@ func (r *Redis) heartbeat(ctx context.Context) {
 	}
 	r.sentinel = b.sentinel
 	// The guest windows this heartbeat closed: shown at once here, and
-	// everywhere through the stream.
-	r.addDecoded(b.closed)
+	// everywhere through the stream. A bad answer is no reason to miss a
+	// heartbeat.
+	if err := r.addEntries(b.closed); err != nil {
+		r.logger.Error("cluster: bad entries from redis", "err", err)
+	}
 	if b.firstEvent != "" && r.lastEvent != "" && streamIDLess(r.lastEvent, b.firstEvent) {
 		r.needSync = true // the stream was trimmed past what was applied: events were lost
 	}
@@ -470,7 +473,7 @@ type beat struct {
 	settling   time.Duration     // how long the cluster still settles; <= 0: it does not
 	firstEvent string            // the stream's first event's ID; "" when empty
 	logNext    uint64            // the last entry ID issued
-	closed     []logged          // the summaries of the guest windows it closed
+	closed     string            // the summaries of the guest windows it closed, encoded
 }
 
 func parseBeat(res []any) (beat, error) {
@@ -496,11 +499,7 @@ func parseBeat(res []any) (beat, error) {
 	b.firstEvent, _ = res[4].(string)
 	logNext, _ := res[5].(string)
 	b.logNext, _ = strconv.ParseUint(logNext, 10, 64)
-	closed, _ := res[6].(string)
-	var err error
-	if b.closed, err = decodeEntries(closed); err != nil {
-		return beat{}, fmt.Errorf("heartbeat: %w", err)
-	}
+	b.closed, _ = res[6].(string)
 	return b, nil
 }
 

@@ -45,7 +45,11 @@ func beatAs(t *testing.T, s scripts, c *redis.Client, p, id, epoch string) []log
 	if err != nil {
 		t.Error(err)
 	}
-	return b.closed
+	closed, err := decodeEntries(b.closed)
+	if err != nil {
+		t.Error(err)
+	}
+	return closed
 }
 
 func windowKey(p, room string) string {
