@@ -96,8 +96,8 @@ func TestBrowserRooms(t *testing.T) {
 		t.Errorf("the standup guest saw alice leave %v after she moved, within the grace period of %v", since, testGrace)
 	}
 	g.waitJS(t, "the lobby's log says the passing guest went offline", activityLogSays("a guest went offline"))
-	g.waitPanel(t, "the Rooms panel lists design with bob and alice, then standup with a guest", []panelRow{
-		{Name: "design", Href: "/r/design", People: "2 people", Who: "bob and alice"},
+	g.waitPanel(t, "the Rooms panel lists design with alice and bob, then standup with a guest", []panelRow{
+		{Name: "design", Href: "/r/design", People: "2 people", Who: "alice and bob"},
 		{Name: "standup", Href: "/r/standup", People: "1 person", Who: "a guest"},
 	})
 
@@ -140,7 +140,7 @@ func TestBrowserLobbyListsRoomsBusiestFirst(t *testing.T) {
 
 	alice, bob, carol := app.cookiesOf(t, "alice"), app.cookiesOf(t, "bob"), app.cookiesOf(t, "carol")
 	var guest http.Header
-	// In this order: a room lists its users in order of arrival.
+	// A room names its users by name, whatever order they came in.
 	for _, c := range []struct {
 		room    string
 		cookies http.Header
@@ -155,7 +155,7 @@ func TestBrowserLobbyListsRoomsBusiestFirst(t *testing.T) {
 
 	v.waitPanel(t, "the Rooms panel lists the four rooms busiest first, with their counts and first names", []panelRow{
 		{Name: "standup", Href: "/r/standup", People: "4 people", Who: "alice, carol and 2 guests"},
-		{Name: "design", Href: "/r/design", People: "3 people", Who: "bob, alice and a guest"},
+		{Name: "design", Href: "/r/design", People: "3 people", Who: "alice, bob and a guest"},
 		{Name: "retro", Href: "/r/retro", People: "2 people", Who: "2 guests"},
 		{Name: "release-2.0", Href: "/r/release-2.0", People: "1 person", Who: "a guest"},
 	})

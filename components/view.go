@@ -39,9 +39,24 @@ type Count struct {
 
 // UserItem is one row of the online users list.
 type UserItem struct {
-	Key  string // the row's HTML id
+	Key  string // the row's HTML id, also a CSS id selector (u-7)
 	Name string
 	Tabs int
+}
+
+// Placed is a row to insert into the online users list: before the row
+// whose key is Before, or at the end of the list when Before is empty.
+type Placed struct {
+	UserItem
+	Before string
+}
+
+// swap is the hx-swap-oob that puts the row in its place.
+func (p Placed) swap() string {
+	if p.Before == "" {
+		return "beforeend:#online-users"
+	}
+	return "beforebegin:#" + p.Before
 }
 
 // Entry is one line of the activity log.
@@ -82,7 +97,9 @@ type Diff struct {
 	Count   *Count
 	Removed []string
 	Updated []UserItem
-	Added   []UserItem
+	// Added are rows to insert, in the order to apply them: the row each
+	// goes before is shown already, or inserted earlier in Added.
+	Added   []Placed
 	Logged  []Entry // newest first
 	Trimmed []uint64
 	// Relogged are entries already shown that changed (a burst of
