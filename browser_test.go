@@ -348,7 +348,7 @@ const (
 	// onlineUsers lists the signed-in users the page shows, each with the
 	// text of their badge ('' without one).
 	onlineUsers = `[...document.querySelectorAll('#online-users > li')].map(li => ({
-		name: li.firstChild?.textContent.trim() ?? '',
+		name: li.querySelector('.user-name')?.textContent.trim() ?? '',
 		badge: li.querySelector('.tag')?.textContent.trim() ?? '',
 	}))`
 	onlineUsersHasAlice = onlineUsers + `.some(u => u.name === 'alice')`

@@ -43,7 +43,7 @@ var (
 	activityLogList = regexp.MustCompile(`(?s)<ul id="activity-log"[^>]*>(.*?)</ul>`)
 	activityEntry   = regexp.MustCompile(`(?s)<li id="a-(\d+)">(.*?)</li>`)
 	onlineUserList  = regexp.MustCompile(`(?s)<ul id="online-users"[^>]*>(.*?)</ul>`)
-	onlineUserRow   = regexp.MustCompile(`(?s)<li id="u-\d+"[^>]*>\s*<span class="user-name">([^<\s]+)`)
+	onlineUserRow   = regexp.MustCompile(`(?s)<li id="u-\d+"[^>]*>.*?<span class="user-name-text">([^<\s]+)`)
 	onlineCount     = regexp.MustCompile(`(?s)<p id="online-count"[^>]*>\s*<strong>(\d+)</strong>`)
 	anyTag          = regexp.MustCompile(`<[^>]*>`)
 )

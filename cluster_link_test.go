@@ -292,7 +292,7 @@ func TestAKilledInstancesPeopleGoOfflineEverywhereOnce(t *testing.T) {
 		}
 	}
 	for name := range viewers {
-		readUntil(name, `<li id="u-1"><span class="user-name">bob`)
+		readUntil(name, `<span class="user-name-text">bob<`)
 	}
 
 	killed := time.Now()
@@ -387,7 +387,7 @@ func TestThreeInstancesOnLoopback(t *testing.T) {
 		time.Sleep(400 * time.Millisecond)
 		began := time.Now()
 		alice := dial(b, cookies)
-		readUntil(guest, `<li id="u-1"><span class="user-name">alice`)
+		readUntil(guest, `<span class="user-name-text">alice<`)
 		took = append(took, time.Since(began))
 		alice.Close(websocket.StatusGoingAway, "")
 		readUntil(guest, `<li id="u-1" hx-swap-oob="delete">`)

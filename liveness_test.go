@@ -135,7 +135,7 @@ func (p *program) online(name string) bool {
 	if err != nil {
 		p.t.Fatalf("GET /: %v", err)
 	}
-	return regexp.MustCompile(`<li id="u-\d+"><span class="user-name">` + name + `<`).Match(b)
+	return regexp.MustCompile(`<span class="user-name-text">` + name + `<`).Match(b)
 }
 
 // leftAfter polls the page until each name has gone from the list, for at

@@ -134,7 +134,7 @@ func TestAUserCommandEndsTheUsersSessionsOnEveryInstance(t *testing.T) {
 			onA, onB := dial(a, cookies), dial(b, cookies)
 			stream := openSSE(t, ctx, a, cookies)
 			readUntil(guest, "2 tabs") // her WebSocket and stream on A, by name
-			readUntil(onB, `<li id="u-1"><span class="user-name">mallory`)
+			readUntil(onB, `<span class="user-name-text">mallory<`)
 
 			if out := user(c.stdin, c.verb, "mallory"); !strings.Contains(out, c.says) {
 				t.Errorf("user %s mallory said %q, want %q", c.verb, out, c.says)

@@ -408,7 +408,7 @@ func TestPresenceOverBothTransports(t *testing.T) {
 			aliceBrowser := a.login(t, "alice", "correct horse")
 			alice := dial(a, t, aliceBrowser)
 			arrival := waitFor(t, guest, `hx-swap-oob="beforeend:#online-users"`)
-			for _, want := range []string{`<li id="u-1"><span class="user-name">alice</span>`, "<strong>2</strong> people online", "<strong>alice</strong> came online"} {
+			for _, want := range []string{`<li id="u-1"><span class="user-face face-11" aria-hidden="true">A</span> <span class="user-name" title="alice">`, "<strong>2</strong> people online", "<strong>alice</strong> came online"} {
 				if !strings.Contains(arrival, want) {
 					t.Errorf("arrival frame lacks %q:\n%s", want, arrival)
 				}

@@ -62,7 +62,7 @@ func TestADeletedUserIsAGuestAtOnceAndHerIDGoesToNobody(t *testing.T) {
 	ws, sse := a.dialWS(t, browser), a.dialSSE(t, browser)
 	waitFor(t, viewer, "2 tabs")
 	li := fmt.Sprintf(`<li id="u-%d">`, mallory.ID)
-	if page := a.pageWith(t, cookie); !strings.Contains(page, "Hello <strong>mallory") || !strings.Contains(page, li+`<span class="user-name">mallory`) {
+	if page := a.pageWith(t, cookie); !strings.Contains(page, "Hello <strong>mallory") || !strings.Contains(page, li+`<span class="user-face face-1" aria-hidden="true">M</span> <span class="user-name" title="mallory">`) {
 		t.Fatal("mallory is not signed in and listed before her deletion")
 	}
 
