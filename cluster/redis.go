@@ -645,30 +645,6 @@ func (r *Redis) inRoom(room string, apply func(*hub.Hub)) {
 	}
 }
 
-// byRoom calls f with each room's items, in the order rooms first appear.
-func byRoom[T any](items []T, roomOf func(T) string, f func(room string, items []T)) {
-	if len(items) == 0 {
-		return
-	}
-	first := roomOf(items[0])
-	if !slices.ContainsFunc(items, func(t T) bool { return roomOf(t) != first }) {
-		f(first, items) // one room, as most ticks: no copy
-		return
-	}
-	groups := make(map[string][]T)
-	var order []string
-	for _, t := range items {
-		room := roomOf(t)
-		if _, ok := groups[room]; !ok {
-			order = append(order, room)
-		}
-		groups[room] = append(groups[room], t)
-	}
-	for _, room := range order {
-		f(room, groups[room])
-	}
-}
-
 // floor is the highest shared entry ID this instance has seen: Redis never
 // issues one at or below it.
 func (r *Redis) floor() uint64 { return r.top }
@@ -799,18 +775,7 @@ func (r *Redis) addEntries(encoded string) error {
 // addDecoded gives each entry to its room's hub, creating the room for an
 // arrival that comes before the people it names (the stream carries the
 // entries first).
-func (r *Redis) addDecoded(entries []logged) {
-	for _, e := range entries {
-		r.top = max(r.top, e.entry.ID)
-	}
-	byRoom(entries, func(l logged) string { return l.room }, func(room string, group []logged) {
-		plain := make([]hub.Entry, len(group))
-		for i, l := range group {
-			plain[i] = l.entry
-		}
-		r.inRoom(room, func(h *hub.Hub) { h.AddEntries(plain) })
-	})
-}
+func (r *Redis) addDecoded(entries []logged) { r.applyInRooms("", entries, nil) }
 
 // restore shares the entries this instance logged while cut off (each
 // gets a shared ID, and the hub renumbers it), and after a data loss puts

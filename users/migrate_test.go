@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS users (
 )
 
 // latestVersion is the number of the newest migration.
-const latestVersion = 8
+const latestVersion = 9
 
 // openRaw opens dsn with the bare driver, as the store before migrations
 // would have.
@@ -108,6 +108,9 @@ func TestADatabaseFromBeforeMigrationsIsUpgradedWithoutLosingAUser(t *testing.T)
 			if !u.Created.Equal(created) || !u.SessionsValidAfter.Equal(created) {
 				t.Errorf("%s: created %v, sessions valid after %v; want both %v", name, u.Created, u.SessionsValidAfter, created)
 			}
+			if u.Presence != (users.Presence{}) {
+				t.Errorf("%s: presence %+v after the upgrade, want available, no text, visible", name, u.Presence)
+			}
 			byName[name] = u
 		}
 		// The upgraded table never reuses an id, nor does it record a
@@ -132,11 +135,27 @@ func TestADatabaseFromBeforeMigrationsIsUpgradedWithoutLosingAUser(t *testing.T)
 		if now, err := s.RevokedNow(ctx); err != nil || len(now) != 1 {
 			t.Errorf("revoked now on the upgraded database: %+v, %v; want alice's session", now, err)
 		}
+		// Nobody has been seen yet; the upgraded table keeps presence too.
+		if seen, err := s.RecentlySeen(ctx, time.Time{}, 10); err != nil || len(seen) != 0 {
+			t.Errorf("recently seen right after the upgrade: %+v, %v; want nobody", seen, err)
+		}
+		if _, err := s.SetStatus(ctx, byName["bob"].ID, users.StatusAway, "back soon"); err != nil {
+			t.Errorf("set a status on the upgraded database: %v", err)
+		}
+		if err := s.TouchLastSeen(ctx, byName["bob"].ID, created); err != nil {
+			t.Errorf("record last seen on the upgraded database: %v", err)
+		}
 
 		// Opening it again applies nothing and loses nothing.
 		s2 := openStore(t, dsn)
 		if list, err := s2.List(ctx); err != nil || len(list) != 3 {
 			t.Errorf("after a second open: %+v, %v; want alice, bob, carol", list, err)
+		}
+		if u, err := s2.ByID(ctx, byName["bob"].ID); err != nil || u.Presence != (users.Presence{Status: users.StatusAway, Text: "back soon"}) {
+			t.Errorf("bob after a second open: %+v, %v; want away, back soon", u, err)
+		}
+		if seen, err := s2.RecentlySeen(ctx, created, 10); err != nil || len(seen) != 1 || seen[0].Name != "bob" {
+			t.Errorf("recently seen after a second open: %+v, %v; want bob", seen, err)
 		}
 	})
 }

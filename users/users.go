@@ -1,6 +1,6 @@
-// Package users keeps herenow's accounts: names and password hashes,
-// nothing else, in SQLite (the default) or PostgreSQL (so that several
-// instances can share them).
+// Package users keeps herenow's accounts (names, password hashes, what each
+// user says of their presence and when they were last seen) in SQLite (the
+// default) or PostgreSQL (so that several instances can share them).
 package users
 
 import (
@@ -39,6 +39,10 @@ type User struct {
 	// and holds only while it is unchanged. It is set at creation and by
 	// every password change.
 	SessionsValidAfter time.Time
+	// Presence is what the user says of their presence (presence.go), read
+	// with the rest so that the lookup a session makes on every request
+	// tells it too.
+	Presence Presence
 }
 
 // Change is a user deleted, or whose password changed, by any process
@@ -216,7 +220,8 @@ func (s *Store) Rename(ctx context.Context, old, new string) error {
 
 // List returns every user, by name.
 func (s *Store) List(ctx context.Context) ([]User, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, name, created_at, sessions_valid_after FROM users ORDER BY name`)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, name, created_at, sessions_valid_after, status, status_text, invisible
+		FROM users ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
@@ -225,10 +230,12 @@ func (s *Store) List(ctx context.Context) ([]User, error) {
 	for rows.Next() {
 		var u User
 		var created, validAfter int64
-		if err := rows.Scan(&u.ID, &u.Name, &created, &validAfter); err != nil {
+		var status string
+		if err := rows.Scan(&u.ID, &u.Name, &created, &validAfter, &status, &u.Presence.Text, &u.Presence.Invisible); err != nil {
 			return nil, fmt.Errorf("list users: %w", err)
 		}
 		u.Created, u.SessionsValidAfter = time.Unix(created, 0).UTC(), time.UnixMilli(validAfter).UTC()
+		u.Presence.Status = storedStatus(status)
 		out = append(out, u)
 	}
 	if err := rows.Err(); err != nil {
@@ -246,18 +253,22 @@ func (s *Store) HasUsers(ctx context.Context) (bool, error) {
 	return exists, nil
 }
 
-// ByID returns the user with id, or ErrNotFound.
+// ByID returns the user with id, their presence settings included, or
+// ErrNotFound.
 func (s *Store) ByID(ctx context.Context, id int64) (User, error) {
 	u := User{ID: id}
 	var created, validAfter int64
-	err := s.db.QueryRowContext(ctx, `SELECT name, created_at, sessions_valid_after FROM users WHERE id = $1`, id).
-		Scan(&u.Name, &created, &validAfter)
+	var status string
+	err := s.db.QueryRowContext(ctx, `SELECT name, created_at, sessions_valid_after, status, status_text, invisible
+		FROM users WHERE id = $1`, id).
+		Scan(&u.Name, &created, &validAfter, &status, &u.Presence.Text, &u.Presence.Invisible)
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, ErrNotFound
 	} else if err != nil {
 		return User{}, fmt.Errorf("look up user %d: %w", id, err)
 	}
 	u.Created, u.SessionsValidAfter = time.Unix(created, 0).UTC(), time.UnixMilli(validAfter).UTC()
+	u.Presence.Status = storedStatus(status)
 	return u, nil
 }
 
@@ -369,19 +380,22 @@ func (s *Store) PruneChanges(ctx context.Context, before time.Time) error {
 	return nil
 }
 
-// Authenticate returns the user whose name and password match, or
-// ErrBadCredentials whichever of the two is wrong, in about the same time.
+// Authenticate returns the user whose name and password match, their
+// presence settings included, or ErrBadCredentials whichever of the two is
+// wrong, in about the same time.
 func (s *Store) Authenticate(ctx context.Context, name, password string) (User, error) {
 	var u User
 	var hash []byte
 	var created, validAfter int64
+	var status string
 	err := sql.ErrNoRows
 	if ValidName(name) == nil { // no account has any other name, and PostgreSQL refuses invalid UTF-8
 		// The exact name first (an account from before the naming rules
 		// may share its key with another), else the one with the same key.
-		err = s.db.QueryRowContext(ctx, `SELECT id, name, password_hash, created_at, sessions_valid_after FROM users
-			WHERE name = $1 OR name_key = $2 ORDER BY CASE WHEN name = $1 THEN 0 ELSE 1 END LIMIT 1`, name, NameKey(name)).
-			Scan(&u.ID, &u.Name, &hash, &created, &validAfter)
+		err = s.db.QueryRowContext(ctx, `SELECT id, name, password_hash, created_at, sessions_valid_after,
+				status, status_text, invisible
+			FROM users WHERE name = $1 OR name_key = $2 ORDER BY CASE WHEN name = $1 THEN 0 ELSE 1 END LIMIT 1`, name, NameKey(name)).
+			Scan(&u.ID, &u.Name, &hash, &created, &validAfter, &status, &u.Presence.Text, &u.Presence.Invisible)
 		// A key is a skeleton, shared by names that merely look alike
 		// ("a1ice"); only another spelling of the name itself ("ALICE",
 		// "ａｌｉｃｅ") signs its owner in.
@@ -400,5 +414,6 @@ func (s *Store) Authenticate(ctx context.Context, name, password string) (User, 
 		return User{}, ErrBadCredentials
 	}
 	u.Created, u.SessionsValidAfter = time.Unix(created, 0).UTC(), time.UnixMilli(validAfter).UTC()
+	u.Presence.Status = storedStatus(status)
 	return u, nil
 }
