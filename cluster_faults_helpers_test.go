@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"herenow/internal/testkit"
 )
 
 // logEntry is one entry of an activity log as a page renders it: the
@@ -250,9 +252,9 @@ func addUsers(t *testing.T, env map[string]string, names ...string) {
 // clean exit.
 func launchInstance(t *testing.T, env map[string]string) string {
 	t.Helper()
-	addr := freeLoopbackAddr(t)
+	addr := testkit.FreeLoopbackAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	var logs lockedBuffer
+	var logs testkit.LogBuffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"herenow", "--addr", addr, "--data", t.TempDir()}, getenvOf(env), strings.NewReader(""), &bytes.Buffer{}, &logs)
@@ -364,7 +366,7 @@ type privateRedis struct {
 // restart is empty.
 func startPrivateRedis(t *testing.T, persistent bool) *privateRedis {
 	t.Helper()
-	r := &privateRedis{t: t, addr: freeLoopbackAddr(t), dir: t.TempDir(), aof: persistent}
+	r := &privateRedis{t: t, addr: testkit.FreeLoopbackAddr(t), dir: t.TempDir(), aof: persistent}
 	r.start()
 	t.Cleanup(r.kill)
 	return r
@@ -383,7 +385,7 @@ func (r *privateRedis) start() {
 		args = append(args, "--appendonly", "no")
 	}
 	cmd := exec.Command("redis-server", args...)
-	var out lockedBuffer
+	var out testkit.LogBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		r.t.Fatalf("start redis-server (go tool task redis installs it): %v", err)
@@ -450,13 +452,13 @@ func buildHerenow(t *testing.T) string {
 // address and process. Cleanup kills it (a stopped process too).
 func startBinary(t *testing.T, bin string, env map[string]string) (string, *os.Process) {
 	t.Helper()
-	addr := freeLoopbackAddr(t)
+	addr := testkit.FreeLoopbackAddr(t)
 	cmd := exec.Command(bin, "--addr", addr, "--data", t.TempDir())
 	cmd.Env = os.Environ()
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	var logs lockedBuffer
+	var logs testkit.LogBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

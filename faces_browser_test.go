@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"herenow/internal/browsertest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -49,7 +50,7 @@ func crowd() []string {
 // docs/phone-150.png is a copy of the first. Then axe-core audits the page
 // at 390 and 1280 px, in light and in dark mode.
 func TestBrowserPhoneWith150People(t *testing.T) {
-	requireChromium(t)
+	browsertest.RequireChromium(t)
 	// Logins and live connections from one address past the usual limits.
 	app := newTestAppWith(t, []string{"--login-limit-ip", "1000", "--max-live-per-addr", "0"})
 	names := crowd()
@@ -58,13 +59,13 @@ func TestBrowserPhoneWith150People(t *testing.T) {
 	app.start()
 
 	v := newBrowser(t, "phone guest")
-	v.run(t, "emulate a 390×844 phone", func(ctx context.Context) error {
+	v.Run(t, "emulate a 390×844 phone", func(ctx context.Context) error {
 		return chromedp.Do(ctx, chromedp.EmulateViewport(phoneWidth, phoneHeight,
 			chromedp.EmulateScale(1), chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait))
 	})
-	v.navigate(t, app.base+"/")
-	v.waitJS(t, "the phone's page runs the WebSocket transport", liveOverWebSocket)
-	v.waitJS(t, "the phone's page counts 1 person online, itself among the guests", guestAlone)
+	v.Navigate(t, app.base+"/")
+	v.WaitJS(t, "the phone's page runs the WebSocket transport", liveOverWebSocket)
+	v.WaitJS(t, "the phone's page counts 1 person online, itself among the guests", guestAlone)
 
 	rooms := []string{"standup", "design", "retro"}
 	for i, name := range names {
@@ -73,14 +74,14 @@ func TestBrowserPhoneWith150People(t *testing.T) {
 	for i := range 29 {
 		app.stayIn(t, rooms[i%len(rooms)], nil) // no cookie: a guest of its own
 	}
-	v.waitJS(t, "the phone's page counts 150 people, lists 100 and sums up the rest",
+	v.WaitJS(t, "the phone's page counts 150 people, lists 100 and sums up the rest",
 		countIs("150 people online")+` && document.querySelectorAll('#online-users > li').length === 100 && `+
 			`document.getElementById('online-rest')?.textContent.replace(/\s+/g, ' ').trim() === '+20 more and 30 guests'`)
-	v.waitJS(t, "no CSS transition or animation is running", noAnimationRunning)
-	v.screenshot(t, "phone-150-full")
+	v.WaitJS(t, "no CSS transition or animation is running", noAnimationRunning)
+	v.Screenshot(t, "phone-150-full")
 	v.screenshotScreen(t, "phone-150")
 
-	l := eval[crowdLayout](t, v, measureCrowd)
+	l := browsertest.Eval[crowdLayout](t, v.Tab, measureCrowd)
 	l.check(t)
 	want := slices.Clone(names[:100]) // the first 100 to arrive, by name
 	slices.SortFunc(want, func(a, b string) int { return strings.Compare(foldName(a), foldName(b)) })
@@ -90,14 +91,14 @@ func TestBrowserPhoneWith150People(t *testing.T) {
 
 	// For the eye: the long name, then the names in other scripts, which
 	// come last, scrolled into the list's view.
-	v.run(t, "scroll the list to the long name", func(ctx context.Context) error {
+	v.Run(t, "scroll the list to the long name", func(ctx context.Context) error {
 		_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(
 			`[...document.querySelectorAll('#online-users .user-name')].find(n => n.title === %s).scrollIntoView({block: 'center'}), true`,
 			strconv.Quote(longName))))
 		return err
 	})
 	v.screenshotScreen(t, "phone-150-long-name")
-	v.run(t, "scroll the list to its end", func(ctx context.Context) error {
+	v.Run(t, "scroll the list to its end", func(ctx context.Context) error {
 		_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](
 			`document.querySelector('#online-users > li:last-child').scrollIntoView({block: 'center'}), true`))
 		return err
@@ -107,10 +108,10 @@ func TestBrowserPhoneWith150People(t *testing.T) {
 	// A page loaded now renders the list whole, and its snapshot replaces
 	// it: the same names in the same order.
 	fresh := v.newTab(t, "the phone guest's second tab")
-	fresh.navigate(t, app.base+"/")
-	fresh.waitJS(t, "the second tab runs the WebSocket transport and lists 100 people", liveOverWebSocket+
+	fresh.Navigate(t, app.base+"/")
+	fresh.WaitJS(t, "the second tab runs the WebSocket transport and lists 100 people", liveOverWebSocket+
 		` && document.querySelectorAll('#online-users > li').length === 100`)
-	if got := eval[[]string](t, fresh, listedNames); !slices.Equal(got, l.Names) {
+	if got := browsertest.Eval[[]string](t, fresh.Tab, listedNames); !slices.Equal(got, l.Names) {
 		t.Errorf("a page loaded afresh lists\n  %q\nbut the page kept up by frames\n  %q", got, l.Names)
 	}
 
@@ -122,7 +123,7 @@ func TestBrowserPhoneWith150People(t *testing.T) {
 		width, height int64
 		phone         bool
 	}{{"390 px", phoneWidth, phoneHeight, true}, {"1280 px", 1280, 800, false}} {
-		v.run(t, "emulate a "+size.name+" wide screen", func(ctx context.Context) error {
+		v.Run(t, "emulate a "+size.name+" wide screen", func(ctx context.Context) error {
 			opts := []chromedp.EmulateViewportOption{chromedp.EmulateScale(1)}
 			if size.phone {
 				opts = append(opts, chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait)
@@ -130,10 +131,10 @@ func TestBrowserPhoneWith150People(t *testing.T) {
 			return chromedp.Do(ctx, chromedp.EmulateViewport(size.width, size.height, opts...))
 		})
 		for _, scheme := range []string{"light", "dark"} {
-			v.run(t, "emulate prefers-color-scheme: "+scheme, func(ctx context.Context) error {
+			v.Run(t, "emulate prefers-color-scheme: "+scheme, func(ctx context.Context) error {
 				return chromedp.Do(ctx, emulateColorScheme(scheme))
 			})
-			v.waitJS(t, "the page sees prefers-color-scheme: "+scheme+" and nothing moves",
+			v.WaitJS(t, "the page sees prefers-color-scheme: "+scheme+" and nothing moves",
 				fmt.Sprintf(`matchMedia('(prefers-color-scheme: %s)').matches && %s`, scheme, noAnimationRunning))
 			v.audit(t, axe, fmt.Sprintf("the lobby with 150 people at %s in %s mode", size.name, scheme))
 			if !size.phone {
@@ -142,9 +143,9 @@ func TestBrowserPhoneWith150People(t *testing.T) {
 		}
 	}
 
-	v.assertStrictPage(t)
-	v.assertConsole(t, nil)
-	fresh.assertConsole(t, nil)
+	v.AssertStrictPage(t)
+	v.AssertConsole(t, nil)
+	fresh.AssertConsole(t, nil)
 }
 
 // screenshotScreen saves what the tab's screen shows, without scrolling,
@@ -152,7 +153,7 @@ func TestBrowserPhoneWith150People(t *testing.T) {
 func (b *browser) screenshotScreen(t *testing.T, name string) {
 	t.Helper()
 	var png []byte
-	b.run(t, "take a screenshot of the screen", func(ctx context.Context) (err error) {
+	b.Run(t, "take a screenshot of the screen", func(ctx context.Context) (err error) {
 		png, err = chromedp.Run(ctx, chromedp.CaptureScreenshot())
 		return err
 	})
@@ -160,7 +161,7 @@ func (b *browser) screenshotScreen(t *testing.T, name string) {
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		t.Fatalf("save the screenshot: %v", err)
 	}
-	t.Logf("screenshot of %s's screen: %s", b.name, path)
+	t.Logf("screenshot of %s's screen: %s", b.Name, path)
 }
 
 // crowdPassword is the password of every user of the crowd.
