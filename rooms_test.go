@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"herenow/internal/testkit"
+	"herenow/internal/wstest"
 )
 
 // TestRoomFlags: --rooms takes names as a room's page would (capitals
@@ -79,12 +82,7 @@ func TestARoomSplitAcrossInstancesCountsEachPersonOnce(t *testing.T) {
 	defer cancel()
 	dial := func(addr, path string, h http.Header) *websocket.Conn {
 		t.Helper()
-		conn, _, err := websocket.Dial(ctx, "ws://"+addr+path, &websocket.DialOptions{HTTPHeader: h})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.CloseNow() })
-		return conn
+		return wstest.Dial(t, ctx, "ws://"+addr+path, h)
 	}
 	// readUntil reads conn's frames until one contains want, and returns
 	// everything read.
@@ -126,7 +124,7 @@ func TestARoomSplitAcrossInstancesCountsEachPersonOnce(t *testing.T) {
 		t.Error("A's standup page does not count 2 guests, alice (tabs on A and B) and its viewer as 4 people")
 	}
 	for name, addr := range map[string]string{"A": a, "B": b} {
-		waitUntil(t, name+"'s Rooms panel to show standup with 3 people", func() bool {
+		testkit.WaitUntil(t, waitLimit, name+"'s Rooms panel to show standup with 3 people", func() bool {
 			page := httpGet(t, "http://"+addr+"/")
 			return strings.Contains(page, `href="/r/standup">standup</a> <span class="tag is-info is-light">3 people</span>`)
 		})
@@ -137,7 +135,7 @@ func TestARoomSplitAcrossInstancesCountsEachPersonOnce(t *testing.T) {
 	readUntil(standup, `<li id="u-1" hx-swap-oob="delete">`)
 	// The shared log's entry may come after the frame that removes her.
 	var page string
-	waitUntil(t, "A's standup page to say alice left", func() bool {
+	testkit.WaitUntil(t, waitLimit, "A's standup page to say alice left", func() bool {
 		page = httpGet(t, "http://"+a+"/r/standup")
 		return strings.Contains(page, "<strong>alice</strong> left")
 	})

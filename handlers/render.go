@@ -40,7 +40,7 @@ func (r Renderer) Diff(d hub.Diff) (*hub.Frame, error) {
 	v := components.Diff{
 		Removed: d.Removed,
 		Updated: userItems(d.Updated),
-		Added:   userItems(d.Added),
+		Added:   placed(d.Added),
 		Logged:  entries(d.Logged),
 		Trimmed: d.Trimmed,
 
@@ -128,6 +128,14 @@ func userItems(us []hub.User) []components.UserItem {
 	out := make([]components.UserItem, len(us))
 	for i, u := range us {
 		out[i] = components.UserItem(u)
+	}
+	return out
+}
+
+func placed(ps []hub.Placed) []components.Placed {
+	out := make([]components.Placed, len(ps))
+	for i, p := range ps {
+		out[i] = components.Placed{UserItem: components.UserItem(p.User), Before: p.Before}
 	}
 	return out
 }

@@ -10,6 +10,7 @@ package hub
 import (
 	"container/list"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -17,8 +18,13 @@ import (
 type shownPerson struct {
 	person Person
 	tabs   int
-	elem   *list.Element // in listed or unlisted; nil for guests
+	order  string        // nameOrder of the name: where a listed user's row stands
+	elem   *list.Element // in unlisted; nil for guests and listed users
 	inList bool
+	// listedIn is the number of the flush that listed them: a user listed
+	// and gone again, or whose tabs changed, within one flush is in none
+	// of its frame's Removed or Updated.
+	listedIn uint64
 }
 
 // scheduleDirty makes sure a frame is coming if anyone was marked.
@@ -79,7 +85,9 @@ func (h *Hub) startFlushTimer(wait time.Duration, lazy bool) {
 // this instance's share, even when nothing shown did.
 func (h *Hub) flush() {
 	now := h.cfg.Clock.Now()
+	h.flushes++
 	var d Diff
+	var added []*shownPerson // users listed in this flush
 	var arrived, left []Person
 	var held []Held
 	before := h.counts
@@ -95,14 +103,20 @@ func (h *Hub) flush() {
 			if !p.quiet {
 				arrived = append(arrived, p.person)
 			}
-			h.show(p, &d)
+			if sp := h.show(p); sp.inList {
+				added = append(added, sp)
+			}
 			showed = true
 		case !p.online() && sp != nil:
 			left = append(left, p.person)
-			h.hide(sp, &d)
+			if next := h.hide(sp, &d); next != nil {
+				added = append(added, next)
+			}
 		case sp != nil && sp.inList && sp.tabs != p.tabs():
 			sp.tabs = p.tabs()
-			d.Updated = append(d.Updated, User{Key: sp.person.Key, Name: sp.person.Name, Tabs: sp.tabs})
+			if sp.listedIn != h.flushes { // else its row goes in with the tabs as they are now
+				d.Updated = append(d.Updated, User{Key: sp.person.Key, Name: sp.person.Name, Tabs: sp.tabs})
+			}
 		case sp != nil:
 			sp.tabs = p.tabs()
 		}
@@ -113,6 +127,7 @@ func (h *Hub) flush() {
 	}
 	clear(h.dirty)
 	h.dirty = h.dirty[:0]
+	d.Added = h.listed.placed(added)
 	// Asked before Changed, so that Peers knows how the changes it is
 	// about to hear were logged.
 	logging := h.cfg.Peers.Logging()
@@ -176,46 +191,58 @@ func (h *Hub) flush() {
 	h.broadcast(frame)
 }
 
-// show adds a person who came online to the shown state.
-func (h *Hub) show(p *presence, d *Diff) {
+// show adds a person who came online to the shown state: a user to the
+// list if it has room, else to the end of those waiting for a place.
+func (h *Hub) show(p *presence) *shownPerson {
 	sp := &shownPerson{person: p.person, tabs: p.tabs()}
 	h.shown[p.person.Key] = sp
 	h.counts.People++
-	if p.person.Guest {
+	switch {
+	case p.person.Guest:
 		h.counts.Guests++
-		return
+	case len(h.listed) < h.cfg.ListLimit:
+		h.list(sp)
+	default:
+		sp.elem = h.unlisted.PushBack(sp)
+		h.counts.Unlisted++
 	}
-	if h.listed.Len() < h.cfg.ListLimit {
-		sp.elem, sp.inList = h.listed.PushBack(sp), true
-		d.Added = append(d.Added, User{Key: sp.person.Key, Name: sp.person.Name, Tabs: sp.tabs})
-		return
-	}
-	sp.elem = h.unlisted.PushBack(sp)
-	h.counts.Unlisted++
+	return sp
+}
+
+// list gives a shown user their place in the list, in this flush.
+func (h *Hub) list(sp *shownPerson) {
+	sp.order, sp.inList, sp.listedIn = nameOrder(sp.person.Name), true, h.flushes
+	h.listed.add(sp)
 }
 
 // hide removes a person who went offline, giving their place in the list to
-// the user who has waited longest.
-func (h *Hub) hide(sp *shownPerson, d *Diff) {
+// the user who has waited longest, whom it returns (nil if none).
+func (h *Hub) hide(sp *shownPerson, d *Diff) *shownPerson {
 	delete(h.shown, sp.person.Key)
 	h.counts.People--
 	if sp.person.Guest {
 		h.counts.Guests--
-		return
+		return nil
 	}
 	if !sp.inList {
 		h.unlisted.Remove(sp.elem)
 		h.counts.Unlisted--
-		return
+		return nil
 	}
-	h.listed.Remove(sp.elem)
-	d.Removed = append(d.Removed, sp.person.Key)
-	if front := h.unlisted.Front(); front != nil {
-		next := h.unlisted.Remove(front).(*shownPerson)
-		h.counts.Unlisted--
-		next.elem, next.inList = h.listed.PushBack(next), true
-		d.Added = append(d.Added, User{Key: next.person.Key, Name: next.person.Name, Tabs: next.tabs})
+	h.listed.remove(sp)
+	sp.inList = false
+	if sp.listedIn != h.flushes { // else no frame showed their row
+		d.Removed = append(d.Removed, sp.person.Key)
 	}
+	front := h.unlisted.Front()
+	if front == nil {
+		return nil
+	}
+	next := h.unlisted.Remove(front).(*shownPerson)
+	next.elem = nil
+	h.counts.Unlisted--
+	h.list(next)
+	return next
 }
 
 // Snapshot returns what subscribers are currently shown.
@@ -241,14 +268,19 @@ func (h *Hub) SnapshotFor(viewer Person) Snapshot {
 }
 
 // counting returns s with viewer, whom it does not show, counted as a
-// flush would show them: at the end of the list if it has room.
+// flush would show them: in their place in the list if it has room.
 func (s Snapshot) counting(viewer Person, listLimit int) Snapshot {
 	s.Counts.People++
 	switch {
 	case viewer.Guest:
 		s.Counts.Guests++
 	case len(s.Users) < listLimit:
-		s.Users = append(s.Users, User{Key: viewer.Key, Name: viewer.Name, Tabs: 1})
+		as := func(u User) *shownPerson {
+			return &shownPerson{person: Person{Key: u.Key, Name: u.Name}, order: nameOrder(u.Name)}
+		}
+		me := User{Key: viewer.Key, Name: viewer.Name, Tabs: 1}
+		i, _ := slices.BinarySearchFunc(s.Users, as(me), func(u User, me *shownPerson) int { return compareListed(as(u), me) })
+		s.Users = slices.Insert(slices.Clip(s.Users), i, me)
 	default:
 		s.Counts.Unlisted++
 	}
@@ -263,9 +295,8 @@ func (h *Hub) Counts() Counts {
 }
 
 func (h *Hub) snapshotLocked() Snapshot {
-	s := Snapshot{At: h.cfg.Clock.Now(), Counts: h.counts, Users: make([]User, 0, h.listed.Len()), Log: make([]Entry, 0, len(h.log))}
-	for e := h.listed.Front(); e != nil; e = e.Next() {
-		sp := e.Value.(*shownPerson)
+	s := Snapshot{At: h.cfg.Clock.Now(), Counts: h.counts, Users: make([]User, 0, len(h.listed)), Log: make([]Entry, 0, len(h.log))}
+	for _, sp := range h.listed {
 		s.Users = append(s.Users, User{Key: sp.person.Key, Name: sp.person.Name, Tabs: sp.tabs})
 	}
 	for i := len(h.log) - 1; i >= 0; i-- {

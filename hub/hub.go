@@ -11,6 +11,7 @@ package hub
 //	grace.go         the grace period after a person's last connection closed
 //	frames.go        frames and ticks: coalescing, flush, shown state, fan-out,
 //	                 Attach
+//	listed.go        the list's order (by name) and where a new row goes
 //	log.go           the activity log: entries, shared and provisional IDs
 //	remote.go        remote instances, and what Peers.Changed is told
 //	peers.go         Peers, the seam to the other instances of a cluster
@@ -149,8 +150,9 @@ type Hub struct {
 
 	// Shown state.
 	shown    map[string]*shownPerson
-	listed   list.List // of *shownPerson, users named in the list
-	unlisted list.List // of *shownPerson, users waiting for a place in the list
+	listed   userList  // users named in the list, in its order (by name)
+	unlisted list.List // of *shownPerson, users waiting for a place in the list, longest first
+	flushes  uint64    // flushes so far: tells what was listed in this one
 	counts   Counts
 	log      []Entry  // sorted by ID, oldest first, at most cfg.LogSize
 	nextID   uint64   // the last ID this hub wrote, or was given, below ProvisionalBase
