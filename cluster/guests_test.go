@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"herenow/internal/testkit"
 	"reflect"
 	"testing"
 	"time"
@@ -40,17 +41,17 @@ func TestGuestsAreSummarisedAlikeOnEveryInstance(t *testing.T) {
 	onB := join(t, b, "standup", hub.Person{Key: "g-b", Guest: true})
 	a.hub.Connect(alice)
 	for _, room := range []string{"", "standup"} {
-		waitUntil(t, "the window of "+room+" to hold both guests come", func() bool {
+		testkit.WaitUntil(t, waitLimit, "the window of "+room+" to hold both guests come", func() bool {
 			w := window(room)
 			return w["+g-a"] != "" && w["+g-b"] != ""
 		})
 	}
 	onB.Close()
 	for _, room := range []string{"", "standup"} {
-		waitUntil(t, "the window of "+room+" to count g-b's visit", func() bool { return window(room)["visits"] == "1" })
+		testkit.WaitUntil(t, waitLimit, "the window of "+room+" to count g-b's visit", func() bool { return window(room)["visits"] == "1" })
 	}
 	for name, n := range map[string]*node{"A": a, "B": b} {
-		waitUntil(t, name+" to log alice's arrival", func() bool { return said(n.hub.Snapshot().Log, "alice", true) == 1 })
+		testkit.WaitUntil(t, waitLimit, name+" to log alice's arrival", func() bool { return said(n.hub.Snapshot().Log, "alice", true) == 1 })
 		// The stream is in order: a guest's entry would be here by now.
 		if log := n.hub.Snapshot().Log; len(log) != 1 {
 			t.Errorf("%s's lobby log = %+v, want alice's arrival alone", name, log)
@@ -77,7 +78,7 @@ func TestGuestsAreSummarisedAlikeOnEveryInstance(t *testing.T) {
 			log[1].Arrived && log[1].Guests == 1 && len(log[1].Names) == 0 && log[1].ID+1 == log[0].ID
 	}
 	for name, n := range map[string]*node{"A": a, "B": b} {
-		waitUntil(t, name+" to show the summaries", func() bool {
+		testkit.WaitUntil(t, waitLimit, name+" to show the summaries", func() bool {
 			return summarised(n.hub.Snapshot().Log) && summarised(roomOf(n, "standup").Log)
 		})
 	}
