@@ -2,15 +2,16 @@ package main
 
 // Real-browser checks of what a visitor meets: an automated accessibility
 // audit with axe-core, and the page on a 390 px phone in light and in dark
-// mode. They reuse the helpers of browser_test.go (startApp, newBrowser, navigate, login, waitJS,
-// assertConsole) and, like those tests, skip without Chromium except under
-// CI.
+// mode. They run on the harness of the other browser tests
+// (internal/browsertest, and startApp, newBrowser and login in
+// chromium_test.go) and, like those tests, skip without Chromium except
+// under CI.
 //
 // axe-core is a devDependency of static/package.json: `npm ci --prefix
 // static` installs it next to the libraries the binary embeds, but the app
 // never serves it. The tests read it from disk and evaluate it in the page
 // over the DevTools protocol, which the page's Content-Security-Policy does
-// not govern; assertConsole then proves that no CSP violation was logged.
+// not govern; AssertConsole then proves that no CSP violation was logged.
 
 import (
 	"context"
@@ -27,6 +28,8 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"herenow/internal/browsertest"
 )
 
 // axePath is axe-core's browser bundle, installed by npm ci --prefix static.
@@ -37,7 +40,7 @@ const axePath = "static/node_modules/axe-core/axe.min.js"
 // failed attempt. Serious and critical violations fail the test; moderate
 // and minor ones are logged.
 func TestBrowserAccessibilityAudit(t *testing.T) {
-	requireChromium(t)
+	browsertest.RequireChromium(t)
 	axe := readAxe(t)
 	base := startApp(t)
 	g := newBrowser(t, "guest")
@@ -45,42 +48,42 @@ func TestBrowserAccessibilityAudit(t *testing.T) {
 
 	// The guest's page counts the guest from the start; its activity log
 	// learns of the guest's arrival from a frame.
-	g.navigate(t, base+"/")
-	g.waitJS(t, "the guest's page runs the WebSocket transport", liveOverWebSocket)
-	g.waitJS(t, "the guest's page counts 1 person online",
+	g.Navigate(t, base+"/")
+	g.WaitJS(t, "the guest's page runs the WebSocket transport", liveOverWebSocket)
+	g.WaitJS(t, "the guest's page counts 1 person online",
 		`document.querySelector('#online-count')?.textContent.replace(/\s+/g, ' ').trim() === '1 person online'`)
 	// Audit a page at rest: nothing more will change until alice arrives.
-	g.waitJS(t, "the guest's activity log says a guest came online", activityLogSays("a guest came online"))
+	g.WaitJS(t, "the guest's activity log says a guest came online", activityLogSays("a guest came online"))
 	g.audit(t, axe, "the index page as a guest")
 
-	a.navigate(t, base+"/login")
+	a.Navigate(t, base+"/login")
 	a.audit(t, axe, "the login page")
 
 	a.failLogin(t, base)
 	a.audit(t, axe, "the login page after a failed login")
 
 	a.login(t, base)
-	a.waitJS(t, "alice's page runs the WebSocket transport", liveOverWebSocket)
+	a.WaitJS(t, "alice's page runs the WebSocket transport", liveOverWebSocket)
 	// alice's page counts and lists her from the start; her arrival in
 	// the log comes from a frame.
-	a.waitJS(t, "alice's list names alice, so it has items", onlineUsersHasAlice)
-	a.waitJS(t, "alice's page counts 2 people online",
+	a.WaitJS(t, "alice's list names alice, so it has items", onlineUsersHasAlice)
+	a.WaitJS(t, "alice's page counts 2 people online",
 		`document.querySelector('#online-count')?.textContent.replace(/\s+/g, ' ').trim() === '2 people online'`)
-	a.waitJS(t, "alice's activity log says alice came online", activityLogSays("alice came online"))
+	a.WaitJS(t, "alice's activity log says alice came online", activityLogSays("alice came online"))
 	a.audit(t, axe, "the index page as alice")
 
-	g.assertConsole(t, nil)
-	a.assertConsole(t, []consoleRule{failedLoginStatus})
+	g.AssertConsole(t, nil)
+	a.AssertConsole(t, []browsertest.ConsoleRule{failedLoginStatus})
 }
 
 // failedLoginStatus allows the one console message a failed login brings:
 // Chromium logs the 401 with which the login page answers a wrong password.
-var failedLoginStatus = consoleRule{
-	why:    "Chromium logs the 401 of the failed login",
-	typ:    chromedp.ConsoleError,
-	source: "network",
-	text:   regexp.MustCompile(`^Failed to load resource: the server responded with a status of 401 \(Unauthorized\)$`),
-	url:    regexp.MustCompile(`^http://127\.0\.0\.1:\d+/login$`),
+var failedLoginStatus = browsertest.ConsoleRule{
+	Why:    "Chromium logs the 401 of the failed login",
+	Type:   chromedp.ConsoleError,
+	Source: "network",
+	Text:   regexp.MustCompile(`^Failed to load resource: the server responded with a status of 401 \(Unauthorized\)$`),
+	URL:    regexp.MustCompile(`^http://127\.0\.0\.1:\d+/login$`),
 }
 
 // TestBrowserMobileAndDarkMode shows alice's lobby, with a guest in room
@@ -92,32 +95,32 @@ var failedLoginStatus = consoleRule{
 // -artifacts), mobile-light.png, mobile-dark.png and mobile-room.png, to be
 // checked by eye.
 func TestBrowserMobileAndDarkMode(t *testing.T) {
-	requireChromium(t)
+	browsertest.RequireChromium(t)
 	axe := readAxe(t)
 	base := startApp(t)
 	g := newBrowser(t, "guest")
 	a := newBrowser(t, "alice")
 
-	g.navigate(t, base+"/r/standup")
-	g.waitJS(t, "the guest's standup page runs the room's WebSocket", roomOverWebSocket("standup"))
-	g.waitJS(t, "the guest's standup page counts 1 person online", countIs("1 person online"))
+	g.Navigate(t, base+"/r/standup")
+	g.WaitJS(t, "the guest's standup page runs the room's WebSocket", roomOverWebSocket("standup"))
+	g.WaitJS(t, "the guest's standup page counts 1 person online", countIs("1 person online"))
 
 	// The emulation belongs to the tab and outlives navigations.
-	a.run(t, "emulate a 390×844 phone", func(ctx context.Context) error {
+	a.Run(t, "emulate a 390×844 phone", func(ctx context.Context) error {
 		return chromedp.Do(ctx, chromedp.EmulateViewport(phoneWidth, phoneHeight,
 			chromedp.EmulateScale(1), chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait))
 	})
-	a.run(t, "emulate prefers-color-scheme: light", func(ctx context.Context) error {
+	a.Run(t, "emulate prefers-color-scheme: light", func(ctx context.Context) error {
 		return chromedp.Do(ctx, emulateColorScheme("light"))
 	})
 	a.login(t, base)
-	a.waitJS(t, "alice's page runs the WebSocket transport", liveOverWebSocket)
+	a.WaitJS(t, "alice's page runs the WebSocket transport", liveOverWebSocket)
 	// The page counts and lists alice from the start; her arrival in the
 	// log comes from a frame, after which the page is at rest.
-	a.waitJS(t, "alice's list names alice", onlineUsersHasAlice)
-	a.waitJS(t, "alice's page counts 2 people online",
+	a.WaitJS(t, "alice's list names alice", onlineUsersHasAlice)
+	a.WaitJS(t, "alice's page counts 2 people online",
 		`document.querySelector('#online-count')?.textContent.replace(/\s+/g, ' ').trim() === '2 people online'`)
-	a.waitJS(t, "alice's activity log says alice came online", activityLogSays("alice came online"))
+	a.WaitJS(t, "alice's activity log says alice came online", activityLogSays("alice came online"))
 	a.waitPanel(t, "alice's Rooms panel lists standup with a guest", []panelRow{
 		{Name: "standup", Href: "/r/standup", People: "1 person", Who: "a guest"},
 	})
@@ -127,20 +130,20 @@ func TestBrowserMobileAndDarkMode(t *testing.T) {
 			// The phone switches mode under the open page, as when the
 			// system goes dark at sunset. (Reloading instead would race
 			// the new connection's first frame against the checks.)
-			a.run(t, "emulate prefers-color-scheme: "+scheme, func(ctx context.Context) error {
+			a.Run(t, "emulate prefers-color-scheme: "+scheme, func(ctx context.Context) error {
 				return chromedp.Do(ctx, emulateColorScheme(scheme))
 			})
-			a.waitJS(t, "the page sees prefers-color-scheme: "+scheme,
+			a.WaitJS(t, "the page sees prefers-color-scheme: "+scheme,
 				fmt.Sprintf(`matchMedia('(prefers-color-scheme: %s)').matches`, scheme))
 			// Bulma fades colours (transition-duration 294ms); measure
 			// them once they have settled.
-			a.waitJS(t, "no CSS transition or animation is running",
+			a.WaitJS(t, "no CSS transition or animation is running",
 				noAnimationRunning)
 
-			a.screenshot(t, "mobile-"+scheme)
+			a.Screenshot(t, "mobile-"+scheme)
 
 			var l mobileLayout
-			a.run(t, "measure the page", func(ctx context.Context) (err error) {
+			a.Run(t, "measure the page", func(ctx context.Context) (err error) {
 				l, err = chromedp.Run(ctx, chromedp.Evaluate[mobileLayout](measureMobileLayout))
 				return err
 			})
@@ -153,18 +156,18 @@ func TestBrowserMobileAndDarkMode(t *testing.T) {
 	}
 
 	t.Run("room", func(t *testing.T) {
-		a.run(t, "emulate prefers-color-scheme: light", func(ctx context.Context) error {
+		a.Run(t, "emulate prefers-color-scheme: light", func(ctx context.Context) error {
 			return chromedp.Do(ctx, emulateColorScheme("light"))
 		})
-		a.navigate(t, base+"/r/standup")
-		a.waitJS(t, "alice's standup page runs the room's WebSocket", roomOverWebSocket("standup"))
-		a.waitJS(t, "alice's standup page lists her and counts 2 people", listedOnce("alice")+" && "+countIs("2 people online"))
-		a.waitJS(t, "alice's standup log says alice joined", activityLogSays("alice joined"))
-		a.waitJS(t, "no CSS transition or animation is running",
+		a.Navigate(t, base+"/r/standup")
+		a.WaitJS(t, "alice's standup page runs the room's WebSocket", roomOverWebSocket("standup"))
+		a.WaitJS(t, "alice's standup page lists her and counts 2 people", listedOnce("alice")+" && "+countIs("2 people online"))
+		a.WaitJS(t, "alice's standup log says alice joined", activityLogSays("alice joined"))
+		a.WaitJS(t, "no CSS transition or animation is running",
 			noAnimationRunning)
-		a.screenshot(t, "mobile-room")
+		a.Screenshot(t, "mobile-room")
 		var l mobileLayout
-		a.run(t, "measure the page", func(ctx context.Context) (err error) {
+		a.Run(t, "measure the page", func(ctx context.Context) (err error) {
 			l, err = chromedp.Run(ctx, chromedp.Evaluate[mobileLayout](measureMobileLayout))
 			return err
 		})
@@ -172,8 +175,8 @@ func TestBrowserMobileAndDarkMode(t *testing.T) {
 		a.auditRules(t, axe, "alice's standup page at 390 px", []string{"color-contrast"})
 	})
 
-	g.assertConsole(t, nil)
-	a.assertConsole(t, nil)
+	g.AssertConsole(t, nil)
+	a.AssertConsole(t, nil)
 }
 
 // emulateColorScheme makes the tab's pages see the given
@@ -224,7 +227,7 @@ func (b *browser) audit(t *testing.T, axe, what string) {
 // each serious or critical violation and logs the others.
 func (b *browser) auditRules(t *testing.T, axe, what string, rules []string) {
 	t.Helper()
-	b.run(t, "load axe-core into "+what, func(ctx context.Context) error {
+	b.Run(t, "load axe-core into "+what, func(ctx context.Context) error {
 		typ, err := chromedp.Run(ctx, chromedp.Evaluate[string](
 			`typeof window.axe === 'object' ? 'object' : (() => { `+axe+"\n; return typeof window.axe; })()"))
 		if err == nil && typ != "object" {
@@ -237,7 +240,7 @@ func (b *browser) auditRules(t *testing.T, axe, what string, rules []string) {
 		options = fmt.Sprintf(`{resultTypes: ['violations'], runOnly: {type: 'rule', values: %s}}`, jsStrings(rules))
 	}
 	var violations []axeViolation
-	b.run(t, "audit "+what+" with axe-core", func(ctx context.Context) (err error) {
+	b.Run(t, "audit "+what+" with axe-core", func(ctx context.Context) (err error) {
 		violations, err = chromedp.Run(ctx, chromedp.Evaluate[[]axeViolation](`axe.run(document, `+options+`).then(r =>
 			r.violations.map(v => ({
 				id: v.id, impact: v.impact || '', help: v.help, helpUrl: v.helpUrl,
@@ -265,10 +268,10 @@ func (b *browser) auditRules(t *testing.T, axe, what string, rules []string) {
 		}
 	}
 	if other.Len() > 0 {
-		t.Logf("%s: axe-core reports moderate or minor problems on %s:%s", b.name, what, other.String())
+		t.Logf("%s: axe-core reports moderate or minor problems on %s:%s", b.Name, what, other.String())
 	}
 	if bad.Len() > 0 {
-		t.Errorf("%s: axe-core finds serious or critical violations on %s:%s", b.name, what, bad.String())
+		t.Errorf("%s: axe-core finds serious or critical violations on %s:%s", b.Name, what, bad.String())
 	}
 }
 
@@ -284,7 +287,7 @@ func jsStrings(ss []string) string {
 // waits for the page to say so.
 func (b *browser) failLogin(t *testing.T, base string) {
 	t.Helper()
-	b.run(t, "log in as alice with a wrong password", func(ctx context.Context) error {
+	b.Run(t, "log in as alice with a wrong password", func(ctx context.Context) error {
 		if err := chromedp.Do(ctx,
 			chromedp.SendKeys(chromedp.CSS("input#username"), "alice"),
 			chromedp.SendKeys(chromedp.CSS("input#password"), "not "+alicePassword),
@@ -300,7 +303,7 @@ func (b *browser) failLogin(t *testing.T, base string) {
 		}
 		return nil
 	})
-	b.waitJS(t, "the login page shows an error", `(() => {
+	b.WaitJS(t, "the login page shows an error", `(() => {
 		const alert = document.querySelector('main [role=alert]');
 		return !!alert && alert.checkVisibility() && alert.textContent.trim() !== '';
 	})()`)
@@ -549,11 +552,11 @@ func contrastRatio(a, b [3]float64) float64 {
 // focus through the page's controls in a sensible order, Enter activates
 // them.
 func TestBrowserKeyboardOnly(t *testing.T) {
-	requireChromium(t)
+	browsertest.RequireChromium(t)
 	base := startApp(t)
 	b := newBrowser(t, "keyboard user")
-	b.navigate(t, base+"/")
-	b.waitJS(t, "the page runs the WebSocket transport", liveOverWebSocket)
+	b.Navigate(t, base+"/")
+	b.WaitJS(t, "the page runs the WebSocket transport", liveOverWebSocket)
 
 	focused := `(document.activeElement?.textContent ?? '').replace(/\s+/g, ' ').trim()`
 	// tabTo presses Tab until the focused control reads label, at most a
@@ -561,12 +564,8 @@ func TestBrowserKeyboardOnly(t *testing.T) {
 	tabTo := func(label string) {
 		t.Helper()
 		for range 6 {
-			b.run(t, "press Tab", func(ctx context.Context) error { return chromedp.Do(ctx, chromedp.KeyEvent(kb.Tab)) })
-			got, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](focused))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got == label {
+			b.Run(t, "press Tab", func(ctx context.Context) error { return chromedp.Do(ctx, chromedp.KeyEvent(kb.Tab)) })
+			if browsertest.Eval[string](t, b.Tab, focused) == label {
 				return
 			}
 		}
@@ -574,13 +573,13 @@ func TestBrowserKeyboardOnly(t *testing.T) {
 	}
 	enter := func() {
 		t.Helper()
-		b.run(t, "press Enter", func(ctx context.Context) error { return chromedp.Do(ctx, chromedp.KeyEvent(kb.Enter)) })
+		b.Run(t, "press Enter", func(ctx context.Context) error { return chromedp.Do(ctx, chromedp.KeyEvent(kb.Enter)) })
 	}
 
 	tabTo("Log in")
 	enter()
-	b.waitJS(t, "the login form is shown with the name field focusable", `location.pathname === '/login' && !!document.querySelector('input#username')`)
-	b.run(t, "fill the form from the keyboard", func(ctx context.Context) error {
+	b.WaitJS(t, "the login form is shown with the name field focusable", `location.pathname === '/login' && !!document.querySelector('input#username')`)
+	b.Run(t, "fill the form from the keyboard", func(ctx context.Context) error {
 		return chromedp.Do(ctx,
 			chromedp.Focus(chromedp.CSS("input#username")),
 			chromedp.KeyEvent("alice"),
@@ -589,8 +588,8 @@ func TestBrowserKeyboardOnly(t *testing.T) {
 			chromedp.KeyEvent(kb.Enter),
 		)
 	})
-	b.waitJS(t, "alice is signed in", `/Hello\s+alice/.test(document.querySelector('nav')?.textContent ?? '')`)
+	b.WaitJS(t, "alice is signed in", `/Hello\s+alice/.test(document.querySelector('nav')?.textContent ?? '')`)
 	tabTo("Log out")
 	enter()
-	b.waitJS(t, "alice is signed out", `!!document.querySelector('a[href="/login"]') && !/Hello/.test(document.querySelector('nav').textContent)`)
+	b.WaitJS(t, "alice is signed out", `!!document.querySelector('a[href="/login"]') && !/Hello/.test(document.querySelector('nav').textContent)`)
 }

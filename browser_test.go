@@ -4,7 +4,8 @@ package main
 // extensions do all the work in the page without a line of custom
 // JavaScript: two people in two isolated headless Chromiums, the same over
 // server-sent events when WebSockets are refused, and a server restart.
-// The harness is in chromium_test.go.
+// The harness is internal/browsertest, with the app's side in
+// chromium_test.go.
 
 import (
 	"fmt"
@@ -21,6 +22,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"herenow/internal/browsertest"
+	"herenow/internal/testkit"
 )
 
 // arrivalLimit is how soon after alice's login the guest must see her.
@@ -31,43 +35,43 @@ const arrivalLimit = 2 * time.Second
 // open a second tab, reload without leaving, and log out. Every response and
 // page is checked for a strict CSP, and the consoles must stay silent.
 func TestBrowserTwoPeopleOverWebSocket(t *testing.T) {
-	requireChromium(t)
+	browsertest.RequireChromium(t)
 	app := newTestApp(t)
 	g := newBrowser(t, "guest")
 	a := newBrowser(t, "alice")
 
 	// 1. The guest alone.
-	g.navigate(t, app.base+"/")
-	g.waitJS(t, "the guest's page runs the WebSocket transport", liveOverWebSocket)
-	g.waitJS(t, "the guest's page counts 1 person online, itself among the guests, and lists no one", guestAlone)
+	g.Navigate(t, app.base+"/")
+	g.WaitJS(t, "the guest's page runs the WebSocket transport", liveOverWebSocket)
+	g.WaitJS(t, "the guest's page counts 1 person online, itself among the guests, and lists no one", guestAlone)
 
 	// 2. alice logs in through the form.
 	a.login(t, app.base)
-	g.waitJSWithin(t, arrivalLimit, "the guest's list names alice, its log starts with \"alice came online\" and it counts 2 people",
+	g.WaitJSWithin(t, arrivalLimit, "the guest's list names alice, its log starts with \"alice came online\" and it counts 2 people",
 		aliceArrived)
-	a.waitJS(t, "alice's page greets her", `/Hello\s+alice/.test(document.querySelector('nav').textContent)`)
-	a.waitJS(t, "alice's page runs the WebSocket transport", liveOverWebSocket)
+	a.WaitJS(t, "alice's page greets her", `/Hello\s+alice/.test(document.querySelector('nav').textContent)`)
+	a.WaitJS(t, "alice's page runs the WebSocket transport", liveOverWebSocket)
 
 	// 3. alice opens a second tab.
 	a2 := a.newTab(t, "alice's second tab")
-	a2.navigate(t, app.base+"/")
-	a2.waitJS(t, "alice's second tab greets her", `/Hello\s+alice/.test(document.querySelector('nav').textContent)`)
-	g.waitJS(t, "the guest's list names alice once, with a badge of 2 tabs", aliceListedOnce("2 tabs"))
-	if got := eval[string](t, g, countText); got != "2 people online" {
+	a2.Navigate(t, app.base+"/")
+	a2.WaitJS(t, "alice's second tab greets her", `/Hello\s+alice/.test(document.querySelector('nav').textContent)`)
+	g.WaitJS(t, "the guest's list names alice once, with a badge of 2 tabs", aliceListedOnce("2 tabs"))
+	if got := browsertest.Eval[string](t, g.Tab, countText); got != "2 people online" {
 		t.Errorf("with alice's second tab open the guest's page counts %q, want the unchanged \"2 people online\"", got)
 	}
-	g.screenshot(t, "guest-after-second-tab")
-	a2.assertStrictPage(t)
-	a2.assertConsole(t, nil)
+	g.Screenshot(t, "guest-after-second-tab")
+	a2.AssertStrictPage(t)
+	a2.AssertConsole(t, nil)
 
 	// 4. alice closes the second tab and reloads the first: she never
 	// leaves, so the log gains no "went offline"/"came online" pair.
-	a2.close()
-	g.waitJS(t, "the guest's list names alice once, without a badge, after she closed a tab", aliceListedOnce(""))
+	a2.Close()
+	g.WaitJS(t, "the guest's list names alice once, without a badge, after she closed a tab", aliceListedOnce(""))
 	opened, closed := app.liveConnections("user")
-	a.reload(t)
-	a.waitJS(t, "alice's reloaded page runs the WebSocket transport", liveOverWebSocket)
-	waitUntil(t, "the server saw alice's old page go and her reloaded page connect", func() bool {
+	a.Reload(t)
+	a.WaitJS(t, "alice's reloaded page runs the WebSocket transport", liveOverWebSocket)
+	testkit.WaitUntil(t, waitLimit, "the server saw alice's old page go and her reloaded page connect", func() bool {
 		o, c := app.liveConnections("user")
 		return o > opened && c > closed
 	})
@@ -76,30 +80,30 @@ func TestBrowserTwoPeopleOverWebSocket(t *testing.T) {
 	// departure is logged one grace period after it left, so later than
 	// alice's would have been.
 	app.passingGuest(t)
-	g.waitJS(t, "the guest's log says the passing guest went offline", activityLogSays("a guest went offline"))
-	if got := eval[[]string](t, g, logEntriesNaming("alice")); len(got) != 1 || !strings.Contains(got[0], "alice came online") {
+	g.WaitJS(t, "the guest's log says the passing guest went offline", activityLogSays("a guest went offline"))
+	if got := browsertest.Eval[[]string](t, g.Tab, logEntriesNaming("alice")); len(got) != 1 || !strings.Contains(got[0], "alice came online") {
 		t.Errorf("after alice reloaded, the guest's log names her in %q, want only her first \"alice came online\"", got)
 	}
-	g.waitJS(t, "the guest's list still names alice once", aliceListedOnce(""))
+	g.WaitJS(t, "the guest's list still names alice once", aliceListedOnce(""))
 
 	// 5. alice logs out.
 	a.logout(t)
-	a.waitJS(t, "alice's page offers to log in again",
+	a.WaitJS(t, "alice's page offers to log in again",
 		`!!document.querySelector('nav a[href="/login"]') && !/Hello/.test(document.querySelector('nav').textContent)`)
-	g.waitJS(t, "the guest's list no longer names alice", "!("+onlineUsersHasAlice+")")
-	g.waitJS(t, "the guest's log says alice went offline", activityLogSays("alice went offline"))
-	g.waitJS(t, "the guest's page counts 2 people online, alice's browser now a guest", countIs("2 people online"))
+	g.WaitJS(t, "the guest's list no longer names alice", "!("+onlineUsersHasAlice+")")
+	g.WaitJS(t, "the guest's log says alice went offline", activityLogSays("alice went offline"))
+	g.WaitJS(t, "the guest's page counts 2 people online, alice's browser now a guest", countIs("2 people online"))
 
 	// #live swaps itself to SSE for good on the first WebSocket error, so a
 	// page still on WebSocket got every update above over WebSocket.
-	g.waitJS(t, "the guest's page still runs the WebSocket transport", liveOverWebSocket)
-	a.waitJS(t, "alice's page still runs the WebSocket transport", liveOverWebSocket)
+	g.WaitJS(t, "the guest's page still runs the WebSocket transport", liveOverWebSocket)
+	a.WaitJS(t, "alice's page still runs the WebSocket transport", liveOverWebSocket)
 
 	// 8 and 9. A strict CSP throughout, and with the WebSocket working a
 	// silent console: no CSP violation, no error, no exception, nothing.
 	for _, b := range []*browser{g, a} {
-		b.assertStrictPage(t)
-		b.assertConsole(t, nil)
+		b.AssertStrictPage(t)
+		b.AssertConsole(t, nil)
 	}
 }
 
@@ -107,39 +111,39 @@ func TestBrowserTwoPeopleOverWebSocket(t *testing.T) {
 // in front of the app: every page must switch itself to server-sent events,
 // and the guest must still see itself, alice arrive, and her second tab.
 func TestBrowserFallsBackToSSE(t *testing.T) {
-	requireChromium(t)
+	browsertest.RequireChromium(t)
 	app := newTestApp(t)
 	proxyURL, refused := startNoWebSocketProxy(t, app.base)
 	g := newBrowser(t, "guest")
 	a := newBrowser(t, "alice")
 
-	g.navigate(t, proxyURL+"/")
-	g.waitJS(t, "the guest's page swapped #live to SSE", liveOverSSE)
+	g.Navigate(t, proxyURL+"/")
+	g.WaitJS(t, "the guest's page swapped #live to SSE", liveOverSSE)
 	if refused.Load() == 0 {
 		t.Fatal("the page runs over SSE, but the proxy never refused a WebSocket handshake")
 	}
-	g.waitJS(t, "the guest's page counts 1 person online, itself among the guests, and lists no one", guestAlone)
+	g.WaitJS(t, "the guest's page counts 1 person online, itself among the guests, and lists no one", guestAlone)
 
 	a.login(t, proxyURL)
 	// The guest's page can learn of alice only through its event stream.
-	g.waitJSWithin(t, arrivalLimit, "over SSE, the guest's list names alice, its log starts with \"alice came online\" and it counts 2 people",
+	g.WaitJSWithin(t, arrivalLimit, "over SSE, the guest's list names alice, its log starts with \"alice came online\" and it counts 2 people",
 		aliceArrived)
-	a.waitJS(t, "alice's page greets her", `/Hello\s+alice/.test(document.querySelector('nav').textContent)`)
-	a.waitJS(t, "alice's page swapped #live to SSE", liveOverSSE)
+	a.WaitJS(t, "alice's page greets her", `/Hello\s+alice/.test(document.querySelector('nav').textContent)`)
+	a.WaitJS(t, "alice's page swapped #live to SSE", liveOverSSE)
 
 	a2 := a.newTab(t, "alice's second tab")
-	a2.navigate(t, proxyURL+"/")
-	a2.waitJS(t, "alice's second tab swapped #live to SSE", liveOverSSE)
-	g.waitJS(t, "over SSE, the guest's list names alice once, with a badge of 2 tabs", aliceListedOnce("2 tabs"))
-	if got := eval[string](t, g, countText); got != "2 people online" {
+	a2.Navigate(t, proxyURL+"/")
+	a2.WaitJS(t, "alice's second tab swapped #live to SSE", liveOverSSE)
+	g.WaitJS(t, "over SSE, the guest's list names alice once, with a badge of 2 tabs", aliceListedOnce("2 tabs"))
+	if got := browsertest.Eval[string](t, g.Tab, countText); got != "2 people online" {
 		t.Errorf("with alice's second tab open the guest's page counts %q, want the unchanged \"2 people online\"", got)
 	}
-	g.waitJS(t, "the guest's page still runs over SSE", liveOverSSE)
-	g.screenshot(t, "guest-over-sse")
+	g.WaitJS(t, "the guest's page still runs over SSE", liveOverSSE)
+	g.Screenshot(t, "guest-over-sse")
 
 	for _, b := range []*browser{g, a, a2} {
-		b.assertStrictPage(t)
-		b.assertConsole(t, wsRefusedConsole)
+		b.AssertStrictPage(t)
+		b.AssertConsole(t, wsRefusedConsole)
 	}
 }
 
@@ -157,7 +161,7 @@ const restartLimit = 30 * time.Second
 // refused first. Pages that fell back to SSE behind a proxy come back over
 // SSE.
 func TestBrowserReconnectsAfterRestart(t *testing.T) {
-	requireChromium(t)
+	browsertest.RequireChromium(t)
 	for _, tc := range []struct {
 		name        string
 		outage, sse bool
@@ -173,7 +177,7 @@ func TestBrowserReconnectsAfterRestart(t *testing.T) {
 func testReconnectsAfterRestart(t *testing.T, outage, sse bool) {
 	app := newTestApp(t)
 	base, transport := app.base, liveOverWebSocket
-	allowed, newTabAllowed := restartConsole(outage), []consoleRule(nil)
+	allowed, newTabAllowed := restartConsole(outage), []browsertest.ConsoleRule(nil)
 	if sse {
 		base, _ = startNoWebSocketProxy(t, app.base)
 		transport = liveOverSSE
@@ -183,16 +187,16 @@ func testReconnectsAfterRestart(t *testing.T, outage, sse bool) {
 	g := newBrowser(t, "guest")
 	a := newBrowser(t, "alice")
 
-	g.navigate(t, base+"/")
-	g.waitJS(t, "the guest's page runs its transport", transport)
+	g.Navigate(t, base+"/")
+	g.WaitJS(t, "the guest's page runs its transport", transport)
 	a.login(t, base)
-	g.waitJS(t, "the guest's list names alice, its log starts with \"alice came online\" and it counts 2 people", aliceArrived)
-	a.waitJS(t, "alice's page runs its transport", transport)
+	g.WaitJS(t, "the guest's list names alice, its log starts with \"alice came online\" and it counts 2 people", aliceArrived)
+	a.WaitJS(t, "alice's page runs its transport", transport)
 
 	if outage {
 		app.stop()
 		for _, b := range []*browser{g, a} {
-			b.waitConsole(t, restartLimit, "a refused reconnect", wsReconnectRefused.matches)
+			b.WaitConsole(t, restartLimit, "a refused reconnect", wsReconnectRefused.Matches)
 		}
 		app.start()
 	} else {
@@ -209,25 +213,25 @@ func testReconnectsAfterRestart(t *testing.T, outage, sse bool) {
 	// page and alice's first tab have reconnected, and counts 2 people
 	// only if it counts itself again.
 	a2 := a.newTab(t, "alice's second tab")
-	a2.navigate(t, base+"/")
+	a2.Navigate(t, base+"/")
 	// The badge is alice's alone to see: the guest's page has it, hidden.
-	g.waitJSWithin(t, restartLimit, "after the restart, the guest's list names alice once with a badge of 2 tabs, hidden, and it counts 2 people",
+	g.WaitJSWithin(t, restartLimit, "after the restart, the guest's list names alice once with a badge of 2 tabs, hidden, and it counts 2 people",
 		aliceListedOnce("2 tabs")+" && "+badgeOf("alice")+` === 'hidden' && `+countIs("2 people online"))
-	a.waitJSWithin(t, restartLimit, "after the restart, alice's first tab shows her badge of 2 tabs",
+	a.WaitJSWithin(t, restartLimit, "after the restart, alice's first tab shows her badge of 2 tabs",
 		aliceListedOnce("2 tabs")+" && "+badgeOf("alice")+` === '2 tabs'`)
 	for _, b := range []*browser{g, a} {
-		t.Logf("%s's page came back over %s", b.name, eval[string](t, b, liveTransport))
+		t.Logf("%s's page came back over %s", b.Name, browsertest.Eval[string](t, b.Tab, liveTransport))
 	}
 
 	// And the pages follow what happens next.
-	a2.assertConsole(t, newTabAllowed)
-	a2.close()
-	g.waitJS(t, "the guest's list names alice without a badge once she closed her second tab", aliceListedOnce(""))
-	a.waitJS(t, "alice's first tab shows her without a badge once she closed her second tab", aliceListedOnce(""))
+	a2.AssertConsole(t, newTabAllowed)
+	a2.Close()
+	g.WaitJS(t, "the guest's list names alice without a badge once she closed her second tab", aliceListedOnce(""))
+	a.WaitJS(t, "alice's first tab shows her without a badge once she closed her second tab", aliceListedOnce(""))
 
 	for _, b := range []*browser{g, a} {
-		b.assertStrictPage(t)
-		b.assertConsole(t, allowed)
+		b.AssertStrictPage(t)
+		b.AssertConsole(t, allowed)
 	}
 }
 
@@ -240,35 +244,35 @@ func testReconnectsAfterRestart(t *testing.T, outage, sse bool) {
 // then spent and the WebSocket extension keeps retrying, without end.
 // A page whose first retry finds the server back logs none of them, so
 // only the refused reconnect of an outage the test waited for is a must.
-func restartConsole(outage bool) []consoleRule {
+func restartConsole(outage bool) []browsertest.ConsoleRule {
 	refused := wsReconnectRefused
-	refused.must = outage
-	return []consoleRule{
+	refused.Must = outage
+	return []browsertest.ConsoleRule{
 		refused,
 		{
-			why:  "htmx logs the htmx:wsError event with console.error",
-			typ:  chromedp.ConsoleError,
-			text: regexp.MustCompile(`^\[object Event\]$`),
-			url:  regexp.MustCompile(`/htmx\.min\.js$`),
+			Why:  "htmx logs the htmx:wsError event with console.error",
+			Type: chromedp.ConsoleError,
+			Text: regexp.MustCompile(`^\[object Event\]$`),
+			URL:  regexp.MustCompile(`/htmx\.min\.js$`),
 		},
 		{
-			why:    "Chromium reports the refused fetch of /live/sse-box",
-			typ:    chromedp.ConsoleError,
-			source: "network",
-			text:   regexp.MustCompile(`^Failed to load resource: net::ERR_CONNECTION_REFUSED$`),
-			url:    regexp.MustCompile(`^http://127\.0\.0\.1:\d+/live/sse-box(\?greets=[\w-]+)?$`),
+			Why:    "Chromium reports the refused fetch of /live/sse-box",
+			Type:   chromedp.ConsoleError,
+			Source: "network",
+			Text:   regexp.MustCompile(`^Failed to load resource: net::ERR_CONNECTION_REFUSED$`),
+			URL:    regexp.MustCompile(`^http://127\.0\.0\.1:\d+/live/sse-box(\?greets=[\w-]+)?$`),
 		},
 		{
-			why:  "htmx logs the refused fetch's htmx:afterRequest",
-			typ:  chromedp.ConsoleError,
-			text: regexp.MustCompile(`^htmx:afterRequest, \[object HTMLDivElement\]$`),
-			url:  regexp.MustCompile(`/htmx\.min\.js$`),
+			Why:  "htmx logs the refused fetch's htmx:afterRequest",
+			Type: chromedp.ConsoleError,
+			Text: regexp.MustCompile(`^htmx:afterRequest, \[object HTMLDivElement\]$`),
+			URL:  regexp.MustCompile(`/htmx\.min\.js$`),
 		},
 		{
-			why:  "htmx logs the refused fetch's htmx:sendError",
-			typ:  chromedp.ConsoleError,
-			text: regexp.MustCompile(`^htmx:sendError, \[object HTMLDivElement\]$`),
-			url:  regexp.MustCompile(`/htmx\.min\.js$`),
+			Why:  "htmx logs the refused fetch's htmx:sendError",
+			Type: chromedp.ConsoleError,
+			Text: regexp.MustCompile(`^htmx:sendError, \[object HTMLDivElement\]$`),
+			URL:  regexp.MustCompile(`/htmx\.min\.js$`),
 		},
 	}
 }
@@ -278,22 +282,22 @@ func restartConsole(outage bool) []consoleRule {
 // stream while the server is down, the proxy answers 502. (htmx then logs
 // the htmx:sseError event as "[object Event]", which wsRefusedConsole's
 // rule for the same text allows.)
-var sseRestartConsole = consoleRule{
-	why:    "Chromium reports the 502 that the proxy answered for the event stream while the server was down",
-	typ:    chromedp.ConsoleError,
-	source: "network",
-	text:   regexp.MustCompile(`^Failed to load resource: the server responded with a status of 502 \(Bad Gateway\)$`),
-	url:    regexp.MustCompile(`^http://127\.0\.0\.1:\d+/live/events(\?greets=[\w-]+)?$`),
+var sseRestartConsole = browsertest.ConsoleRule{
+	Why:    "Chromium reports the 502 that the proxy answered for the event stream while the server was down",
+	Type:   chromedp.ConsoleError,
+	Source: "network",
+	Text:   regexp.MustCompile(`^Failed to load resource: the server responded with a status of 502 \(Bad Gateway\)$`),
+	URL:    regexp.MustCompile(`^http://127\.0\.0\.1:\d+/live/events(\?greets=[\w-]+)?$`),
 }
 
 // wsReconnectRefused is Chromium's report of a WebSocket reconnect that
 // found nobody listening.
-var wsReconnectRefused = consoleRule{
-	why:    "Chromium reports a WebSocket reconnect refused while the server was down",
-	typ:    chromedp.ConsoleError,
-	source: "network",
-	text:   regexp.MustCompile(`^WebSocket connection to 'ws://127\.0\.0\.1:\d+/live/ws(\?greets=[\w-]+)?' failed: Error in connection establishment: net::ERR_CONNECTION_REFUSED$`),
-	url:    regexp.MustCompile(`/ws\.min\.js$`),
+var wsReconnectRefused = browsertest.ConsoleRule{
+	Why:    "Chromium reports a WebSocket reconnect refused while the server was down",
+	Type:   chromedp.ConsoleError,
+	Source: "network",
+	Text:   regexp.MustCompile(`^WebSocket connection to 'ws://127\.0\.0\.1:\d+/live/ws(\?greets=[\w-]+)?' failed: Error in connection establishment: net::ERR_CONNECTION_REFUSED$`),
+	URL:    regexp.MustCompile(`/ws\.min\.js$`),
 }
 
 // wsRefusedConsole names, one by one, the console messages that a refused
@@ -303,14 +307,14 @@ var wsReconnectRefused = consoleRule{
 // prints "[object Event]" once per failed handshake (the first, and
 // possibly one that a reconnect timer already pending when #live was
 // swapped starts).
-var wsRefusedConsole = []consoleRule{
+var wsRefusedConsole = []browsertest.ConsoleRule{
 	{
-		why:    "Chromium reports the WebSocket handshake the proxy refused",
-		typ:    chromedp.ConsoleError,
-		source: "network",
-		text:   regexp.MustCompile(`^WebSocket connection to 'ws://127\.0\.0\.1:\d+/live/ws(\?greets=[\w-]+)?' failed: Error during WebSocket handshake: Unexpected response code: 403$`),
-		url:    regexp.MustCompile(`/ws\.min\.js$`),
-		must:   true,
+		Why:    "Chromium reports the WebSocket handshake the proxy refused",
+		Type:   chromedp.ConsoleError,
+		Source: "network",
+		Text:   regexp.MustCompile(`^WebSocket connection to 'ws://127\.0\.0\.1:\d+/live/ws(\?greets=[\w-]+)?' failed: Error during WebSocket handshake: Unexpected response code: 403$`),
+		URL:    regexp.MustCompile(`/ws\.min\.js$`),
+		Must:   true,
 	},
 	{
 		// A handshake retry that the WebSocket extension had already
@@ -319,18 +323,18 @@ var wsRefusedConsole = []consoleRule{
 		// the element closes that socket while it connects, and Chromium
 		// warns. Whether this happens depends on
 		// the extension's random reconnect delay.
-		why:    "Chromium warns of the retried handshake that the swap cut short",
-		typ:    chromedp.ConsoleWarning,
-		source: "network",
-		text:   regexp.MustCompile(`^WebSocket connection to 'ws://127\.0\.0\.1:\d+/live/ws(\?greets=[\w-]+)?' failed: WebSocket is closed before the connection is established\.$`),
-		url:    regexp.MustCompile(`/ws\.min\.js$`),
+		Why:    "Chromium warns of the retried handshake that the swap cut short",
+		Type:   chromedp.ConsoleWarning,
+		Source: "network",
+		Text:   regexp.MustCompile(`^WebSocket connection to 'ws://127\.0\.0\.1:\d+/live/ws(\?greets=[\w-]+)?' failed: WebSocket is closed before the connection is established\.$`),
+		URL:    regexp.MustCompile(`/ws\.min\.js$`),
 	},
 	{
-		why:  "htmx logs the htmx:wsError event with console.error",
-		typ:  chromedp.ConsoleError,
-		text: regexp.MustCompile(`^\[object Event\]$`),
-		url:  regexp.MustCompile(`/htmx\.min\.js$`),
-		must: true,
+		Why:  "htmx logs the htmx:wsError event with console.error",
+		Type: chromedp.ConsoleError,
+		Text: regexp.MustCompile(`^\[object Event\]$`),
+		URL:  regexp.MustCompile(`/htmx\.min\.js$`),
+		Must: true,
 	},
 }
 
@@ -348,7 +352,7 @@ const (
 	// onlineUsers lists the signed-in users the page shows, each with the
 	// text of their badge ('' without one).
 	onlineUsers = `[...document.querySelectorAll('#online-users > li')].map(li => ({
-		name: li.firstChild?.textContent.trim() ?? '',
+		name: li.querySelector('.user-name')?.textContent.trim() ?? '',
 		badge: li.querySelector('.tag')?.textContent.trim() ?? '',
 	}))`
 	onlineUsersHasAlice = onlineUsers + `.some(u => u.name === 'alice')`

@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"herenow/internal/testkit"
 )
 
 // logEntry is one entry of an activity log as a page renders it: the
@@ -43,7 +45,7 @@ var (
 	activityLogList = regexp.MustCompile(`(?s)<ul id="activity-log"[^>]*>(.*?)</ul>`)
 	activityEntry   = regexp.MustCompile(`(?s)<li id="a-(\d+)">(.*?)</li>`)
 	onlineUserList  = regexp.MustCompile(`(?s)<ul id="online-users"[^>]*>(.*?)</ul>`)
-	onlineUserRow   = regexp.MustCompile(`(?s)<li id="u-\d+"[^>]*>\s*<span class="user-name">([^<\s]+)`)
+	onlineUserRow   = regexp.MustCompile(`(?s)<li id="u-\d+"[^>]*>.*?<span class="user-name-text">([^<\s]+)`)
 	onlineCount     = regexp.MustCompile(`(?s)<p id="online-count"[^>]*>\s*<strong>(\d+)</strong>`)
 	anyTag          = regexp.MustCompile(`<[^>]*>`)
 )
@@ -214,13 +216,16 @@ func countEntries(log []logEntry, parts ...string) int {
 }
 
 // clusterEnv is an environment for instances of a new cluster (a name of
-// its own) on the Redis at redisURL, with no grace period, plus extra.
+// its own) on the Redis at redisURL, with no grace period and every change
+// its own entry (no log window: the faults' scenarios count each guest's
+// coming and going), plus extra.
 func clusterEnv(redisURL string, extra map[string]string) map[string]string {
 	env := map[string]string{
 		"HERENOW_JWT_SECRET":   "a shared secret of at least thirty-two bytes",
 		"HERENOW_REDIS_URL":    redisURL,
 		"HERENOW_CLUSTER_NAME": "herenow-test-" + rand.Text(),
 		"HERENOW_GRACE":        "0s",
+		"HERENOW_LOG_WINDOW":   "0s",
 	}
 	for k, v := range extra {
 		env[k] = v
@@ -250,9 +255,9 @@ func addUsers(t *testing.T, env map[string]string, names ...string) {
 // clean exit.
 func launchInstance(t *testing.T, env map[string]string) string {
 	t.Helper()
-	addr := freeLoopbackAddr(t)
+	addr := testkit.FreeLoopbackAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	var logs lockedBuffer
+	var logs testkit.LogBuffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"herenow", "--addr", addr, "--data", t.TempDir()}, getenvOf(env), strings.NewReader(""), &bytes.Buffer{}, &logs)
@@ -364,7 +369,7 @@ type privateRedis struct {
 // restart is empty.
 func startPrivateRedis(t *testing.T, persistent bool) *privateRedis {
 	t.Helper()
-	r := &privateRedis{t: t, addr: freeLoopbackAddr(t), dir: t.TempDir(), aof: persistent}
+	r := &privateRedis{t: t, addr: testkit.FreeLoopbackAddr(t), dir: t.TempDir(), aof: persistent}
 	r.start()
 	t.Cleanup(r.kill)
 	return r
@@ -383,7 +388,7 @@ func (r *privateRedis) start() {
 		args = append(args, "--appendonly", "no")
 	}
 	cmd := exec.Command("redis-server", args...)
-	var out lockedBuffer
+	var out testkit.LogBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		r.t.Fatalf("start redis-server (go tool task redis installs it): %v", err)
@@ -450,13 +455,13 @@ func buildHerenow(t *testing.T) string {
 // address and process. Cleanup kills it (a stopped process too).
 func startBinary(t *testing.T, bin string, env map[string]string) (string, *os.Process) {
 	t.Helper()
-	addr := freeLoopbackAddr(t)
+	addr := testkit.FreeLoopbackAddr(t)
 	cmd := exec.Command(bin, "--addr", addr, "--data", t.TempDir())
 	cmd.Env = os.Environ()
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	var logs lockedBuffer
+	var logs testkit.LogBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

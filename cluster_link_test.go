@@ -24,6 +24,8 @@ import (
 	"go.uber.org/goleak"
 
 	"herenow/handlers"
+	"herenow/internal/testkit"
+	"herenow/internal/wstest"
 )
 
 // testRedisURL is the Redis the cluster tests use.
@@ -86,10 +88,10 @@ func TestRunWithRedisLeavesNoGoroutineBehind(t *testing.T) {
 		"HERENOW_REDIS_URL":    testRedisURL,
 		"HERENOW_CLUSTER_NAME": "herenow-test-" + rand.Text(),
 	}
-	addr := freeLoopbackAddr(t)
+	addr := testkit.FreeLoopbackAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var logs lockedBuffer
+	var logs testkit.LogBuffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"herenow", "--addr", addr, "--data", t.TempDir()}, func(k string) string { return env[k] },
@@ -153,7 +155,7 @@ func TestTheClusterLinksOwnErrorEndsServing(t *testing.T) {
 		})
 	}()
 	<-serving
-	waitUntil(t, "the link to be ready", func() bool { return link.Ready(context.Background()) == nil })
+	testkit.WaitUntil(t, waitLimit, "the link to be ready", func() bool { return link.Ready(context.Background()) == nil })
 	closeLink()
 	select {
 	case err := <-done:
@@ -185,24 +187,11 @@ func TestTwoInstancesShareOnePresence(t *testing.T) {
 	defer cancel()
 	dial := func(addr string) *websocket.Conn {
 		t.Helper()
-		c, _, err := websocket.Dial(ctx, "ws://"+addr+"/live/ws", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.CloseNow() })
-		return c
+		return wstest.Dial(t, ctx, "ws://"+addr+"/live/ws", nil)
 	}
 	waitFrame := func(c *websocket.Conn, want string) {
 		t.Helper()
-		for {
-			_, f, err := c.Read(ctx)
-			if err != nil {
-				t.Fatalf("waiting for %q: %v", want, err)
-			}
-			if strings.Contains(string(f), want) {
-				return
-			}
-		}
+		wstest.ReadUntil(t, ctx, c, want)
 	}
 	onA := dial(a)
 	waitFrame(onA, "<strong>1</strong> person online")
@@ -237,9 +226,9 @@ func TestAKilledInstancesPeopleGoOfflineEverywhereOnce(t *testing.T) {
 	}
 	start := func() (string, *exec.Cmd) {
 		t.Helper()
-		addr := freeLoopbackAddr(t)
+		addr := testkit.FreeLoopbackAddr(t)
 		cmd := exec.Command(bin, "--addr", addr, "--data", t.TempDir())
-		var logs lockedBuffer
+		var logs testkit.LogBuffer
 		cmd.Env, cmd.Stdout, cmd.Stderr = env, &logs, &logs
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -292,7 +281,7 @@ func TestAKilledInstancesPeopleGoOfflineEverywhereOnce(t *testing.T) {
 		}
 	}
 	for name := range viewers {
-		readUntil(name, `<li id="u-1"><span class="user-name">bob`)
+		readUntil(name, `<span class="user-name-text">bob<`)
 	}
 
 	killed := time.Now()
@@ -355,24 +344,11 @@ func TestThreeInstancesOnLoopback(t *testing.T) {
 	cookies := loginCookies(t, b, "alice", "alice's password")
 	dial := func(addr string, h http.Header) *websocket.Conn {
 		t.Helper()
-		conn, _, err := websocket.Dial(ctx, "ws://"+addr+"/live/ws", &websocket.DialOptions{HTTPHeader: h})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.CloseNow() })
-		return conn
+		return wstest.Dial(t, ctx, "ws://"+addr+"/live/ws", h)
 	}
 	readUntil := func(conn *websocket.Conn, want string) {
 		t.Helper()
-		for {
-			_, f, err := conn.Read(ctx)
-			if err != nil {
-				t.Fatalf("waiting for %q: %v", want, err)
-			}
-			if strings.Contains(string(f), want) {
-				return
-			}
-		}
+		wstest.ReadUntil(t, ctx, conn, want)
 	}
 
 	guest := dial(a, nil)
@@ -387,7 +363,7 @@ func TestThreeInstancesOnLoopback(t *testing.T) {
 		time.Sleep(400 * time.Millisecond)
 		began := time.Now()
 		alice := dial(b, cookies)
-		readUntil(guest, `<li id="u-1"><span class="user-name">alice`)
+		readUntil(guest, `<span class="user-name-text">alice<`)
 		took = append(took, time.Since(began))
 		alice.Close(websocket.StatusGoingAway, "")
 		readUntil(guest, `<li id="u-1" hx-swap-oob="delete">`)
@@ -419,9 +395,9 @@ func startInstance(t *testing.T, getenv func(string) string) string {
 // latest) and requires a clean exit.
 func startInstanceIn(t *testing.T, getenv func(string) string, data string) (addr string, stop func()) {
 	t.Helper()
-	addr = freeLoopbackAddr(t)
+	addr = testkit.FreeLoopbackAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	var logs lockedBuffer
+	var logs testkit.LogBuffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"herenow", "--addr", addr, "--data", data}, getenv, strings.NewReader(""), &bytes.Buffer{}, &logs)
@@ -503,15 +479,9 @@ func TestALogoutOnOneInstanceEndsTheSessionOnAll(t *testing.T) {
 
 			logout(t, ctx, a, cookies)
 			loggedOut := time.Now()
-			for {
-				_, _, err := onB.Read(ctx)
-				if err == nil {
-					continue // frames sent before the logout reached B
-				}
-				if got := websocket.CloseStatus(err); got != websocket.StatusServiceRestart {
-					t.Fatalf("alice's WebSocket on B ended with %v (status %d), want a close with 1012", err, got)
-				}
-				break
+			// Frames sent before the logout reached B come first.
+			if got, err := wstest.ReadUntilClose(ctx, onB); got != websocket.StatusServiceRestart {
+				t.Fatalf("alice's WebSocket on B ended with %v (status %d), want a close with 1012", err, got)
 			}
 			if took := time.Since(loggedOut); took > 5*time.Second {
 				t.Errorf("her WebSocket on B ended %v after the logout, want within a few seconds", took)

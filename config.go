@@ -142,7 +142,7 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.roomList, "rooms", "", "comma-separated room names: the only rooms there are; any valid name when empty")
 	fs.DurationVar(&c.grace, "grace", 5*time.Second, "how long someone whose last tab closed still counts as online")
 	fs.DurationVar(&c.tick, "tick", 100*time.Millisecond, "shortest time between two live updates")
-	fs.DurationVar(&c.logWindow, "log-window", time.Minute, "the activity log summarises guests once per this and folds arrivals (or departures) within it into one entry; 0: every change its own entry")
+	fs.DurationVar(&c.logWindow, "log-window", time.Minute, "the activity log summarises guests once per this (with --redis too: the same on every instance) and, on one instance, folds arrivals (or departures) within it into one entry; 0: every change its own entry")
 	fs.DurationVar(&c.sessionTTL, "session-ttl", 12*time.Hour, "how long a login lasts")
 	fs.DurationVar(&c.live.PingInterval, "ping-interval", 30*time.Second, "how often WebSocket clients are pinged; SSE streams get a heartbeat at least this often")
 	fs.DurationVar(&c.live.Heartbeat, "heartbeat", 10*time.Second, "how often every live page is told its connection is alive; a page that hears nothing for twice this says \"Reconnecting…\"")

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"herenow/internal/testkit"
 )
 
 func TestProxySettingsAreCheckedAndReadFromTheEnvironment(t *testing.T) {
@@ -60,10 +62,10 @@ func TestProxySettingsAreCheckedAndReadFromTheEnvironment(t *testing.T) {
 // on loopback: its https reaches the cookies and HSTS, and the client it
 // names reaches the logs.
 func TestTheRealProgramTrustsItsProxy(t *testing.T) {
-	addr := freeLoopbackAddr(t)
+	addr := testkit.FreeLoopbackAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	var logs lockedBuffer
+	var logs testkit.LogBuffer
 	go func() {
 		done <- run(ctx, []string{"herenow", "--addr", addr, "--data", t.TempDir(), "--trusted-proxies", "127.0.0.1/32,::1"},
 			noEnv, strings.NewReader(""), &bytes.Buffer{}, &logs)

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"herenow/internal/browsertest"
 )
 
 // testHeartbeat is the --heartbeat of TestBrowserShowsALostConnection; the
@@ -52,7 +54,7 @@ const (
 // delay: the heartbeats keep replacing it. The same over SSE, behind a
 // proxy that refuses WebSockets.
 func TestBrowserShowsALostConnection(t *testing.T) {
-	requireChromium(t)
+	browsertest.RequireChromium(t)
 	t.Run("websocket", func(t *testing.T) { testShowsALostConnection(t, false) })
 	t.Run("over SSE", func(t *testing.T) { testShowsALostConnection(t, true) })
 }
@@ -66,13 +68,13 @@ func testShowsALostConnection(t *testing.T, sse bool) {
 	}
 	g := newBrowser(t, "guest")
 
-	g.navigate(t, base+"/")
-	g.waitJS(t, "the guest's page runs its transport", transport)
-	g.waitJS(t, "a heartbeat replaced the page's \"Connecting…\", hidden", liveStateHiddenHeartbeat)
+	g.Navigate(t, base+"/")
+	g.WaitJS(t, "the guest's page runs its transport", transport)
+	g.WaitJS(t, "a heartbeat replaced the page's \"Connecting…\", hidden", liveStateHiddenHeartbeat)
 	time.Sleep(2*testHeartbeat + testHeartbeat/2)
-	if !eval[bool](t, g, liveStateHiddenHeartbeat) {
+	if !browsertest.Eval[bool](t, g.Tab, liveStateHiddenHeartbeat) {
 		t.Fatalf("connected for %v, longer than 2 × the heartbeat, the page shows its connection state: %s",
-			2*testHeartbeat+testHeartbeat/2, eval[string](t, g, liveStateText))
+			2*testHeartbeat+testHeartbeat/2, browsertest.Eval[string](t, g.Tab, liveStateText))
 	}
 
 	// The server sends heartbeats until its connections close, during
@@ -82,28 +84,28 @@ func testShowsALostConnection(t *testing.T, sse bool) {
 	stopped := time.Now()
 	// The last heartbeat may have come just before the stop; the margin
 	// is for polling the page on a loaded machine.
-	g.waitJSWithin(t, 2*testHeartbeat+500*time.Millisecond, "the banner shows within 2 × the heartbeat of the server stopping", liveStateShown)
+	g.WaitJSWithin(t, 2*testHeartbeat+500*time.Millisecond, "the banner shows within 2 × the heartbeat of the server stopping", liveStateShown)
 	t.Logf("the banner showed %v after the server stopped (%v after it began to; heartbeat %v)",
 		time.Since(stopped).Round(10*time.Millisecond), time.Since(stopping).Round(10*time.Millisecond), testHeartbeat)
-	if text := eval[string](t, g, liveStateText); !regexp.MustCompile(`^Reconnecting… last updated \d\d:\d\d:\d\d UTC$`).MatchString(text) {
+	if text := browsertest.Eval[string](t, g.Tab, liveStateText); !regexp.MustCompile(`^Reconnecting… last updated \d\d:\d\d:\d\d UTC$`).MatchString(text) {
 		t.Errorf("the banner says %q, want \"Reconnecting… last updated HH:MM:SS UTC\"", text)
 	}
-	g.waitJS(t, "the banner has faded in", `+getComputedStyle(document.getElementById('live-state')).opacity === 1`)
-	if !eval[bool](t, g, liveStateCoversFigures) {
+	g.WaitJS(t, "the banner has faded in", `+getComputedStyle(document.getElementById('live-state')).opacity === 1`)
+	if !browsertest.Eval[bool](t, g.Tab, liveStateCoversFigures) {
 		t.Error("the connection state does not lie, translucent, over the count, the list and the log")
 	}
-	g.screenshot(t, "connection-lost")
+	g.Screenshot(t, "connection-lost")
 
 	app.start()
-	g.waitJSWithin(t, restartLimit, "after the restart, a new connection's heartbeat hides the banner", liveStateHiddenHeartbeat)
-	t.Logf("the page came back over %s", eval[string](t, g, liveTransport))
-	g.waitJS(t, "the page counts the guest again", countIs("1 person online"))
+	g.WaitJSWithin(t, restartLimit, "after the restart, a new connection's heartbeat hides the banner", liveStateHiddenHeartbeat)
+	t.Logf("the page came back over %s", browsertest.Eval[string](t, g.Tab, liveTransport))
+	g.WaitJS(t, "the page counts the guest again", countIs("1 person online"))
 	time.Sleep(2*testHeartbeat + testHeartbeat/2)
-	if !eval[bool](t, g, liveStateHiddenHeartbeat) {
+	if !browsertest.Eval[bool](t, g.Tab, liveStateHiddenHeartbeat) {
 		t.Errorf("reconnected for %v, the page shows its connection state again: %s",
-			2*testHeartbeat+testHeartbeat/2, eval[string](t, g, liveStateText))
+			2*testHeartbeat+testHeartbeat/2, browsertest.Eval[string](t, g.Tab, liveStateText))
 	}
 
-	g.assertStrictPage(t)
-	g.assertConsole(t, allowed)
+	g.AssertStrictPage(t)
+	g.AssertConsole(t, allowed)
 }

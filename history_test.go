@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"herenow/internal/testkit"
+	"herenow/internal/wstest"
 )
 
 // TestTheLogIsKeptAcrossRestarts runs the program on its own through run:
@@ -17,12 +20,12 @@ import (
 // lobby's page shows the same entries, and standup, made anew by the
 // next visitor, starts with its own.
 func TestTheLogIsKeptAcrossRestarts(t *testing.T) {
-	data, addr := t.TempDir(), freeLoopbackAddr(t)
+	data, addr := t.TempDir(), testkit.FreeLoopbackAddr(t)
 	base := "http://" + addr
 	start := func() (stop func()) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
-		var logs lockedBuffer
+		var logs testkit.LogBuffer
 		go func() {
 			done <- run(ctx, []string{"herenow", "--addr", addr, "--data", data, "--tick", "10ms", "--log-window", "0"},
 				noEnv, strings.NewReader(""), &bytes.Buffer{}, &logs)
@@ -44,25 +47,12 @@ func TestTheLogIsKeptAcrossRestarts(t *testing.T) {
 	defer cancel()
 	dial := func(path string) *websocket.Conn {
 		t.Helper()
-		conn, _, err := websocket.Dial(ctx, "ws://"+addr+path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.CloseNow() })
-		return conn
+		return wstest.Dial(t, ctx, "ws://"+addr+path, nil)
 	}
 	// readUntil reads frames until one has want, and returns it.
 	readUntil := func(conn *websocket.Conn, want string) string {
 		t.Helper()
-		for {
-			_, frame, err := conn.Read(ctx)
-			if err != nil {
-				t.Fatalf("waiting for %q: %v", want, err)
-			}
-			if strings.Contains(string(frame), want) {
-				return string(frame)
-			}
-		}
+		return wstest.ReadUntil(t, ctx, conn, want)
 	}
 
 	stop := start()

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"herenow/internal/testkit"
 )
 
 // TestRunAsChildProcess is not a test of its own: run as a child process
@@ -44,14 +46,14 @@ func TestRunAsChildProcess(t *testing.T) {
 // and afterwards /readyz, the page and login still answer at once.
 func TestAtItsOpenFileLimitPagesStillAnswer(t *testing.T) {
 	const fileLimit, attempts = 64, 100
-	addr, data := freeLoopbackAddr(t), t.TempDir()
+	addr, data := testkit.FreeLoopbackAddr(t), t.TempDir()
 	if err := run(t.Context(), []string{"herenow", "--data", data, "user", "add", "alice"}, noEnv, strings.NewReader(alicePassword+"\n"), io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("sh", "-c", `ulimit -n "$0" && exec "$@"`, strconv.Itoa(fileLimit), os.Args[0], "-test.run=^TestRunAsChildProcess$", "--",
 		"--addr", addr, "--data", data, "--ping-interval", "1m", "--log-level", "warn")
 	cmd.Env = append(os.Environ(), "HERENOW_TEST_CHILD=1")
-	var logs lockedBuffer
+	var logs testkit.LogBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

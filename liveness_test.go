@@ -23,6 +23,8 @@ import (
 
 	"github.com/coder/websocket"
 	"golang.org/x/sys/unix"
+
+	"herenow/internal/testkit"
 )
 
 // dialFunc dials a connection, as http.Transport.DialContext does.
@@ -34,7 +36,7 @@ type program struct {
 	base   string // http://host:port as the test's clients reach it
 	dial   dialFunc
 	client *http.Client
-	logs   *lockedBuffer
+	logs   *testkit.LogBuffer
 }
 
 // startProgram adds alice and bob, then serves with args on addr until the
@@ -52,7 +54,7 @@ func startProgram(t *testing.T, in func(func() error) error, dial dialFunc, addr
 	if reach == "" {
 		reach = addr
 	}
-	p := &program{t: t, base: "http://" + reach, dial: dial, logs: &lockedBuffer{},
+	p := &program{t: t, base: "http://" + reach, dial: dial, logs: &testkit.LogBuffer{},
 		client: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DialContext: dial}}}
 	data := t.TempDir()
 	for _, name := range []string{"alice", "bob"} {
@@ -135,7 +137,7 @@ func (p *program) online(name string) bool {
 	if err != nil {
 		p.t.Fatalf("GET /: %v", err)
 	}
-	return regexp.MustCompile(`<li id="u-\d+"><span class="user-name">` + name + `<`).Match(b)
+	return regexp.MustCompile(`<span class="user-name-text">` + name + `<`).Match(b)
 }
 
 // leftAfter polls the page until each name has gone from the list, for at
@@ -238,12 +240,12 @@ var pingArgs = []string{"--ping-interval", testPingInterval.String(), "--ping-ti
 // alice, who cannot be asked, once her closed receive window has kept the
 // server's data unsent for a ping timeout.
 func TestClientsThatStopReadingLeaveWithinThePingBound(t *testing.T) {
-	addr := freeLoopbackAddr(t)
+	addr := testkit.FreeLoopbackAddr(t)
 	p := startProgram(t, nil, nil, addr, "", pingArgs...)
 	alice, bob := p.login("alice"), p.login("bob")
 	p.openSSE(tinyReceiveBuffer(false), addr, alice)
 	p.openWS(tinyReceiveBuffer(false), addr, bob)
-	waitUntil(t, "alice and bob listed", func() bool { return p.online("alice") && p.online("bob") })
+	testkit.WaitUntil(t, waitLimit, "alice and bob listed", func() bool { return p.online("alice") && p.online("bob") })
 	start := time.Now()
 
 	// Guests come and go, each arrival a frame for alice and bob.
@@ -300,7 +302,7 @@ func TestVanishedClientsLeaveWithinThePingBound(t *testing.T) {
 			}
 		}
 	}()
-	waitUntil(t, "alice and bob listed", func() bool { return p.online("alice") && p.online("bob") })
+	testkit.WaitUntil(t, waitLimit, "alice and bob listed", func() bool { return p.online("alice") && p.online("bob") })
 
 	// Readers are not ghosts: both stay through pings and keep-alives.
 	for deadline := time.Now().Add(2 * bound); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {

@@ -17,6 +17,8 @@ import (
 
 	"github.com/coder/websocket"
 
+	"herenow/internal/testkit"
+	"herenow/internal/wstest"
 	"herenow/users/userstest"
 )
 
@@ -197,12 +199,12 @@ func TestShortJWTSecretIsRefused(t *testing.T) {
 // and cancels the context as SIGTERM would: the client must see 1012 and run
 // must return cleanly.
 func TestServesAndDrainsOnCancel(t *testing.T) {
-	addr, metricsAddr := freeLoopbackAddr(t), freeLoopbackAddr(t)
+	addr, metricsAddr := testkit.FreeLoopbackAddr(t), testkit.FreeLoopbackAddr(t)
 	data := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	var logs lockedBuffer
+	var logs testkit.LogBuffer
 	go func() {
 		done <- run(ctx, []string{"herenow", "--addr", addr, "--metrics-addr", metricsAddr, "--data", data}, noEnv, strings.NewReader(""), &bytes.Buffer{}, &logs)
 	}()
@@ -236,13 +238,8 @@ func TestServesAndDrainsOnCancel(t *testing.T) {
 		t.Error("metrics are served on the public port")
 	}
 	cancel()
-	for {
-		if _, _, err := conn.Read(dctx); err != nil {
-			if got := websocket.CloseStatus(err); got != websocket.StatusServiceRestart {
-				t.Errorf("close status %v (%v), want 1012", got, err)
-			}
-			break
-		}
+	if got, err := wstest.ReadUntilClose(dctx, conn); got != websocket.StatusServiceRestart {
+		t.Errorf("close status %v (%v), want 1012", got, err)
 	}
 	select {
 	case err := <-done:
@@ -262,12 +259,12 @@ func TestServesAndDrainsOnCancel(t *testing.T) {
 // listening gives the URL to open, and how to add a user only while there
 // is none.
 func TestStartUpLogSaysWhatToOpenAndHowToAddAUser(t *testing.T) {
-	data, addr := t.TempDir(), freeLoopbackAddr(t)
+	data, addr := t.TempDir(), testkit.FreeLoopbackAddr(t)
 	listening := func() string {
 		t.Helper()
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		var logs lockedBuffer
+		var logs testkit.LogBuffer
 		done := make(chan error, 1)
 		go func() {
 			done <- run(ctx, []string{"herenow", "--addr", addr, "--data", data}, noEnv, strings.NewReader(""), io.Discard, &logs)
@@ -374,7 +371,7 @@ func TestREADMEConfigurationTableMatchesTheFlags(t *testing.T) {
 
 // waitServing polls base until it answers, for at most 10 s; on failure it
 // shows the server's log.
-func waitServing(t *testing.T, base string, logs *lockedBuffer) {
+func waitServing(t *testing.T, base string, logs *testkit.LogBuffer) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		resp, err := http.Get(base + "/")

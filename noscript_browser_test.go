@@ -11,6 +11,8 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
+
+	"herenow/internal/browsertest"
 )
 
 // noLiveUpdatesShown: the <noscript> notice is an element, and shown.
@@ -24,33 +26,33 @@ const noLiveUpdatesShown = `(() => {
 // (which the page shows after 1 s of no connection); with scripts on the
 // notice is not there.
 func TestBrowserWithoutJavaScript(t *testing.T) {
-	requireChromium(t)
+	browsertest.RequireChromium(t)
 	app := newTestApp(t)
 	off := newBrowser(t, "a guest without JavaScript")
-	off.run(t, "turn JavaScript off", func(ctx context.Context) error {
+	off.Run(t, "turn JavaScript off", func(ctx context.Context) error {
 		return chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 			_, err := cdp.Call(ctx, tg, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
 			return err
 		}))
 	})
-	off.navigate(t, app.base+"/")
-	off.waitJS(t, "the page says live updates need JavaScript", noLiveUpdatesShown)
-	off.waitJS(t, "the page counts its viewer", countIs("1 person online"))
+	off.Navigate(t, app.base+"/")
+	off.WaitJS(t, "the page says live updates need JavaScript", noLiveUpdatesShown)
+	off.WaitJS(t, "the page counts its viewer", countIs("1 person online"))
 	time.Sleep(1500 * time.Millisecond) // past the 1 s after which "Connecting…" shows
-	if eval[bool](t, off, `document.getElementById('live-state').checkVisibility({visibilityProperty: true})`) {
+	if browsertest.Eval[bool](t, off.Tab, `document.getElementById('live-state').checkVisibility({visibilityProperty: true})`) {
 		t.Error(`without JavaScript the page shows "Connecting…", which never ends, beside the notice`)
 	}
-	if eval[bool](t, off, `typeof htmx !== 'undefined'`) {
+	if browsertest.Eval[bool](t, off.Tab, `typeof htmx !== 'undefined'`) {
 		t.Fatal("htmx ran: JavaScript is not off")
 	}
-	off.screenshot(t, "no-javascript")
+	off.Screenshot(t, "no-javascript")
 
 	on := newBrowser(t, "a guest with JavaScript")
-	on.navigate(t, app.base+"/")
-	on.waitJS(t, "the page runs the WebSocket transport", liveOverWebSocket)
-	on.waitJS(t, "the page has its live connection", liveConnected)
-	if eval[bool](t, on, `!!document.querySelector('.no-live-updates')`) {
+	on.Navigate(t, app.base+"/")
+	on.WaitJS(t, "the page runs the WebSocket transport", liveOverWebSocket)
+	on.WaitJS(t, "the page has its live connection", liveConnected)
+	if browsertest.Eval[bool](t, on.Tab, `!!document.querySelector('.no-live-updates')`) {
 		t.Error("with JavaScript on, the page shows the notice that live updates need it")
 	}
-	on.assertConsole(t, nil)
+	on.AssertConsole(t, nil)
 }

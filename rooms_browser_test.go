@@ -3,7 +3,8 @@ package main
 // Real-browser tests of rooms: people in two rooms as the lobby sees them,
 // a move from one room to the other that the rooms tell and the lobby
 // does not, and the lobby with several rooms in use, as the README's
-// screenshot shows it. The harness is in chromium_test.go.
+// screenshot shows it. The harness is internal/browsertest, with the
+// app's side in chromium_test.go.
 
 import (
 	"context"
@@ -20,6 +21,9 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/coder/websocket"
+
+	"herenow/internal/browsertest"
+	"herenow/internal/testkit"
 )
 
 // TestBrowserRooms puts alice in /r/standup with a guest watching it, bob
@@ -29,7 +33,7 @@ import (
 // her leave once the grace period is over; the lobby's Rooms panel follows,
 // but its count, list and log show nothing of her going or coming.
 func TestBrowserRooms(t *testing.T) {
-	requireChromium(t)
+	browsertest.RequireChromium(t)
 	app := newTestApp(t, "bob")
 	g := newBrowser(t, "lobby guest")
 	a := newBrowser(t, "alice")
@@ -37,25 +41,25 @@ func TestBrowserRooms(t *testing.T) {
 	b := newBrowser(t, "bob")
 
 	// 1. The lobby, with no room in use.
-	g.navigate(t, app.base+"/")
-	g.waitJS(t, "the lobby guest's page runs the WebSocket transport", liveOverWebSocket)
-	g.waitJS(t, "the lobby counts 1 person online, itself among the guests", guestAlone)
-	g.waitJS(t, "the lobby's Rooms panel says no room is in use",
+	g.Navigate(t, app.base+"/")
+	g.WaitJS(t, "the lobby guest's page runs the WebSocket transport", liveOverWebSocket)
+	g.WaitJS(t, "the lobby counts 1 person online, itself among the guests", guestAlone)
+	g.WaitJS(t, "the lobby's Rooms panel says no room is in use",
 		`document.querySelector('#rooms-list')?.textContent.trim() === 'No rooms in use.'`)
 
 	// 2. alice in standup, with a guest watching it; bob in design. Both
 	// users land in the lobby when they log in, then go to their room.
 	a.login(t, app.base)
-	a.navigate(t, app.base+"/r/standup")
-	a.waitJS(t, "alice's standup page runs the room's WebSocket", roomOverWebSocket("standup"))
-	s.navigate(t, app.base+"/r/standup")
-	s.waitJS(t, "the standup guest's page runs the room's WebSocket", roomOverWebSocket("standup"))
-	s.waitJS(t, "the standup guest's page lists alice, says she joined and counts 2 people",
+	a.Navigate(t, app.base+"/r/standup")
+	a.WaitJS(t, "alice's standup page runs the room's WebSocket", roomOverWebSocket("standup"))
+	s.Navigate(t, app.base+"/r/standup")
+	s.WaitJS(t, "the standup guest's page runs the room's WebSocket", roomOverWebSocket("standup"))
+	s.WaitJS(t, "the standup guest's page lists alice, says she joined and counts 2 people",
 		listedOnce("alice")+" && "+activityLogSays("alice joined")+" && "+countIs("2 people online"))
 	b.loginAs(t, app.base, "bob")
-	b.navigate(t, app.base+"/r/design")
-	b.waitJS(t, "bob's design page runs the room's WebSocket", roomOverWebSocket("design"))
-	b.waitJS(t, "bob's design page lists bob alone and counts 1 person",
+	b.Navigate(t, app.base+"/r/design")
+	b.WaitJS(t, "bob's design page runs the room's WebSocket", roomOverWebSocket("design"))
+	b.WaitJS(t, "bob's design page lists bob alone and counts 1 person",
 		listedOnce("bob")+" && !("+onlineUsersHasAlice+") && "+countIs("1 person online"))
 
 	// 3. The lobby sees both rooms, busiest first, and everyone once.
@@ -63,9 +67,9 @@ func TestBrowserRooms(t *testing.T) {
 		{Name: "standup", Href: "/r/standup", People: "2 people", Who: "alice and a guest"},
 		{Name: "design", Href: "/r/design", People: "1 person", Who: "bob"},
 	})
-	g.waitJS(t, "the lobby lists alice and bob once each and counts 4 people online",
+	g.WaitJS(t, "the lobby lists alice and bob once each and counts 4 people online",
 		listedOnce("alice")+" && "+listedOnce("bob")+" && "+countIs("4 people online"))
-	aliceInLobby := eval[[]string](t, g, logEntriesNaming("alice"))
+	aliceInLobby := browsertest.Eval[[]string](t, g.Tab, logEntriesNaming("alice"))
 	if len(aliceInLobby) != 1 || !strings.Contains(aliceInLobby[0], "came online") {
 		t.Fatalf("before the move, the lobby's log names alice in %q, want one entry saying she came online", aliceInLobby)
 	}
@@ -74,12 +78,12 @@ func TestBrowserRooms(t *testing.T) {
 	// connects. bob sees her join at once.
 	opened, closed := app.liveConnections("user")
 	moved := time.Now()
-	a.navigate(t, app.base+"/r/design")
-	a.waitJS(t, "alice's design page runs the room's WebSocket", roomOverWebSocket("design"))
-	b.waitJSWithin(t, arrivalLimit, "bob's design page lists alice, says she joined and counts 2 people",
+	a.Navigate(t, app.base+"/r/design")
+	a.WaitJS(t, "alice's design page runs the room's WebSocket", roomOverWebSocket("design"))
+	b.WaitJSWithin(t, arrivalLimit, "bob's design page lists alice, says she joined and counts 2 people",
 		listedOnce("alice")+" && "+logStartsWith("alice joined")+" && "+countIs("2 people online"))
-	a.waitJS(t, "alice's design page lists bob and alice", listedOnce("bob")+" && "+listedOnce("alice"))
-	waitUntil(t, "the server saw alice's standup page go and her design page connect", func() bool {
+	a.WaitJS(t, "alice's design page lists bob and alice", listedOnce("bob")+" && "+listedOnce("alice"))
+	testkit.WaitUntil(t, waitLimit, "the server saw alice's standup page go and her design page connect", func() bool {
 		o, c := app.liveConnections("user")
 		return o > opened && c > closed
 	})
@@ -90,32 +94,32 @@ func TestBrowserRooms(t *testing.T) {
 	// standup page went: its departure is logged one grace period after it
 	// left, so later than alice's would have been.
 	app.passingGuest(t)
-	s.waitJS(t, "the standup guest's page says alice left, no longer lists her and counts 1 person",
+	s.WaitJS(t, "the standup guest's page says alice left, no longer lists her and counts 1 person",
 		logStartsWith("alice left")+" && !("+onlineUsersHasAlice+") && "+countIs("1 person online"))
 	if since := time.Since(moved); since < testGrace {
 		t.Errorf("the standup guest saw alice leave %v after she moved, within the grace period of %v", since, testGrace)
 	}
-	g.waitJS(t, "the lobby's log says the passing guest went offline", activityLogSays("a guest went offline"))
-	g.waitPanel(t, "the Rooms panel lists design with bob and alice, then standup with a guest", []panelRow{
-		{Name: "design", Href: "/r/design", People: "2 people", Who: "bob and alice"},
+	g.WaitJS(t, "the lobby's log says the passing guest went offline", activityLogSays("a guest went offline"))
+	g.waitPanel(t, "the Rooms panel lists design with alice and bob, then standup with a guest", []panelRow{
+		{Name: "design", Href: "/r/design", People: "2 people", Who: "alice and bob"},
 		{Name: "standup", Href: "/r/standup", People: "1 person", Who: "a guest"},
 	})
 
 	// 6. The lobby showed nothing of alice's move.
-	if got := eval[[]string](t, g, logEntriesNaming("alice")); !slices.Equal(got, aliceInLobby) {
+	if got := browsertest.Eval[[]string](t, g.Tab, logEntriesNaming("alice")); !slices.Equal(got, aliceInLobby) {
 		t.Errorf("after alice moved, the lobby's log names her in %q, want only what it said before: %q", got, aliceInLobby)
 	}
-	if got := eval[string](t, g, countText); got != "4 people online" {
+	if got := browsertest.Eval[string](t, g.Tab, countText); got != "4 people online" {
 		t.Errorf("after alice moved, the lobby counts %q, want the unchanged \"4 people online\"", got)
 	}
-	if !eval[bool](t, g, listedOnce("alice")+" && "+listedOnce("bob")) {
-		t.Errorf("after alice moved, the lobby lists %v, want alice and bob once each", eval[any](t, g, onlineUsers))
+	if !browsertest.Eval[bool](t, g.Tab, listedOnce("alice")+" && "+listedOnce("bob")) {
+		t.Errorf("after alice moved, the lobby lists %v, want alice and bob once each", browsertest.Eval[any](t, g.Tab, onlineUsers))
 	}
 
-	g.screenshot(t, "rooms-lobby-after-move")
+	g.Screenshot(t, "rooms-lobby-after-move")
 	for _, br := range []*browser{g, a, s, b} {
-		br.assertStrictPage(t)
-		br.assertConsole(t, nil)
+		br.AssertStrictPage(t)
+		br.AssertConsole(t, nil)
 	}
 }
 
@@ -126,21 +130,21 @@ func TestBrowserRooms(t *testing.T) {
 // user once. It saves the screenshot lobby-rooms.png as a test artifact
 // (go test -artifacts), which docs/lobby-rooms.png is a copy of.
 func TestBrowserLobbyListsRoomsBusiestFirst(t *testing.T) {
-	requireChromium(t)
+	browsertest.RequireChromium(t)
 	app := newTestApp(t, "bob", "carol")
 	v := newBrowser(t, "lobby guest")
 	// Without scrollbars (Bulma's html always has one), so that the page
 	// and its screenshot are the window's full 1280 px.
-	v.run(t, "emulate a 1280×640 window without scrollbars", func(ctx context.Context) error {
+	v.Run(t, "emulate a 1280×640 window without scrollbars", func(ctx context.Context) error {
 		return chromedp.Do(ctx, chromedp.EmulateViewport(1280, 640), hideScrollbars())
 	})
-	v.navigate(t, app.base+"/")
-	v.waitJS(t, "the lobby guest's page runs the WebSocket transport", liveOverWebSocket)
-	v.waitJS(t, "the lobby counts 1 person online, itself among the guests", guestAlone)
+	v.Navigate(t, app.base+"/")
+	v.WaitJS(t, "the lobby guest's page runs the WebSocket transport", liveOverWebSocket)
+	v.WaitJS(t, "the lobby counts 1 person online, itself among the guests", guestAlone)
 
 	alice, bob, carol := app.cookiesOf(t, "alice"), app.cookiesOf(t, "bob"), app.cookiesOf(t, "carol")
 	var guest http.Header
-	// In this order: a room lists its users in order of arrival.
+	// A room names its users by name, whatever order they came in.
 	for _, c := range []struct {
 		room    string
 		cookies http.Header
@@ -155,18 +159,18 @@ func TestBrowserLobbyListsRoomsBusiestFirst(t *testing.T) {
 
 	v.waitPanel(t, "the Rooms panel lists the four rooms busiest first, with their counts and first names", []panelRow{
 		{Name: "standup", Href: "/r/standup", People: "4 people", Who: "alice, carol and 2 guests"},
-		{Name: "design", Href: "/r/design", People: "3 people", Who: "bob, alice and a guest"},
+		{Name: "design", Href: "/r/design", People: "3 people", Who: "alice, bob and a guest"},
 		{Name: "retro", Href: "/r/retro", People: "2 people", Who: "2 guests"},
 		{Name: "release-2.0", Href: "/r/release-2.0", People: "1 person", Who: "a guest"},
 	})
-	v.waitJS(t, "the lobby lists alice, carol and bob once each, and counts 10 people online, 7 of them guests",
+	v.WaitJS(t, "the lobby lists alice, carol and bob once each, and counts 10 people online, 7 of them guests",
 		listedOnce("alice")+" && "+listedOnce("carol")+" && "+listedOnce("bob")+" && "+countIs("10 people online")+
 			` && document.querySelector('#online-rest')?.textContent.trim() === 'and 7 guests'`)
-	v.waitJS(t, "no CSS transition or animation is running", noAnimationRunning)
-	v.screenshot(t, "lobby-rooms")
+	v.WaitJS(t, "no CSS transition or animation is running", noAnimationRunning)
+	v.Screenshot(t, "lobby-rooms")
 
-	v.assertStrictPage(t)
-	v.assertConsole(t, nil)
+	v.AssertStrictPage(t)
+	v.AssertConsole(t, nil)
 }
 
 // hideScrollbars hides the tab's scrollbars, so that they take no room
@@ -213,12 +217,12 @@ func (b *browser) waitPanel(t *testing.T, what string, want []panelRow) {
 	t.Helper()
 	deadline := time.Now().Add(waitLimit)
 	for {
-		got := eval[[]panelRow](t, b, panelRows)
+		got := browsertest.Eval[[]panelRow](t, b.Tab, panelRows)
 		if slices.Equal(got, want) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: waited %v for: %s\nthe panel lists %+v\nwant %+v", b.name, waitLimit, what, got, want)
+			t.Fatalf("%s: waited %v for: %s\nthe panel lists %+v\nwant %+v", b.Name, waitLimit, what, got, want)
 		}
 		time.Sleep(25 * time.Millisecond)
 	}

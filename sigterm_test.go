@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"herenow/internal/testkit"
+	"herenow/internal/wstest"
 )
 
 // TestSIGTERMDrainsTheRealBinary builds herenow, connects live clients over
@@ -25,9 +28,9 @@ func TestSIGTERMDrainsTheRealBinary(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	addr := freeLoopbackAddr(t)
+	addr := testkit.FreeLoopbackAddr(t)
 	cmd := exec.Command(bin, "--addr", addr, "--data", t.TempDir())
-	var logs lockedBuffer
+	var logs testkit.LogBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -92,13 +95,8 @@ func TestSIGTERMDrainsTheRealBinary(t *testing.T) {
 	}
 
 	for i, c := range sockets {
-		for {
-			if _, _, err := c.Read(ctx); err != nil {
-				if code := websocket.CloseStatus(err); code != websocket.StatusServiceRestart {
-					t.Errorf("websocket %d closed with %v (%v), want 1012", i, code, err)
-				}
-				break
-			}
+		if code, err := wstest.ReadUntilClose(ctx, c); code != websocket.StatusServiceRestart {
+			t.Errorf("websocket %d closed with %v (%v), want 1012", i, code, err)
 		}
 	}
 	if _, err := io.Copy(io.Discard, events); err != nil {

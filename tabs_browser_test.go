@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"herenow/internal/browsertest"
 )
 
 // regreetLimit is how soon after alice logs out in one tab her other tabs
@@ -37,7 +39,7 @@ const (
 // over SSE behind a proxy that refuses WebSockets (the stream greets a
 // guest as the logout ends it).
 func TestBrowserLogoutReachesEveryTab(t *testing.T) {
-	requireChromium(t)
+	browsertest.RequireChromium(t)
 	for _, sse := range []bool{false, true} {
 		name := "websocket"
 		if sse {
@@ -45,33 +47,33 @@ func TestBrowserLogoutReachesEveryTab(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			app := newTestApp(t)
-			base, transport, allowed := app.base, liveOverWebSocket, []consoleRule(nil)
+			base, transport, allowed := app.base, liveOverWebSocket, []browsertest.ConsoleRule(nil)
 			if sse {
 				base, _ = startNoWebSocketProxy(t, app.base)
 				transport, allowed = liveOverSSE, wsRefusedConsole
 			}
 			a := newBrowser(t, "alice")
 			a.login(t, base)
-			a.waitJS(t, "alice's first tab greets her", greetsAlice)
+			a.WaitJS(t, "alice's first tab greets her", greetsAlice)
 			a2 := a.newTab(t, "alice's second tab")
-			a2.navigate(t, base+"/")
-			a2.waitJS(t, "alice's second tab greets her", greetsAlice)
+			a2.Navigate(t, base+"/")
+			a2.WaitJS(t, "alice's second tab greets her", greetsAlice)
 			for _, b := range []*browser{a, a2} {
-				b.waitJS(t, b.name+" runs the "+name+" transport", transport)
-				b.waitJS(t, b.name+" has its live connection", liveConnected)
+				b.WaitJS(t, b.Name+" runs the "+name+" transport", transport)
+				b.WaitJS(t, b.Name+" has its live connection", liveConnected)
 			}
 
 			start := time.Now()
 			a.logout(t)
-			a.waitJS(t, "alice's first tab, where she logged out, greets a guest", greetsAGuest)
-			a2.waitJSWithin(t, regreetLimit-time.Since(start), "alice's second tab no longer greets her, and offers to log in", greetsAGuest)
+			a.WaitJS(t, "alice's first tab, where she logged out, greets a guest", greetsAGuest)
+			a2.WaitJSWithin(t, regreetLimit-time.Since(start), "alice's second tab no longer greets her, and offers to log in", greetsAGuest)
 			t.Logf("%s: the second tab stopped greeting alice %v after she clicked Log out in the first",
 				name, time.Since(start).Round(time.Millisecond))
-			a2.waitJS(t, "alice's second tab still runs the "+name+" transport", transport)
+			a2.WaitJS(t, "alice's second tab still runs the "+name+" transport", transport)
 
 			for _, b := range []*browser{a, a2} {
-				b.assertStrictPage(t)
-				b.assertConsole(t, allowed)
+				b.AssertStrictPage(t)
+				b.AssertConsole(t, allowed)
 			}
 		})
 	}
@@ -82,26 +84,26 @@ func TestBrowserLogoutReachesEveryTab(t *testing.T) {
 // out (a same-origin POST, which the cross-origin protection lets through)
 // and lands on the lobby as a guest.
 func TestBrowserLoginPageWhenSignedIn(t *testing.T) {
-	requireChromium(t)
+	browsertest.RequireChromium(t)
 	app := newTestApp(t)
 	a := newBrowser(t, "alice")
 	a.login(t, app.base)
-	a.navigate(t, app.base+"/login")
-	a.waitJS(t, "the login page says alice is signed in, with no form to log in", `(() => {
+	a.Navigate(t, app.base+"/login")
+	a.WaitJS(t, "the login page says alice is signed in, with no form to log in", `(() => {
 		const main = document.querySelector('main');
 		return /You are signed in as alice\./.test(main.textContent.replace(/\s+/g, ' ')) &&
 			!main.querySelector('form[action="/login"], input[type=password]');
 	})()`)
-	a.run(t, "click the page's Log out button", func(ctx context.Context) error {
+	a.Run(t, "click the page's Log out button", func(ctx context.Context) error {
 		resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(`main form[action="/logout"] button[type=submit]`)))
 		if err == nil && (resp.Status != http.StatusOK || resp.URL != app.base+"/") {
 			err = fmt.Errorf("the logout landed on %s with status %d, want %s/ with 200", resp.URL, resp.Status, app.base)
 		}
 		return err
 	})
-	a.waitJS(t, "the lobby greets a guest", greetsAGuest)
-	a.navigate(t, app.base+"/login")
-	a.waitJS(t, "the login page shows the form again", `!!document.querySelector('main form[action="/login"] input[type=password]')`)
-	a.assertStrictPage(t)
-	a.assertConsole(t, nil)
+	a.WaitJS(t, "the lobby greets a guest", greetsAGuest)
+	a.Navigate(t, app.base+"/login")
+	a.WaitJS(t, "the login page shows the form again", `!!document.querySelector('main form[action="/login"] input[type=password]')`)
+	a.AssertStrictPage(t)
+	a.AssertConsole(t, nil)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"herenow/internal/testkit"
 	"herenow/static"
 )
 
@@ -24,7 +25,7 @@ import (
 // WebSocket opened before them outlive both timeouts and still get frames.
 func TestOrdinaryRequestsAreBoundedButLiveStreamsAreNot(t *testing.T) {
 	const timeout = 500 * time.Millisecond
-	p := startProgram(t, nil, nil, freeLoopbackAddr(t), "", "--read-timeout", timeout.String(), "--write-timeout", timeout.String(),
+	p := startProgram(t, nil, nil, testkit.FreeLoopbackAddr(t), "", "--read-timeout", timeout.String(), "--write-timeout", timeout.String(),
 		"--ping-interval", "200ms", "--tick", "10ms")
 	host := strings.TrimPrefix(p.base, "http://")
 	dial := (&net.Dialer{}).DialContext

@@ -2,12 +2,14 @@ package main
 
 // Real-browser tests of the tab: its title counts the people online and
 // follows them live over either transport, and its icon is served. The
-// harness is in chromium_test.go.
+// harness is internal/browsertest, with the app's side in chromium_test.go.
 
 import (
 	"net/http"
 	"strconv"
 	"testing"
+
+	"herenow/internal/browsertest"
 )
 
 // TestBrowserTabTitleCountsPeople follows a guest's tab title as alice
@@ -16,7 +18,7 @@ import (
 // arrival limit. Over WebSocket a room's title counts the room's people.
 // The icon the page links to is an SVG the server serves.
 func TestBrowserTabTitleCountsPeople(t *testing.T) {
-	requireChromium(t)
+	browsertest.RequireChromium(t)
 	for _, sse := range []bool{false, true} {
 		name := "WebSocket"
 		if sse {
@@ -24,7 +26,7 @@ func TestBrowserTabTitleCountsPeople(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			app := newTestApp(t)
-			base, transport, console := app.base, liveOverWebSocket, []consoleRule(nil)
+			base, transport, console := app.base, liveOverWebSocket, []browsertest.ConsoleRule(nil)
 			if sse {
 				base, _ = startNoWebSocketProxy(t, app.base)
 				transport, console = liveOverSSE, wsRefusedConsole
@@ -32,16 +34,16 @@ func TestBrowserTabTitleCountsPeople(t *testing.T) {
 			g := newBrowser(t, "guest")
 			a := newBrowser(t, "alice")
 
-			g.navigate(t, base+"/")
-			g.waitJS(t, "the guest's page runs over "+name, transport)
-			g.waitJS(t, "the guest's tab title counts 1 person", titleIs("(1) Who is online · herenow"))
+			g.Navigate(t, base+"/")
+			g.WaitJS(t, "the guest's page runs over "+name, transport)
+			g.WaitJS(t, "the guest's tab title counts 1 person", titleIs("(1) Who is online · herenow"))
 
 			a.login(t, base)
-			g.waitJSWithin(t, arrivalLimit, "the guest's tab title counts 2 people once alice arrived",
+			g.WaitJSWithin(t, arrivalLimit, "the guest's tab title counts 2 people once alice arrived",
 				titleIs("(2) Who is online · herenow"))
-			a.waitJS(t, "alice's page runs over "+name, transport)
-			a.waitJS(t, "alice's tab title counts 2 people", titleIs("(2) Who is online · herenow"))
-			g.waitJS(t, "the guest's page still runs over "+name, transport)
+			a.WaitJS(t, "alice's page runs over "+name, transport)
+			a.WaitJS(t, "alice's tab title counts 2 people", titleIs("(2) Who is online · herenow"))
+			g.WaitJS(t, "the guest's page still runs over "+name, transport)
 
 			checkFavicon(t, g)
 
@@ -50,17 +52,17 @@ func TestBrowserTabTitleCountsPeople(t *testing.T) {
 				// A room's title names the room and counts its people, not
 				// the site's.
 				r := g.newTab(t, "guest's standup tab")
-				r.navigate(t, base+"/r/standup")
-				r.waitJS(t, "the guest's standup page runs the room's WebSocket", roomOverWebSocket("standup"))
-				r.waitJS(t, "the standup tab's title counts 1 person", titleIs("(1) standup · herenow"))
-				a.navigate(t, base+"/r/standup")
-				r.waitJSWithin(t, arrivalLimit, "the standup tab's title counts 2 people once alice joined",
+				r.Navigate(t, base+"/r/standup")
+				r.WaitJS(t, "the guest's standup page runs the room's WebSocket", roomOverWebSocket("standup"))
+				r.WaitJS(t, "the standup tab's title counts 1 person", titleIs("(1) standup · herenow"))
+				a.Navigate(t, base+"/r/standup")
+				r.WaitJSWithin(t, arrivalLimit, "the standup tab's title counts 2 people once alice joined",
 					titleIs("(2) standup · herenow"))
 				browsers = append(browsers, r)
 			}
 			for _, b := range browsers {
-				b.assertStrictPage(t)
-				b.assertConsole(t, console)
+				b.AssertStrictPage(t)
+				b.AssertConsole(t, console)
 			}
 		})
 	}
@@ -76,9 +78,9 @@ func titleIs(text string) string {
 // checkFavicon fetches, from Go, the icon the page links to: an SVG.
 func checkFavicon(t *testing.T, b *browser) {
 	t.Helper()
-	href := eval[string](t, b, `document.querySelector('link[rel="icon"]')?.href ?? ''`)
+	href := browsertest.Eval[string](t, b.Tab, `document.querySelector('link[rel="icon"]')?.href ?? ''`)
 	if href == "" {
-		t.Fatalf("%s: the page links to no icon", b.name)
+		t.Fatalf("%s: the page links to no icon", b.Name)
 	}
 	resp, err := http.Get(href)
 	if err != nil {
@@ -86,6 +88,6 @@ func checkFavicon(t *testing.T, b *browser) {
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/svg+xml" {
-		t.Errorf("%s: the icon %s is %s, %q; want 200, image/svg+xml", b.name, href, resp.Status, resp.Header.Get("Content-Type"))
+		t.Errorf("%s: the icon %s is %s, %q; want 200, image/svg+xml", b.Name, href, resp.Status, resp.Header.Get("Content-Type"))
 	}
 }

@@ -20,6 +20,8 @@ import (
 	"github.com/coder/websocket"
 	"golang.org/x/crypto/bcrypt"
 
+	"herenow/internal/testkit"
+	"herenow/internal/wstest"
 	"herenow/users"
 	"herenow/users/userstest"
 )
@@ -110,46 +112,26 @@ func TestAUserCommandEndsTheUsersSessionsOnEveryInstance(t *testing.T) {
 			defer cancel()
 			dial := func(addr string, h http.Header) *websocket.Conn {
 				t.Helper()
-				conn, _, err := websocket.Dial(ctx, "ws://"+addr+"/live/ws", &websocket.DialOptions{HTTPHeader: h})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { conn.CloseNow() })
-				return conn
+				return wstest.Dial(t, ctx, "ws://"+addr+"/live/ws", h)
 			}
 			readUntil := func(conn *websocket.Conn, want string) string {
 				t.Helper()
-				for {
-					_, f, err := conn.Read(ctx)
-					if err != nil {
-						t.Fatalf("waiting for %q: %v", want, err)
-					}
-					if strings.Contains(string(f), want) {
-						return string(f)
-					}
-				}
+				return wstest.ReadUntil(t, ctx, conn, want)
 			}
 			guest := dial(a, nil)
 			readUntil(guest, "<strong>1</strong> person online")
 			onA, onB := dial(a, cookies), dial(b, cookies)
 			stream := openSSE(t, ctx, a, cookies)
 			readUntil(guest, "2 tabs") // her WebSocket and stream on A, by name
-			readUntil(onB, `<li id="u-1"><span class="user-name">mallory`)
+			readUntil(onB, `<span class="user-name-text">mallory<`)
 
 			if out := user(c.stdin, c.verb, "mallory"); !strings.Contains(out, c.says) {
 				t.Errorf("user %s mallory said %q, want %q", c.verb, out, c.says)
 			}
 			changed := time.Now()
 			for name, conn := range map[string]*websocket.Conn{"A": onA, "B": onB} {
-				for {
-					_, _, err := conn.Read(ctx)
-					if err == nil {
-						continue
-					}
-					if code := websocket.CloseStatus(err); code != websocket.StatusServiceRestart {
-						t.Errorf("her WebSocket on %s ended with %v, want a close with 1012", name, err)
-					}
-					break
+				if code, err := wstest.ReadUntilClose(ctx, conn); code != websocket.StatusServiceRestart {
+					t.Errorf("her WebSocket on %s ended with %v, want a close with 1012", name, err)
 				}
 			}
 			select {
@@ -383,9 +365,5 @@ func TestAPokedWatcherPollsAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.poke()
-	for deadline := time.Now().Add(5 * time.Second); len(told.get()) == 0; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("a poked watcher did not read the new logout within 5s")
-		}
-	}
+	testkit.WaitUntil(t, 5*time.Second, "a poked watcher to read the new logout", func() bool { return len(told.get()) > 0 })
 }

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"strconv"
 	"testing"
+
+	"herenow/internal/browsertest"
 )
 
 // youMarks maps each listed user's name to the content the stylesheets put
@@ -62,20 +64,20 @@ func marksAre(you string, names ...string) string {
 // his. alice opens a second tab: her badge "2 tabs" shows on her pages and
 // on no one else's. bob alone in a room reads "Only you are here" there.
 func TestBrowserMarksYou(t *testing.T) {
-	requireChromium(t)
+	browsertest.RequireChromium(t)
 	app := newTestApp(t, "bob")
 	g := newBrowser(t, "guest")
 	a := newBrowser(t, "alice")
 	b := newBrowser(t, "bob")
 
-	g.navigate(t, app.base+"/")
-	g.waitJS(t, "the guest's page runs the WebSocket transport", liveOverWebSocket)
-	g.waitJS(t, "the guest, alone, reads \"Only you are here\" and is marked among the guests",
+	g.Navigate(t, app.base+"/")
+	g.WaitJS(t, "the guest's page runs the WebSocket transport", liveOverWebSocket)
+	g.WaitJS(t, "the guest, alone, reads \"Only you are here\" and is marked among the guests",
 		guestAlone+" && "+onlyYouShown+" && "+guestsMark+` === '" (you)"'`)
 	// Before its connection is counted, a page shows neither: the one
 	// person a snapshot counts may be someone else. (#live-you as the page
 	// renders it and as every snapshot resets it, put back here by hand.)
-	if got := eval[[]any](t, g, `(() => {
+	if got := browsertest.Eval[[]any](t, g.Tab, `(() => {
 		const you = document.getElementById('live-you');
 		you.classList.remove('is-counted');
 		const got = [`+onlyYouShown+`, `+guestsMark+`];
@@ -84,42 +86,42 @@ func TestBrowserMarksYou(t *testing.T) {
 	})()`); got[0] != false || got[1] != "none" {
 		t.Errorf("with #live-you not counted, the guest's page shows \"Only you are here\": %v, and after the guests %v; want neither", got[0], got[1])
 	}
-	if heading := eval[string](t, g, `document.querySelector('h1')?.innerText.trim() + ' / ' + document.querySelector('h1 + .subtitle')?.innerText.trim()`); heading != "Who is online / Everyone on the site right now, whichever room they are in, and who came and went; the rooms in use are below." {
+	if heading := browsertest.Eval[string](t, g.Tab, `document.querySelector('h1')?.innerText.trim() + ' / ' + document.querySelector('h1 + .subtitle')?.innerText.trim()`); heading != "Who is online / Everyone on the site right now, whichever room they are in, and who came and went; the rooms in use are below." {
 		t.Errorf("the lobby's heading and line read %q", heading)
 	}
 
 	a.login(t, app.base)
-	a.waitJS(t, "alice's page runs the WebSocket transport", liveOverWebSocket)
-	a.waitJS(t, "alice's page marks her row \"(you)\", counts 2 people and does not say she is alone",
+	a.WaitJS(t, "alice's page runs the WebSocket transport", liveOverWebSocket)
+	a.WaitJS(t, "alice's page marks her row \"(you)\", counts 2 people and does not say she is alone",
 		marksAre("alice", "alice")+" && "+countIs("2 people online")+" && !"+onlyYouShown+" && "+guestsMark+" === 'none'")
-	g.waitJS(t, "the guest's page lists alice unmarked, and no longer says the guest is alone",
+	g.WaitJS(t, "the guest's page lists alice unmarked, and no longer says the guest is alone",
 		marksAre("", "alice")+" && "+countIs("2 people online")+" && !"+onlyYouShown+" && "+guestsMark+` === '" (you)"'`)
 
 	b.loginAs(t, app.base, "bob")
-	b.waitJS(t, "bob's page marks his row and not alice's", marksAre("bob", "alice", "bob"))
-	a.waitJS(t, "alice's page marks her row and not bob's", marksAre("alice", "alice", "bob"))
-	g.waitJS(t, "the guest's page marks neither", marksAre("", "alice", "bob")+" && "+guestsMark+` === '" (you)"'`)
+	b.WaitJS(t, "bob's page marks his row and not alice's", marksAre("bob", "alice", "bob"))
+	a.WaitJS(t, "alice's page marks her row and not bob's", marksAre("alice", "alice", "bob"))
+	g.WaitJS(t, "the guest's page marks neither", marksAre("", "alice", "bob")+" && "+guestsMark+` === '" (you)"'`)
 
 	// alice's second tab: her badge, for her eyes only.
 	a2 := a.newTab(t, "alice's second tab")
-	a2.navigate(t, app.base+"/")
-	a.waitJS(t, "alice's first tab shows her badge of 2 tabs", badgeOf("alice")+` === '2 tabs'`)
-	a2.waitJS(t, "alice's second tab shows her badge of 2 tabs and marks her row", badgeOf("alice")+` === '2 tabs' && `+marksAre("alice", "alice", "bob"))
+	a2.Navigate(t, app.base+"/")
+	a.WaitJS(t, "alice's first tab shows her badge of 2 tabs", badgeOf("alice")+` === '2 tabs'`)
+	a2.WaitJS(t, "alice's second tab shows her badge of 2 tabs and marks her row", badgeOf("alice")+` === '2 tabs' && `+marksAre("alice", "alice", "bob"))
 	for _, other := range []*browser{b, g} {
-		other.waitJS(t, "alice's row has the badge, hidden: one person, not two tabs", aliceListedOnce("2 tabs")+" && "+badgeOf("alice")+` === 'hidden'`)
+		other.WaitJS(t, "alice's row has the badge, hidden: one person, not two tabs", aliceListedOnce("2 tabs")+" && "+badgeOf("alice")+` === 'hidden'`)
 	}
 
 	// bob alone in a room.
-	b.navigate(t, app.base+"/r/standup")
-	b.waitJS(t, "bob's standup page runs the room's WebSocket", roomOverWebSocket("standup"))
-	b.waitJS(t, "bob, alone in standup, reads \"Only you are here\" and his row marked",
+	b.Navigate(t, app.base+"/r/standup")
+	b.WaitJS(t, "bob's standup page runs the room's WebSocket", roomOverWebSocket("standup"))
+	b.WaitJS(t, "bob, alone in standup, reads \"Only you are here\" and his row marked",
 		countIs("1 person online")+" && "+onlyYouShown+" && "+marksAre("bob", "bob"))
-	if heading := eval[string](t, b, `document.querySelector('h1')?.innerText.trim()`); heading != "Who is in standup" {
+	if heading := browsertest.Eval[string](t, b.Tab, `document.querySelector('h1')?.innerText.trim()`); heading != "Who is in standup" {
 		t.Errorf("the room's heading reads %q, want \"Who is in standup\"", heading)
 	}
 
 	for _, br := range []*browser{g, a, a2, b} {
-		br.assertStrictPage(t)
-		br.assertConsole(t, nil)
+		br.AssertStrictPage(t)
+		br.AssertConsole(t, nil)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"herenow/cluster"
 	"herenow/hub"
+	"herenow/internal/testkit"
 )
 
 // TestTwoInstancesHoldingOnePersonLogOneArrival connects alice on two
@@ -25,8 +26,8 @@ func TestTwoInstancesHoldingOnePersonLogOneArrival(t *testing.T) {
 	a.hub.Connect(alice)
 	b.hub.Connect(alice)
 	for name, n := range map[string]*node{"A": a, "B": b} {
-		waitUntil(t, name+" to show alice's two tabs", func() bool { return tabsOf(n.hub, "u-1") == 2 })
-		waitUntil(t, name+" to log her arrival", func() bool { return len(n.hub.Snapshot().Log) >= 1 })
+		testkit.WaitUntil(t, waitLimit, name+" to show alice's two tabs", func() bool { return tabsOf(n.hub, "u-1") == 2 })
+		testkit.WaitUntil(t, waitLimit, name+" to log her arrival", func() bool { return len(n.hub.Snapshot().Log) >= 1 })
 	}
 	time.Sleep(5 * opt.Heartbeat) // room for a second entry to show
 	for name, n := range map[string]*node{"A": a, "B": b} {
@@ -73,11 +74,11 @@ func TestAGapReadsThatOneInstanceOnce(t *testing.T) {
 	b := newNodeAt(t, redisAddr(), nil, prefix, "B", opt, &reads)
 	linked(t, a, b, c)
 	a.hub.Connect(alice)
-	waitUntil(t, "B to see alice", func() bool { return tabsOf(b.hub, "u-1") == 1 })
+	testkit.WaitUntil(t, waitLimit, "B to see alice", func() bool { return tabsOf(b.hub, "u-1") == 1 })
 	time.Sleep(3 * opt.Heartbeat) // the heartbeat's second look at A's seq
 	before := reads.hgetall.Load()
 	a.hub.Connect(bob)
-	waitUntil(t, "B to see bob", func() bool { return tabsOf(b.hub, "u-2") == 1 })
+	testkit.WaitUntil(t, waitLimit, "B to see bob", func() bool { return tabsOf(b.hub, "u-2") == 1 })
 	time.Sleep(3 * opt.Heartbeat)
 	if n := reads.hgetall.Load() - before; n != 0 {
 		t.Fatalf("B read %d shares in full for a delta in order, want none", n)
@@ -96,7 +97,7 @@ func TestAGapReadsThatOneInstanceOnce(t *testing.T) {
 	}}).Err(); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "B to read A's share after the gap", func() bool { return reads.hgetall.Load()-before >= 1 })
+	testkit.WaitUntil(t, waitLimit, "B to read A's share after the gap", func() bool { return reads.hgetall.Load()-before >= 1 })
 	time.Sleep(3 * opt.Heartbeat)
 	if n := reads.hgetall.Load() - before; n != 1 {
 		t.Errorf("B read %d shares in full after one gap, want 1", n)
@@ -110,7 +111,7 @@ func TestAGapReadsThatOneInstanceOnce(t *testing.T) {
 // linked instances: nobody is logged as leaving or coming back, the log is
 // put back, and the next entry's ID follows the ones already shown.
 func TestEntryIDsNeverRestartWhenRedisLosesItsData(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testkit.FreeLoopbackAddr(t)
 	redisServer(t, addr)
 	prefix := testPrefix()
 	opt := cluster.Options{Heartbeat: 100 * time.Millisecond, TTL: time.Second}
@@ -119,7 +120,7 @@ func TestEntryIDsNeverRestartWhenRedisLosesItsData(t *testing.T) {
 	a.hub.Connect(alice)
 	b.hub.Connect(bob)
 	for name, n := range map[string]*node{"A": a, "B": b} {
-		waitUntil(t, name+" to log both arrivals", func() bool { return len(n.hub.Snapshot().Log) == 2 })
+		testkit.WaitUntil(t, waitLimit, name+" to log both arrivals", func() bool { return len(n.hub.Snapshot().Log) == 2 })
 	}
 	top := a.hub.Snapshot().Log[0].ID
 
@@ -141,7 +142,7 @@ func TestEntryIDsNeverRestartWhenRedisLosesItsData(t *testing.T) {
 
 	b.hub.Connect(carol)
 	for name, n := range map[string]*node{"A": a, "B": b} {
-		waitUntil(t, name+" to log carol", func() bool { return len(n.hub.Snapshot().Log) == 3 })
+		testkit.WaitUntil(t, waitLimit, name+" to log carol", func() bool { return len(n.hub.Snapshot().Log) == 3 })
 		if e := n.hub.Snapshot().Log[0]; e.ID <= top || e.Names[0] != "carol" {
 			t.Errorf("%s logged carol as %+v, want an ID above %d", name, e, top)
 		}
@@ -152,15 +153,21 @@ func TestEntryIDsNeverRestartWhenRedisLosesItsData(t *testing.T) {
 // on each of three instances, each person in a room of their own (rooms
 // shared by the three: 100, then 2,000 rooms of 3), and counts what Redis
 // does over an idle window: the same commands, and about the same bytes.
+// The people are guests and the log window an hour, so every room's
+// guest window (and the lobby's) is open all along: open windows cost
+// the heartbeat nothing until one is due.
 func TestIdleCostDoesNotGrowWithPeopleOrRooms(t *testing.T) {
 	if testing.Short() {
 		t.Skip("an idle window of seconds, twice")
 	}
-	addr := freeAddr(t)
+	addr := testkit.FreeLoopbackAddr(t)
 	redisServer(t, addr)
 	prefix := testPrefix()
 	opt := cluster.Options{Heartbeat: 100 * time.Millisecond, TTL: 2 * time.Second}
-	nodes := []*node{newNodeAt(t, addr, nil, prefix, "A", opt), newNodeAt(t, addr, nil, prefix, "B", opt), newNodeAt(t, addr, nil, prefix, "C", opt)}
+	var nodes []*node
+	for _, name := range []string{"A", "B", "C"} {
+		nodes = append(nodes, newWindowedNode(t, addr, nil, prefix, name, opt, time.Hour))
+	}
 	linked(t, nodes...)
 	stats := newRedisClient(addr)
 	defer stats.Close()
@@ -175,7 +182,7 @@ func TestIdleCostDoesNotGrowWithPeopleOrRooms(t *testing.T) {
 				}
 			}
 		}
-		waitUntil(t, "every instance to show everyone, and every room", func() bool {
+		testkit.WaitUntil(t, waitLimit, "every instance to show everyone, and every room", func() bool {
 			for _, n := range nodes {
 				if n.hub.Counts().People != 3*people || n.site.Rooms() != people {
 					return false
@@ -185,6 +192,9 @@ func TestIdleCostDoesNotGrowWithPeopleOrRooms(t *testing.T) {
 		})
 		time.Sleep(5 * opt.Heartbeat) // the heartbeats' second looks settle
 		ctx := context.Background()
+		if open, err := stats.ZCard(ctx, prefix+"windows").Result(); err != nil || open != int64(people)+1 {
+			t.Fatalf("%d guest windows open (%v), want every room's and the lobby's: %d", open, err, people+1)
+		}
 		stats.ConfigResetStat(ctx)
 		time.Sleep(30 * opt.Heartbeat)
 		return commandStats(t, stats), statsField(t, stats, "total_net_output_bytes")
@@ -213,7 +223,8 @@ func TestIdleCostDoesNotGrowWithPeopleOrRooms(t *testing.T) {
 // drift is how far the calls of cmd may differ between two idle windows of
 // the same length when nothing grows: each of the three instances may beat
 // once more or less in a window (beat.lua, per beat: SET, PTTL, XRANGE,
-// HGETALL, GET twice, an EXISTS per other instance), and the blocking
+// HGETALL, GET twice, an EXISTS per other instance, a ZRANGE of the
+// earliest guest window and, while one is open, TIME), and the blocking
 // stream read, one per heartbeat and instance, is paced by its timeout and
 // the machine's scheduling, so it may drift by a quarter of its count. A
 // cost that grew with the 20 times as many people would be far outside.
@@ -268,7 +279,7 @@ func statsField(t *testing.T, c *redis.Client, field string) int64 {
 // logged coming or going or reaped, carol (who came since) stays shown,
 // and the next entry's ID follows the ones already shown.
 func TestARedisReloadedFromAnOldFileLogsNobody(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testkit.FreeLoopbackAddr(t)
 	redisServer(t, addr)
 	prefix := testPrefix()
 	opt := cluster.Options{Heartbeat: 100 * time.Millisecond, TTL: time.Second}
@@ -277,7 +288,7 @@ func TestARedisReloadedFromAnOldFileLogsNobody(t *testing.T) {
 	a.hub.Connect(alice)
 	b.hub.Connect(bob)
 	for name, n := range map[string]*node{"A": a, "B": b} {
-		waitUntil(t, name+" to log both arrivals", func() bool { return len(n.hub.Snapshot().Log) == 2 })
+		testkit.WaitUntil(t, waitLimit, name+" to log both arrivals", func() bool { return len(n.hub.Snapshot().Log) == 2 })
 	}
 	ctx := context.Background()
 	old := map[string]string{}
@@ -297,7 +308,7 @@ func TestARedisReloadedFromAnOldFileLogsNobody(t *testing.T) {
 	}
 	b.hub.Connect(carol)
 	for name, n := range map[string]*node{"A": a, "B": b} {
-		waitUntil(t, name+" to log carol", func() bool { return len(n.hub.Snapshot().Log) == 3 })
+		testkit.WaitUntil(t, waitLimit, name+" to log carol", func() bool { return len(n.hub.Snapshot().Log) == 3 })
 	}
 	top := a.hub.Snapshot().Log[0].ID
 
@@ -320,7 +331,7 @@ func TestARedisReloadedFromAnOldFileLogsNobody(t *testing.T) {
 	}
 	a.hub.Connect(hub.Person{Key: "u-4", Name: "dave"})
 	for name, n := range map[string]*node{"A": a, "B": b} {
-		waitUntil(t, name+" to log dave", func() bool { return len(n.hub.Snapshot().Log) == 4 })
+		testkit.WaitUntil(t, waitLimit, name+" to log dave", func() bool { return len(n.hub.Snapshot().Log) == 4 })
 		if e := n.hub.Snapshot().Log[0]; e.ID <= top || e.Names[0] != "dave" {
 			t.Errorf("%s logged dave as %+v, want an ID above %d", name, e, top)
 		}

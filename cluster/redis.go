@@ -345,7 +345,7 @@ func (r *Redis) read(ctx context.Context, reader *redis.Client, events chan<- ba
 func (r *Redis) heartbeat(ctx context.Context) {
 	callCtx, cancel := r.call(ctx)
 	res, err := r.scripts.beat.Run(callCtx, r.client, nil, r.opt.Prefix, r.instance, r.epoch,
-		r.opt.TTL.Milliseconds(), rand.Text(), r.sentinel).Slice()
+		r.opt.TTL.Milliseconds(), rand.Text(), r.sentinel, r.floor(), r.logSize()).Slice()
 	cancel()
 	if err != nil {
 		r.failed(ctx, fmt.Errorf("heartbeat: %w", err))
@@ -363,6 +363,12 @@ func (r *Redis) heartbeat(ctx context.Context) {
 		return
 	}
 	r.sentinel = b.sentinel
+	// The guest windows this heartbeat closed: shown at once here, and
+	// everywhere through the stream. A bad answer is no reason to miss a
+	// heartbeat.
+	if err := r.addEntries(b.closed); err != nil {
+		r.logger.Error("cluster: bad entries from redis", "err", err)
+	}
 	if b.firstEvent != "" && r.lastEvent != "" && streamIDLess(r.lastEvent, b.firstEvent) {
 		r.needSync = true // the stream was trimmed past what was applied: events were lost
 	}
@@ -467,10 +473,11 @@ type beat struct {
 	settling   time.Duration     // how long the cluster still settles; <= 0: it does not
 	firstEvent string            // the stream's first event's ID; "" when empty
 	logNext    uint64            // the last entry ID issued
+	closed     string            // the summaries of the guest windows it closed, encoded
 }
 
 func parseBeat(res []any) (beat, error) {
-	if len(res) != 6 {
+	if len(res) != 7 {
 		return beat{}, fmt.Errorf("heartbeat: unexpected answer %v", res)
 	}
 	var b beat
@@ -492,6 +499,7 @@ func parseBeat(res []any) (beat, error) {
 	b.firstEvent, _ = res[4].(string)
 	logNext, _ := res[5].(string)
 	b.logNext, _ = strconv.ParseUint(logNext, 10, 64)
+	b.closed, _ = res[6].(string)
 	return b, nil
 }
 
@@ -630,6 +638,10 @@ func (r *Redis) logKey(room string) string {
 // every room shares.
 func (r *Redis) logSize() int { return r.presence.Lobby().LogSize() }
 
+// logWindow is the lobby's log window in ms, which every room shares: the
+// scripts summarise guests once per window in each log (0: never).
+func (r *Redis) logWindow() int64 { return r.presence.Lobby().LogWindow().Milliseconds() }
+
 // inRoom runs apply on room's hub ("" for the lobby), creating the room
 // if need be. A room this site refuses (outside its fixed list, should
 // instances differ) is skipped: its people still show in the lobby.
@@ -701,7 +713,7 @@ func (r *Redis) join(ctx context.Context, quiet bool) error {
 	epoch := rand.Text()[:12]
 	callCtx, cancel := r.call(ctx)
 	res, err := r.scripts.join.Run(callCtx, r.client, nil, r.opt.Prefix, r.instance, epoch, r.sentinel,
-		flag(quiet), r.floor(), r.logSize(), r.opt.TTL.Milliseconds(), encodeOps(ops)).Slice()
+		flag(quiet), r.floor(), r.logSize(), r.opt.TTL.Milliseconds(), encodeOps(ops), r.logWindow()).Slice()
 	cancel()
 	if err != nil {
 		r.putBack(taken)
@@ -735,7 +747,7 @@ func (r *Redis) tick(ctx context.Context) {
 	}
 	callCtx, cancel := r.call(ctx)
 	res, err := r.scripts.tick.Run(callCtx, r.client, nil, r.opt.Prefix, r.instance, r.epoch, r.seq, r.sentinel,
-		r.floor(), r.logSize(), r.opt.TTL.Milliseconds(), encodeOps(ops)).Slice()
+		r.floor(), r.logSize(), r.opt.TTL.Milliseconds(), encodeOps(ops), r.logWindow()).Slice()
 	cancel()
 	if err != nil {
 		r.putBack(taken)
@@ -995,7 +1007,7 @@ func (r *Redis) catchUp(ctx context.Context, instances map[string]string) {
 // so at once, one does and logs it.
 func (r *Redis) reap(ctx context.Context, x string) error {
 	callCtx, cancel := r.call(ctx)
-	res, err := r.scripts.reap.Run(callCtx, r.client, nil, r.opt.Prefix, x, r.floor(), r.logSize()).Slice()
+	res, err := r.scripts.reap.Run(callCtx, r.client, nil, r.opt.Prefix, x, r.floor(), r.logSize(), r.logWindow()).Slice()
 	cancel()
 	if err != nil {
 		return fmt.Errorf("reap %s: %w", x, err)

@@ -1,7 +1,6 @@
 package cluster_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 	"herenow/cluster"
 	"herenow/handlers"
 	"herenow/hub"
+	"herenow/internal/testkit"
 )
 
 // redisAddr is the Redis the tests use: HERENOW_TEST_REDIS, else the local one.
@@ -58,6 +57,13 @@ func newRedisClient(addr string, hooks ...redis.Hook) *redis.Client {
 // newNodeAt is newNode on the Redis at addr, logging to logs.
 func newNodeAt(t *testing.T, addr string, logs io.Writer, prefix, instance string, opt cluster.Options, hooks ...redis.Hook) *node {
 	t.Helper()
+	return newWindowedNode(t, addr, logs, prefix, instance, opt, 0, hooks...)
+}
+
+// newWindowedNode is newNodeAt whose hubs have a log window: the cluster
+// summarises guests once per window.
+func newWindowedNode(t *testing.T, addr string, logs io.Writer, prefix, instance string, opt cluster.Options, window time.Duration, hooks ...redis.Hook) *node {
+	t.Helper()
 	client := newRedisClient(addr, hooks...)
 	if err := client.Ping(context.Background()).Err(); err != nil {
 		t.Fatalf("the cluster tests need Redis at %s (go tool task redis starts it): %v", addr, err)
@@ -68,7 +74,7 @@ func newNodeAt(t *testing.T, addr string, logs io.Writer, prefix, instance strin
 	}
 	backend := cluster.NewRedis(client, instance, slog.New(slog.NewTextHandler(logs, nil)), opt)
 	room := hub.Config{Render: handlers.Renderer{}, Tick: 10 * time.Millisecond, Grace: 0,
-		ListLimit: 100, LogSize: 50, QueueSize: 64}
+		ListLimit: 100, LogSize: 50, LogWindow: window, QueueSize: 64}
 	lobby := room
 	lobby.Peers = backend
 	site, err := hub.NewSite(hub.SiteConfig{Room: room, Lobby: lobby, RoomPeers: backend.Room,
@@ -103,15 +109,8 @@ func newNodeAt(t *testing.T, addr string, logs io.Writer, prefix, instance strin
 
 func testPrefix() string { return "herenow-test-" + rand.Text() + ":" }
 
-// waitUntil polls cond for at most 5 s.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 5s for %s", what)
-		}
-	}
-}
+// waitLimit bounds every wait for a node or Redis.
+const waitLimit = 5 * time.Second
 
 func tabsOf(h *hub.Hub, key string) int {
 	for _, u := range h.Snapshot().Users {
@@ -134,18 +133,18 @@ func TestPresenceIsSharedAcrossInstances(t *testing.T) {
 	a, b, c := newNode(t, prefix, "A", opt), newNode(t, prefix, "B", opt), newNode(t, prefix, "C", opt)
 
 	onB := b.hub.Connect(alice)
-	waitUntil(t, "A to see alice, connected to B", func() bool { return tabsOf(a.hub, "u-1") == 1 })
+	testkit.WaitUntil(t, waitLimit, "A to see alice, connected to B", func() bool { return tabsOf(a.hub, "u-1") == 1 })
 	onC := c.hub.Connect(alice)
-	waitUntil(t, "A to count alice's tabs on B and C", func() bool { return tabsOf(a.hub, "u-1") == 2 })
+	testkit.WaitUntil(t, waitLimit, "A to count alice's tabs on B and C", func() bool { return tabsOf(a.hub, "u-1") == 2 })
 	if people := a.hub.Counts().People; people != 1 {
 		t.Errorf("A counts %d people, want alice once", people)
 	}
 
 	onB.Close()
-	waitUntil(t, "A to see alice with her one tab left on C", func() bool { return tabsOf(a.hub, "u-1") == 1 })
+	testkit.WaitUntil(t, waitLimit, "A to see alice with her one tab left on C", func() bool { return tabsOf(a.hub, "u-1") == 1 })
 	onC.Close()
-	waitUntil(t, "A to see alice gone when her last tab anywhere closed", func() bool { return a.hub.Counts().People == 0 })
-	waitUntil(t, "B to see alice gone", func() bool { return b.hub.Counts().People == 0 })
+	testkit.WaitUntil(t, waitLimit, "A to see alice gone when her last tab anywhere closed", func() bool { return a.hub.Counts().People == 0 })
+	testkit.WaitUntil(t, waitLimit, "B to see alice gone", func() bool { return b.hub.Counts().People == 0 })
 }
 
 func TestNewInstanceStartsFromTheSharedState(t *testing.T) {
@@ -154,10 +153,10 @@ func TestNewInstanceStartsFromTheSharedState(t *testing.T) {
 	a := newNode(t, prefix, "A", opt)
 	linked(t, a)
 	a.hub.Connect(bob)
-	waitUntil(t, "A to log bob's arrival", func() bool { return len(a.hub.Snapshot().Log) == 1 })
+	testkit.WaitUntil(t, waitLimit, "A to log bob's arrival", func() bool { return len(a.hub.Snapshot().Log) == 1 })
 	late := newNode(t, prefix, "late", opt)
-	waitUntil(t, "a new instance to show bob", func() bool { return tabsOf(late.hub, "u-2") == 1 })
-	waitUntil(t, "the new instance to show the shared log", func() bool { return len(late.hub.Snapshot().Log) == 1 })
+	testkit.WaitUntil(t, waitLimit, "a new instance to show bob", func() bool { return tabsOf(late.hub, "u-2") == 1 })
+	testkit.WaitUntil(t, waitLimit, "the new instance to show the shared log", func() bool { return len(late.hub.Snapshot().Log) == 1 })
 	if got, want := late.hub.Snapshot().Log[0], a.hub.Snapshot().Log[0]; got.ID != want.ID || !got.Arrived || got.Names[0] != "bob" {
 		t.Errorf("the new instance's log starts with %+v, want A's %+v, logged once", got, want)
 	}
@@ -173,14 +172,14 @@ func TestInstanceStartingAsAnEntryIsSharedShowsIt(t *testing.T) {
 	linked(t, a)
 	late := newNode(t, prefix, "late", opt)
 	a.hub.Connect(bob)
-	waitUntil(t, "the starting instance to show bob's arrival in its log", func() bool { return len(late.hub.Snapshot().Log) == 1 })
+	testkit.WaitUntil(t, waitLimit, "the starting instance to show bob's arrival in its log", func() bool { return len(late.hub.Snapshot().Log) == 1 })
 }
 
 // linked waits until every node has joined the cluster and read the
 // others' shares.
 func linked(t *testing.T, nodes ...*node) {
 	t.Helper()
-	waitUntil(t, "the instances to be linked", func() bool {
+	testkit.WaitUntil(t, waitLimit, "the instances to be linked", func() bool {
 		for _, n := range nodes {
 			if n.backend.Ready(context.Background()) != nil {
 				return false
@@ -197,11 +196,11 @@ func TestEveryInstanceShowsOneEntryPerEvent(t *testing.T) {
 	linked(t, a, b, c)
 	onB := b.hub.Connect(alice)
 	for name, n := range map[string]*node{"A": a, "B": b, "C": c} {
-		waitUntil(t, name+" to log alice's arrival", func() bool { return len(n.hub.Snapshot().Log) >= 1 })
+		testkit.WaitUntil(t, waitLimit, name+" to log alice's arrival", func() bool { return len(n.hub.Snapshot().Log) >= 1 })
 	}
 	onB.Close()
 	for name, n := range map[string]*node{"A": a, "B": b, "C": c} {
-		waitUntil(t, name+" to log alice's departure", func() bool { return len(n.hub.Snapshot().Log) >= 2 })
+		testkit.WaitUntil(t, waitLimit, name+" to log alice's departure", func() bool { return len(n.hub.Snapshot().Log) >= 2 })
 	}
 	time.Sleep(3 * opt.Heartbeat) // room for a duplicate to show up
 	want := a.hub.Snapshot().Log
@@ -222,7 +221,7 @@ func TestADeadInstancesPeopleGoOfflineWhenItsShareExpires(t *testing.T) {
 	a, b := newNode(t, prefix, "A", opt), newNode(t, prefix, "B", opt)
 	linked(t, a, b)
 	b.hub.Connect(bob)
-	waitUntil(t, "A to see bob and his arrival", func() bool {
+	testkit.WaitUntil(t, waitLimit, "A to see bob and his arrival", func() bool {
 		return tabsOf(a.hub, "u-2") == 1 && len(a.hub.Snapshot().Log) == 1
 	})
 
@@ -230,7 +229,7 @@ func TestADeadInstancesPeopleGoOfflineWhenItsShareExpires(t *testing.T) {
 	// cannot remove its share on the way out.
 	b.client.Close()
 	b.stop()
-	waitUntil(t, "A to see bob offline once B's share expired", func() bool { return a.hub.Counts().People == 0 })
+	testkit.WaitUntil(t, waitLimit, "A to see bob offline once B's share expired", func() bool { return a.hub.Counts().People == 0 })
 	log := a.hub.Snapshot().Log
 	if len(log) != 2 || log[0].Arrived || log[0].Names[0] != "bob" {
 		t.Errorf("A's log = %+v, want bob arriving, then leaving once", log)
@@ -254,74 +253,45 @@ func redisServer(t *testing.T, addr string) (stop func()) {
 	t.Cleanup(stop)
 	probe := redis.NewClient(&redis.Options{Addr: addr})
 	defer probe.Close()
-	waitUntil(t, "redis-server to answer", func() bool { return probe.Ping(context.Background()).Err() == nil })
+	testkit.WaitUntil(t, waitLimit, "redis-server to answer", func() bool { return probe.Ping(context.Background()).Err() == nil })
 	return stop
-}
-
-// freeAddr returns a loopback address whose port was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// lockedLog collects a node's log lines.
-type lockedLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedLog) count(s string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.buf.String(), s)
 }
 
 func TestPresenceHealsWhenRedisReturns(t *testing.T) {
 	cluster.QuietRedisLogs()
-	addr := freeAddr(t)
+	addr := testkit.FreeLoopbackAddr(t)
 	stopRedis := redisServer(t, addr)
 
 	prefix := testPrefix()
 	opt := cluster.Options{Heartbeat: 200 * time.Millisecond, TTL: 2 * time.Second}
-	var logs lockedLog
+	var logs testkit.LogBuffer
 	a := newNodeAt(t, addr, &logs, prefix, "A", opt)
 	b := newNodeAt(t, addr, io.Discard, prefix, "B", opt)
 	b.hub.Connect(bob)
-	waitUntil(t, "A to see bob", func() bool { return tabsOf(a.hub, "u-2") == 1 })
+	testkit.WaitUntil(t, waitLimit, "A to see bob", func() bool { return tabsOf(a.hub, "u-2") == 1 })
 
 	stopRedis()
-	waitUntil(t, "A to report not ready", func() bool { return a.backend.Ready(context.Background()) != nil })
+	testkit.WaitUntil(t, waitLimit, "A to report not ready", func() bool { return a.backend.Ready(context.Background()) != nil })
 	a.hub.Connect(alice) // A keeps serving its local presence
 	// Shown with the next frame: at once, or at the next tick if a frame
 	// (such as bob's arrival entry, shared late on a busy machine) just
 	// went out.
-	waitUntil(t, "A to show alice, who came while Redis was away", func() bool { return tabsOf(a.hub, "u-1") == 1 })
+	testkit.WaitUntil(t, waitLimit, "A to show alice, who came while Redis was away", func() bool { return tabsOf(a.hub, "u-1") == 1 })
 	b.hub.Connect(carol)          // news A cannot hear yet
 	time.Sleep(3 * opt.Heartbeat) // several failed heartbeats: still one log line
 
 	redisServer(t, addr) // back, and empty
 	returned := time.Now()
-	waitUntil(t, "A to see carol, who came while Redis was away", func() bool { return tabsOf(a.hub, "u-3") == 1 })
-	waitUntil(t, "B to see alice", func() bool { return tabsOf(b.hub, "u-1") == 1 })
+	testkit.WaitUntil(t, waitLimit, "A to see carol, who came while Redis was away", func() bool { return tabsOf(a.hub, "u-3") == 1 })
+	testkit.WaitUntil(t, waitLimit, "B to see alice", func() bool { return tabsOf(b.hub, "u-1") == 1 })
 	if healed := time.Since(returned); healed > 5*time.Second {
 		t.Errorf("presence was correct %v after Redis returned, want within 5 s", healed)
 	}
-	waitUntil(t, "A to report ready", func() bool { return a.backend.Ready(context.Background()) == nil })
-	if n := logs.count("redis unavailable"); n != 1 {
+	testkit.WaitUntil(t, waitLimit, "A to report ready", func() bool { return a.backend.Ready(context.Background()) == nil })
+	if n := strings.Count(logs.String(), "redis unavailable"); n != 1 {
 		t.Errorf("A logged the outage %d times, want once", n)
 	}
-	if n := logs.count("redis available again"); n != 1 {
+	if n := strings.Count(logs.String(), "redis available again"); n != 1 {
 		t.Errorf("A logged the recovery %d times, want once", n)
 	}
 }
@@ -340,7 +310,7 @@ func TestACleanlyStoppedInstancesPeopleLeaveWhenItsShareExpires(t *testing.T) {
 	a, b := newNode(t, prefix, "A", opt), newNode(t, prefix, "B", opt)
 	linked(t, a, b)
 	b.hub.Connect(bob)
-	waitUntil(t, "A to see bob", func() bool { return tabsOf(a.hub, "u-2") == 1 })
+	testkit.WaitUntil(t, waitLimit, "A to see bob", func() bool { return tabsOf(a.hub, "u-2") == 1 })
 
 	// B stops cleanly (a rolling restart): its share stays until it
 	// expires, so bob, reconnecting elsewhere in time, would never leave.
@@ -348,8 +318,8 @@ func TestACleanlyStoppedInstancesPeopleLeaveWhenItsShareExpires(t *testing.T) {
 	if tabsOf(a.hub, "u-2") != 1 {
 		t.Error("bob left A's view at once; his share should outlive B's clean stop")
 	}
-	waitUntil(t, "A to see bob leave once B's share expired", func() bool { return a.hub.Counts().People == 0 })
-	waitUntil(t, "A to log it", func() bool {
+	testkit.WaitUntil(t, waitLimit, "A to see bob leave once B's share expired", func() bool { return a.hub.Counts().People == 0 })
+	testkit.WaitUntil(t, waitLimit, "A to log it", func() bool {
 		log := a.hub.Snapshot().Log
 		return len(log) == 2 && !log[0].Arrived && log[0].Names[0] == "bob"
 	})
@@ -364,7 +334,7 @@ func TestACleanlyStoppingInstanceSendsWhatChanged(t *testing.T) {
 	linked(t, a, b)
 	a.hub.Connect(bob)
 	a.stop() // at once: bob's arrival may not be sent yet
-	waitUntil(t, "the other instance to show bob's arrival", func() bool {
+	testkit.WaitUntil(t, waitLimit, "the other instance to show bob's arrival", func() bool {
 		log := b.hub.Snapshot().Log
 		return len(log) == 1 && log[0].Arrived && log[0].Names[0] == "bob" && tabsOf(b.hub, "u-2") == 1
 	})

@@ -9,6 +9,7 @@ import (
 	"herenow/cluster"
 	"herenow/hub"
 	"herenow/internal/cutproxy"
+	"herenow/internal/testkit"
 )
 
 // join puts person in room on n, as a room's page does.
@@ -67,20 +68,20 @@ func TestAPersonInARoomOnOneInstanceShowsInThatRoomOnAnother(t *testing.T) {
 	a, b := newNode(t, prefix, "A", opt), newNode(t, prefix, "B", opt)
 	linked(t, a, b)
 	sub := join(t, a, "standup", alice)
-	waitUntil(t, "B's standup to show alice and her joining", func() bool {
+	testkit.WaitUntil(t, waitLimit, "B's standup to show alice and her joining", func() bool {
 		s := roomOf(b, "standup")
 		return tabsIn(s, "u-1") == 1 && said(s.Log, "alice", true) == 1
 	})
-	waitUntil(t, "B's lobby to show alice", func() bool { return tabsOf(b.hub, "u-1") == 1 })
-	waitUntil(t, "B's Rooms panel to list standup with alice", func() bool { return panelLists(b.site.Panel(), "standup", 1) })
+	testkit.WaitUntil(t, waitLimit, "B's lobby to show alice", func() bool { return tabsOf(b.hub, "u-1") == 1 })
+	testkit.WaitUntil(t, waitLimit, "B's Rooms panel to list standup with alice", func() bool { return panelLists(b.site.Panel(), "standup", 1) })
 	if _, ok := b.site.Room("design"); ok {
 		t.Error("B has a design room nobody is in")
 	}
 
 	sub.Close()
-	waitUntil(t, "alice to leave B's standup", func() bool { return tabsIn(roomOf(b, "standup"), "u-1") == 0 })
-	waitUntil(t, "alice to leave B's lobby", func() bool { return b.hub.Counts().People == 0 })
-	waitUntil(t, "B's Rooms panel to drop standup", func() bool { return panelLists(b.site.Panel(), "standup", 0) })
+	testkit.WaitUntil(t, waitLimit, "alice to leave B's standup", func() bool { return tabsIn(roomOf(b, "standup"), "u-1") == 0 })
+	testkit.WaitUntil(t, waitLimit, "alice to leave B's lobby", func() bool { return b.hub.Counts().People == 0 })
+	testkit.WaitUntil(t, waitLimit, "B's Rooms panel to drop standup", func() bool { return panelLists(b.site.Panel(), "standup", 0) })
 }
 
 // TestAnInstanceStartingLoadsTheRoomsItsPeersShow: alice and bob joined
@@ -92,15 +93,15 @@ func TestAnInstanceStartingLoadsTheRoomsItsPeersShow(t *testing.T) {
 	a := newNode(t, prefix, "A", opt)
 	linked(t, a)
 	join(t, a, "standup", alice)
-	waitUntil(t, "A to log alice joining", func() bool { return len(roomOf(a, "standup").Log) == 1 })
+	testkit.WaitUntil(t, waitLimit, "A to log alice joining", func() bool { return len(roomOf(a, "standup").Log) == 1 })
 	onA := join(t, a, "standup", bob)
-	waitUntil(t, "A to show bob", func() bool { return tabsIn(roomOf(a, "standup"), "u-2") == 1 })
+	testkit.WaitUntil(t, waitLimit, "A to show bob", func() bool { return tabsIn(roomOf(a, "standup"), "u-2") == 1 })
 	onA.Close()
-	waitUntil(t, "A to log bob joining and leaving", func() bool { return len(roomOf(a, "standup").Log) == 3 })
+	testkit.WaitUntil(t, waitLimit, "A to log bob joining and leaving", func() bool { return len(roomOf(a, "standup").Log) == 3 })
 
 	c := newNode(t, prefix, "C", opt)
 	linked(t, c)
-	waitUntil(t, "C's standup to show alice and its log", func() bool {
+	testkit.WaitUntil(t, waitLimit, "C's standup to show alice and its log", func() bool {
 		s := roomOf(c, "standup")
 		return tabsIn(s, "u-1") == 1 && len(s.Log) == 3
 	})
@@ -131,7 +132,7 @@ func TestADeadInstancesPeopleLeaveEveryRoom(t *testing.T) {
 		join(t, a, room, alice)
 	}
 	for _, room := range rooms {
-		waitUntil(t, "B's "+room+" to show alice and carol", func() bool {
+		testkit.WaitUntil(t, waitLimit, "B's "+room+" to show alice and carol", func() bool {
 			s := roomOf(b, room)
 			return tabsIn(s, "u-1") == 1 && tabsIn(s, "u-3") == 1
 		})
@@ -142,12 +143,12 @@ func TestADeadInstancesPeopleLeaveEveryRoom(t *testing.T) {
 	a.client.Close()
 	a.stop()
 	for _, room := range rooms {
-		waitUntil(t, "alice to leave B's "+room, func() bool {
+		testkit.WaitUntil(t, waitLimit, "alice to leave B's "+room, func() bool {
 			s := roomOf(b, room)
 			return tabsIn(s, "u-1") == 0 && said(s.Log, "alice", false) >= 1
 		})
 	}
-	waitUntil(t, "alice to leave B's lobby", func() bool { return tabsOf(b.hub, "u-1") == 0 })
+	testkit.WaitUntil(t, waitLimit, "alice to leave B's lobby", func() bool { return tabsOf(b.hub, "u-1") == 0 })
 	time.Sleep(3 * opt.Heartbeat) // room for a second entry to show
 	for _, room := range rooms {
 		s := roomOf(b, room)
@@ -179,16 +180,16 @@ func TestARoomEntryLoggedWhileCutOffIsRenumberedOnRejoining(t *testing.T) {
 	proxy.Cut()
 	// Logging is asked here only while A's hubs are idle: it records what
 	// the hubs were last told.
-	waitUntil(t, "A to log on its own", func() bool { return a.backend.Logging() == hub.LogProvisional })
+	testkit.WaitUntil(t, waitLimit, "A to log on its own", func() bool { return a.backend.Logging() == hub.LogProvisional })
 	join(t, a, "standup", alice)
-	waitUntil(t, "A to log alice joining standup provisionally", func() bool {
+	testkit.WaitUntil(t, waitLimit, "A to log alice joining standup provisionally", func() bool {
 		log := roomOf(a, "standup").Log
 		return len(log) == 1 && log[0].ID > hub.ProvisionalBase
 	})
 
 	proxy.Heal()
 	for name, n := range map[string]*node{"A": a, "B": b} {
-		waitUntil(t, name+" to show alice joining standup under a shared ID", func() bool {
+		testkit.WaitUntil(t, waitLimit, name+" to show alice joining standup under a shared ID", func() bool {
 			log := roomOf(n, "standup").Log
 			return len(log) == 1 && log[0].ID < hub.ProvisionalBase && said(log, "alice", true) == 1
 		})

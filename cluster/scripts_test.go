@@ -39,7 +39,7 @@ func guest(key string) op {
 func joinAs(t *testing.T, s scripts, c *redis.Client, p, id, epoch string, ops ...op) []any {
 	t.Helper()
 	c.SetNX(context.Background(), p+"epoch", "s", 0)
-	res, err := s.join.Run(context.Background(), c, nil, p, id, epoch, "s", "0", 0, 50, 10000, encodeOps(ops)).Slice()
+	res, err := s.join.Run(context.Background(), c, nil, p, id, epoch, "s", "0", 0, 50, 10000, encodeOps(ops), 0).Slice()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func joinAs(t *testing.T, s scripts, c *redis.Client, p, id, epoch string, ops .
 
 func tickAs(t *testing.T, s scripts, c *redis.Client, p, id, epoch string, seq int, floor uint64, ops ...op) []any {
 	t.Helper()
-	res, err := s.tick.Run(context.Background(), c, nil, p, id, epoch, seq, "s", floor, 50, 10000, encodeOps(ops)).Slice()
+	res, err := s.tick.Run(context.Background(), c, nil, p, id, epoch, seq, "s", floor, 50, 10000, encodeOps(ops), 0).Slice()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestReapIsDoneOnceWhenManyTryAtOnce(t *testing.T) {
 	results := make([][]any, 10)
 	for i := range results {
 		wg.Go(func() {
-			res, err := s.reap.Run(context.Background(), c, nil, p, "X", 0, 50).Slice()
+			res, err := s.reap.Run(context.Background(), c, nil, p, "X", 0, 50, 0).Slice()
 			if err != nil {
 				t.Error(err)
 			}
@@ -310,7 +310,7 @@ func TestReapLogsADeadInstancesPeopleLeavingEachRoom(t *testing.T) {
 	joinAs(t, s, c, p, "X", "ex", alice, bob, in("standup", alice), in("standup", bob), in("design", alice))
 	joinAs(t, s, c, p, "B", "eb", alice, in("standup", alice))
 	c.Del(ctx, p+"alive:X")
-	res, err := s.reap.Run(ctx, c, nil, p, "X", 0, 50).Slice()
+	res, err := s.reap.Run(ctx, c, nil, p, "X", 0, 50, 0).Slice()
 	if err != nil || res[0] != "OK" {
 		t.Fatalf("reap answered %v, %v", res, err)
 	}

@@ -134,17 +134,23 @@ func decodeShare(fields map[string]string) ([]roomHeld, error) {
 	return out, nil
 }
 
-// encodeEntry writes an entry of a room's log as the scripts do.
+// encodeEntry writes an entry of a room's log as the scripts do: an
+// eighth field, the visits, only where there are some (a guest window's
+// "3 guests came and went"), so that every other entry reads as before.
 func encodeEntry(l logged) string {
 	e := l.entry
 	names := make([]string, len(e.Names))
 	for i, n := range e.Names {
 		names[i] = clean(n)
 	}
-	return strings.Join([]string{
+	fields := []string{
 		strconv.FormatUint(e.ID, 10), strconv.FormatInt(e.At.UnixMilli(), 10), flag(e.Arrived),
 		strconv.Itoa(e.Guests), strconv.Itoa(e.Others), strings.Join(names, innerSep), l.room,
-	}, fieldSep)
+	}
+	if e.Visits > 0 {
+		fields = append(fields, strconv.Itoa(e.Visits))
+	}
+	return strings.Join(fields, fieldSep)
 }
 
 func encodeEntries(entries []logged) string {
@@ -176,9 +182,10 @@ func decodeEntries(s string) ([]logged, error) {
 
 // decodeEntry reads one entry. The seventh field, its room, is missing
 // from entries logged before rooms were shared: those are the lobby's.
+// The eighth, visits, is there only in a guest window's "came and went".
 func decodeEntry(s string) (logged, error) {
 	f := strings.Split(s, fieldSep)
-	if len(f) != 6 && len(f) != 7 {
+	if len(f) < 6 || len(f) > 8 {
 		return logged{}, fmt.Errorf("%w: %q", errBadEntry, s)
 	}
 	id, err1 := strconv.ParseUint(f[0], 10, 64)
@@ -192,8 +199,15 @@ func decodeEntry(s string) (logged, error) {
 	if f[5] != "" {
 		l.entry.Names = strings.Split(f[5], innerSep)
 	}
-	if len(f) == 7 {
+	if len(f) >= 7 {
 		l.room = f[6]
+	}
+	if len(f) == 8 {
+		visits, err := strconv.Atoi(f[7])
+		if err != nil || visits < 0 {
+			return logged{}, fmt.Errorf("%w: %q", errBadEntry, s)
+		}
+		l.entry.Visits = visits
 	}
 	return l, nil
 }

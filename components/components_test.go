@@ -78,7 +78,7 @@ func TestGolden(t *testing.T) {
 			Now:   at,
 			Room:  "standup",
 			Count: &components.Count{People: 3, Guests: 1},
-			Added: []components.UserItem{{Key: "u-2", Name: "carol", Tabs: 1}},
+			Added: []components.Placed{{UserItem: components.UserItem{Key: "u-2", Name: "carol", Tabs: 1}}},
 			Logged: []components.Entry{
 				{ID: 4, At: at, Arrived: true, Names: []string{"carol"}},
 				{ID: 3, At: at, Arrived: false, Names: []string{"dave"}, Guests: 2},
@@ -108,7 +108,7 @@ func TestGolden(t *testing.T) {
 			Count:   &components.Count{People: 7, Guests: 3},
 			Removed: []string{"u-3"},
 			Updated: []components.UserItem{{Key: "u-2", Name: "bob", Tabs: 2}},
-			Added:   []components.UserItem{{Key: "u-4", Name: "dave", Tabs: 1}, {Key: "u-5", Name: "eve", Tabs: 2}},
+			Added:   []components.Placed{{UserItem: components.UserItem{Key: "u-5", Name: "eve", Tabs: 2}}, {UserItem: components.UserItem{Key: "u-4", Name: "dave", Tabs: 1}, Before: "u-5"}},
 			Logged: []components.Entry{
 				{ID: 5, At: at, Arrived: false, Names: []string{"<script>alert(1)</script>"}},
 				{ID: 4, At: at, Arrived: true, Names: []string{"dave", "eve"}, Guests: 1},
@@ -215,7 +215,7 @@ func TestNamesAreEscapedEverywhere(t *testing.T) {
 		"snapshot": components.Snapshot(live),
 		"diff": components.DiffFrame(components.Diff{
 			Updated: []components.UserItem{{Key: "u-3", Name: evil, Tabs: 2}},
-			Added:   []components.UserItem{{Key: "u-3", Name: evil}},
+			Added:   []components.Placed{{UserItem: components.UserItem{Key: "u-3", Name: evil}, Before: "u-1"}},
 			Logged:  []components.Entry{{ID: 1, At: at, Names: []string{evil}}},
 		}),
 		"room page":     components.Room(components.RoomPage{Assets: assets, Me: &components.Me{Name: evil}, Room: "standup", Live: roomLive}),
@@ -223,7 +223,7 @@ func TestNamesAreEscapedEverywhere(t *testing.T) {
 		"room diff": components.DiffFrame(components.Diff{
 			Room:    "standup",
 			Updated: []components.UserItem{{Key: "u-3", Name: evil, Tabs: 2}},
-			Added:   []components.UserItem{{Key: "u-3", Name: evil}},
+			Added:   []components.Placed{{UserItem: components.UserItem{Key: "u-3", Name: evil}, Before: "u-1"}},
 			Logged:  []components.Entry{{ID: 1, At: at, Names: []string{evil}}},
 		}),
 		"room diff, log replaced": components.DiffFrame(components.Diff{
@@ -337,7 +337,7 @@ func TestTitleCountsPeopleOnTheFirstRenderAndLive(t *testing.T) {
 		})
 	}
 	var b strings.Builder
-	if err := components.DiffFrame(components.Diff{Added: []components.UserItem{{Key: "u-1", Name: "alice", Tabs: 1}}}).Render(context.Background(), &b); err != nil {
+	if err := components.DiffFrame(components.Diff{Added: []components.Placed{{UserItem: components.UserItem{Key: "u-1", Name: "alice", Tabs: 1}}}}).Render(context.Background(), &b); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(b.String(), "page-title") {

@@ -5,11 +5,13 @@ package components
 
 import (
 	"context"
+	"hash/fnv"
 	"io"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/a-h/templ"
 )
@@ -39,9 +41,71 @@ type Count struct {
 
 // UserItem is one row of the online users list.
 type UserItem struct {
-	Key  string // the row's HTML id
+	Key  string // the row's HTML id, also a CSS id selector (u-7)
 	Name string
 	Tabs int
+}
+
+// Placed is a row to insert into the online users list: before the row
+// whose key is Before, or at the end of the list when Before is empty.
+type Placed struct {
+	UserItem
+	Before string
+}
+
+// swap is the hx-swap-oob that puts the row in its place.
+func (p Placed) swap() string {
+	if p.Before == "" {
+		return "beforeend:#online-users"
+	}
+	return "beforebegin:#" + p.Before
+}
+
+// FaceColours is how many colours a face may have: the stylesheet's
+// classes face-0 to face-11.
+const FaceColours = 12
+
+// faceClass names the colour of the user's face, the same for a name
+// everywhere and always: face-N for N the 32-bit FNV-1a hash of the name,
+// modulo FaceColours. It is a class because the Content-Security-Policy
+// allows no style attribute.
+func (u UserItem) faceClass() string {
+	h := fnv.New32a()
+	io.WriteString(h, u.Name) //nolint:errcheck // a hash's Write never fails
+	return "face-" + strconv.FormatUint(uint64(h.Sum32()%FaceColours), 10)
+}
+
+// initials are what the user's face shows, in capitals: the first letter
+// (or digit) of the name and the first one after a separator ('-', '_',
+// '.' or a space) if there is one: "AS" for alice.smith, "B" for bob, "?"
+// for a name with neither. A letter keeps the combining marks that follow
+// it (a Devanagari vowel sign, an accent left undecomposed), so no letter
+// is cut from its mark.
+func (u UserItem) initials() string {
+	var out []rune
+	taken, wanted, taking := 0, true, false
+	for _, r := range u.Name {
+		if taking && unicode.IsMark(r) {
+			out = append(out, r)
+			continue
+		}
+		taking = false
+		if taken == 2 {
+			break
+		}
+		switch {
+		case r == '-' || r == '_' || r == '.' || unicode.IsSpace(r):
+			wanted = true
+		case wanted && (unicode.IsLetter(r) || unicode.IsDigit(r)):
+			out = append(out, r)
+			taken++
+			wanted, taking = false, true
+		}
+	}
+	if taken == 0 {
+		return "?"
+	}
+	return strings.ToUpper(string(out))
 }
 
 // Entry is one line of the activity log.
@@ -82,7 +146,9 @@ type Diff struct {
 	Count   *Count
 	Removed []string
 	Updated []UserItem
-	Added   []UserItem
+	// Added are rows to insert, in the order to apply them: the row each
+	// goes before is shown already, or inserted earlier in Added.
+	Added   []Placed
 	Logged  []Entry // newest first
 	Trimmed []uint64
 	// Relogged are entries already shown that changed (a burst of

@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 
 	"herenow/handlers"
+	"herenow/internal/wstest"
 	"herenow/users"
 )
 
@@ -119,15 +120,10 @@ func FuzzWebSocketMessage(f *testing.F) {
 		if err := conn.Write(ctx, typ, msg); err != nil {
 			return // the server may close before a big message is written
 		}
-		for {
-			if _, _, err := conn.Read(ctx); err != nil {
-				switch code := websocket.CloseStatus(err); code {
-				case websocket.StatusPolicyViolation, websocket.StatusMessageTooBig:
-				default:
-					t.Fatalf("closed with %v (%v) after a %d-byte message", code, err, len(msg))
-				}
-				return
-			}
+		switch code, err := wstest.ReadUntilClose(ctx, conn); code {
+		case websocket.StatusPolicyViolation, websocket.StatusMessageTooBig:
+		default:
+			t.Fatalf("closed with %v (%v) after a %d-byte message", code, err, len(msg))
 		}
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/coder/websocket"
 
 	"herenow/hub"
+	"herenow/internal/wstest"
 )
 
 // greetingPrefix starts the navbar's greeting as a live connection sends
@@ -87,7 +88,7 @@ func TestALogoutInOneTabRegreetsTheOthers(t *testing.T) {
 	}
 
 	a.logout(t, alice)
-	if code, _ := closeStatusOf(t, ws.conn, 5*time.Second); code != websocket.StatusServiceRestart {
+	if code, _ := wstest.CloseStatusOf(t, ws.conn, 5*time.Second); code != websocket.StatusServiceRestart {
 		t.Errorf("her WebSocket closed with %v, want 1012 so that the page reconnects", code)
 	}
 	again := a.dialWS(t, alice)

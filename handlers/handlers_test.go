@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,6 +23,8 @@ import (
 
 	"herenow/handlers"
 	"herenow/hub"
+	"herenow/internal/testkit"
+	"herenow/internal/wstest"
 	"herenow/static"
 	"herenow/users"
 )
@@ -45,25 +46,7 @@ type app struct {
 	// watcher of the user database does.
 	userChanged func(ctx context.Context, userID int64)
 	revoked     func(jti string, until time.Time)
-	logs        *logBuffer // what the server logged, if newAppLogging started it
-}
-
-// logBuffer keeps log lines written from many goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	logs        *testkit.LogBuffer // what the server logged, if newAppLogging started it
 }
 
 // userChanges hands the server's funcs for changed users and ended
@@ -123,12 +106,12 @@ func newAppWith(t testing.TB, change func(*handlers.Options)) *app {
 // Other tests discard it, so that what they log costs no memory.
 func newAppLogging(t testing.TB, change func(*handlers.Options)) *app {
 	t.Helper()
-	return startApp(t, change, &logBuffer{}, nil)
+	return startApp(t, change, &testkit.LogBuffer{}, nil)
 }
 
 // startApp starts a server on a new SQLite store, given to the server
 // through wrap when set.
-func startApp(t testing.TB, change func(*handlers.Options), logs *logBuffer, wrap func(*users.Store) handlers.UserStore) *app {
+func startApp(t testing.TB, change func(*handlers.Options), logs *testkit.LogBuffer, wrap func(*users.Store) handlers.UserStore) *app {
 	t.Helper()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "users.db")
@@ -159,7 +142,7 @@ func (a *app) restart(t testing.TB) *app {
 // serveApp starts a server on serverStore, whose users' store is store;
 // with rooms set, a server with rooms, whose site rooms may configure.
 func serveApp(t testing.TB, store *users.Store, serverStore handlers.UserStore, alice users.User,
-	change func(*handlers.Options), logs *logBuffer, rooms func(*hub.SiteConfig)) *app {
+	change func(*handlers.Options), logs *testkit.LogBuffer, rooms func(*hub.SiteConfig)) *app {
 	t.Helper()
 	a := &app{store: store, alice: alice}
 	opt := handlers.Options{
@@ -408,7 +391,7 @@ func TestPresenceOverBothTransports(t *testing.T) {
 			aliceBrowser := a.login(t, "alice", "correct horse")
 			alice := dial(a, t, aliceBrowser)
 			arrival := waitFor(t, guest, `hx-swap-oob="beforeend:#online-users"`)
-			for _, want := range []string{`<li id="u-1"><span class="user-name">alice</span>`, "<strong>2</strong> people online", "<strong>alice</strong> came online"} {
+			for _, want := range []string{`<li id="u-1"><span class="user-face face-11" aria-hidden="true">A</span> <span class="user-name" title="alice">`, "<strong>2</strong> people online", "<strong>alice</strong> came online"} {
 				if !strings.Contains(arrival, want) {
 					t.Errorf("arrival frame lacks %q:\n%s", want, arrival)
 				}
@@ -607,14 +590,8 @@ func TestOversizedMessageClosesWith1009(t *testing.T) {
 	if err := ws.conn.Write(ctx, websocket.MessageText, make([]byte, 4<<10)); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		_, _, err := ws.conn.Read(ctx)
-		if err != nil {
-			if got := websocket.CloseStatus(err); got != websocket.StatusMessageTooBig {
-				t.Errorf("close status %v (%v), want 1009", got, err)
-			}
-			return
-		}
+	if got, err := wstest.ReadUntilClose(ctx, ws.conn); got != websocket.StatusMessageTooBig {
+		t.Errorf("close status %v (%v), want 1009", got, err)
 	}
 }
 
@@ -627,14 +604,8 @@ func TestShutdownClosesWebSocketsWith1012AndEndsStreams(t *testing.T) {
 	a.hub.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for {
-		_, _, err := ws.conn.Read(ctx)
-		if err != nil {
-			if got := websocket.CloseStatus(err); got != websocket.StatusServiceRestart {
-				t.Errorf("close status %v (%v), want 1012", got, err)
-			}
-			break
-		}
+	if got, err := wstest.ReadUntilClose(ctx, ws.conn); got != websocket.StatusServiceRestart {
+		t.Errorf("close status %v (%v), want 1012", got, err)
 	}
 	for {
 		select {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"herenow/internal/wstest"
 )
 
 // pageWith fetches / with cookie as its Cookie header and returns the body.
@@ -62,7 +64,7 @@ func TestADeletedUserIsAGuestAtOnceAndHerIDGoesToNobody(t *testing.T) {
 	ws, sse := a.dialWS(t, browser), a.dialSSE(t, browser)
 	waitFor(t, viewer, "2 tabs")
 	li := fmt.Sprintf(`<li id="u-%d">`, mallory.ID)
-	if page := a.pageWith(t, cookie); !strings.Contains(page, "Hello <strong>mallory") || !strings.Contains(page, li+`<span class="user-name">mallory`) {
+	if page := a.pageWith(t, cookie); !strings.Contains(page, "Hello <strong>mallory") || !strings.Contains(page, li+`<span class="user-face face-1" aria-hidden="true">M</span> <span class="user-name" title="mallory">`) {
 		t.Fatal("mallory is not signed in and listed before her deletion")
 	}
 
@@ -73,7 +75,7 @@ func TestADeletedUserIsAGuestAtOnceAndHerIDGoesToNobody(t *testing.T) {
 		t.Error("a deleted user's cookie still signs her in")
 	}
 	a.userChanged(ctx, mallory.ID)
-	if code, _ := closeStatusOf(t, ws.conn, 5*time.Second); code != websocket.StatusServiceRestart {
+	if code, _ := wstest.CloseStatusOf(t, ws.conn, 5*time.Second); code != websocket.StatusServiceRestart {
 		t.Errorf("her WebSocket closed with %v, want 1012 so the page reconnects as a guest", code)
 	}
 	if !sseEnds(t, sse, 5*time.Second) {
@@ -137,7 +139,7 @@ func TestAPasswordChangeEndsEverySessionStartedBefore(t *testing.T) {
 	current := a.dialWS(t, a.login(t, "alice", password))
 	current.next(t)
 	a.userChanged(ctx, a.alice.ID)
-	if code, _ := closeStatusOf(t, old.conn, 5*time.Second); code != websocket.StatusServiceRestart {
+	if code, _ := wstest.CloseStatusOf(t, old.conn, 5*time.Second); code != websocket.StatusServiceRestart {
 		t.Errorf("the connection from before the change closed with %v, want 1012", code)
 	}
 	// The one from after is still live: it hears of a guest's arrival.

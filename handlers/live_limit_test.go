@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 
 	"herenow/handlers"
+	"herenow/internal/testkit"
 )
 
 // refusal is what a refused live connection got.
@@ -107,7 +108,7 @@ func TestLiveConnectionsPastTheCapAreRefusedWhilePagesAnswer(t *testing.T) {
 	// A WebSocket's place comes back when it closes, not when its handler
 	// returns (which is at once).
 	closeWS()
-	waitUntil(t, "a WebSocket admitted again", func() bool {
+	testkit.WaitUntil(t, 5*time.Second, "a WebSocket admitted again", func() bool {
 		got, closeWS = openWS(t, a)
 		closeWS()
 		return got.status == http.StatusSwitchingProtocols
@@ -132,15 +133,5 @@ func TestLiveConnectionsFromOneAddressAreCapped(t *testing.T) {
 	}
 	if got, _ := openSSEFrom(t, a, "127.0.0.2"); got.status != http.StatusOK {
 		t.Errorf("first stream from 127.0.0.2: %d, want 200", got.status)
-	}
-}
-
-// waitUntil polls cond until it holds, for at most 5 s.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 5s for: %s", what)
-		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"herenow/handlers"
 	"herenow/hub"
+	"herenow/internal/testkit"
 )
 
 // TestAnSSEStreamThatFellBehindIsCutAtOnce: a stream whose client stopped
@@ -41,11 +42,9 @@ func TestAnSSEStreamThatFellBehindIsCutAtOnce(t *testing.T) {
 	}
 	defer c.Close()
 	fmt.Fprintf(c, "GET /live/events HTTP/1.1\r\nHost: herenow\r\n\r\n") // and never read
-	for deadline := time.Now().Add(5 * time.Second); scrape(t, m, `herenow_live_connections{transport="sse"}`) != 1; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the stream did not open within 5s")
-		}
-	}
+	testkit.WaitUntil(t, 5*time.Second, "the stream to open", func() bool {
+		return scrape(t, m, `herenow_live_connections{transport="sse"}`) == 1
+	})
 
 	// Guests come and go on the hub, a frame per tick, until the stream's
 	// socket buffers and then its queue of 32 frames are full (about 200

@@ -11,6 +11,8 @@ import (
 	"github.com/coder/websocket"
 
 	"herenow/handlers"
+	"herenow/internal/testkit"
+	"herenow/internal/wstest"
 	"herenow/users"
 )
 
@@ -70,7 +72,7 @@ func TestASessionLoggedOutOnAnotherServerEndsHereWhenTold(t *testing.T) {
 		t.Fatal("the server took no func for sessions ended elsewhere")
 	}
 	a.revoked(revoked[0].JTI, revoked[0].Until)
-	if code, _ := closeStatusOf(t, ws.conn, 5*time.Second); code != websocket.StatusServiceRestart {
+	if code, _ := wstest.CloseStatusOf(t, ws.conn, 5*time.Second); code != websocket.StatusServiceRestart {
 		t.Errorf("her WebSocket on A closed with %v, want 1012 so it reconnects as a guest", code)
 	}
 	if !sseEnds(t, sse, 5*time.Second) {
@@ -102,13 +104,13 @@ func (unrecordedLogouts) Revoke(context.Context, string, time.Time) (int64, erro
 // record a logout, the session still ends on this server, at once, and the
 // failure is logged.
 func TestALogoutTheStoreCannotRecordStillEndsItHere(t *testing.T) {
-	a := startApp(t, nil, &logBuffer{}, func(s *users.Store) handlers.UserStore { return unrecordedLogouts{s} })
+	a := startApp(t, nil, &testkit.LogBuffer{}, func(s *users.Store) handlers.UserStore { return unrecordedLogouts{s} })
 	browser := a.login(t, "alice", "correct horse")
 	cookie := a.cookieHeader(browser).Get("Cookie")
 	ws := a.dialWS(t, browser)
 	waitFor(t, ws, "alice")
 	a.logout(t, browser)
-	if code, _ := closeStatusOf(t, ws.conn, 5*time.Second); code != websocket.StatusServiceRestart {
+	if code, _ := wstest.CloseStatusOf(t, ws.conn, 5*time.Second); code != websocket.StatusServiceRestart {
 		t.Errorf("her WebSocket closed with %v, want 1012", code)
 	}
 	if page := a.pageWith(t, cookie); strings.Contains(page, "Hello") {

@@ -10,6 +10,7 @@ import (
 
 	"herenow/handlers"
 	"herenow/hub"
+	"herenow/internal/testkit"
 	"herenow/static"
 )
 
@@ -17,7 +18,7 @@ import (
 // GET's status and content type, and no body; a live stream's HEAD makes
 // nobody present.
 func TestHEADAnswersEveryGETRouteAsGETWould(t *testing.T) {
-	logs := &logBuffer{}
+	logs := &testkit.LogBuffer{}
 	a := newApp(t) // for its store and alice
 	a = serveApp(t, a.store, a.store, a.alice, nil, logs, func(sc *hub.SiteConfig) { sc.Rooms = []string{"standup"} })
 	assets, err := static.Load(0)

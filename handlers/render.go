@@ -40,7 +40,7 @@ func (r Renderer) Diff(d hub.Diff) (*hub.Frame, error) {
 	v := components.Diff{
 		Removed: d.Removed,
 		Updated: userItems(d.Updated),
-		Added:   userItems(d.Added),
+		Added:   placed(d.Added),
 		Logged:  entries(d.Logged),
 		Trimmed: d.Trimmed,
 
@@ -127,8 +127,21 @@ func liveView(s hub.Snapshot) components.Live {
 func userItems(us []hub.User) []components.UserItem {
 	out := make([]components.UserItem, len(us))
 	for i, u := range us {
-		// Status and Text are not shown yet: the page's part of issue 18.
-		out[i] = components.UserItem{Key: u.Key, Name: u.Name, Tabs: u.Tabs}
+		out[i] = userItem(u)
+	}
+	return out
+}
+
+// userItem is a list row as the page shows it. Status and Text are not
+// shown yet: the page's part of issue 18.
+func userItem(u hub.User) components.UserItem {
+	return components.UserItem{Key: u.Key, Name: u.Name, Tabs: u.Tabs}
+}
+
+func placed(ps []hub.Placed) []components.Placed {
+	out := make([]components.Placed, len(ps))
+	for i, p := range ps {
+		out[i] = components.Placed{UserItem: userItem(p.User), Before: p.Before}
 	}
 	return out
 }

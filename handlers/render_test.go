@@ -82,7 +82,7 @@ func TestDiffFrameCanReplaceTheWholeLog(t *testing.T) {
 func BenchmarkRenderArrivalDiff(b *testing.B) {
 	d := hub.Diff{
 		Counts:  &hub.Counts{People: 10_001, Guests: 5_000, Unlisted: 4_900},
-		Added:   []hub.User{{Key: "u-42", Name: "alice", Tabs: 1}},
+		Added:   []hub.Placed{{User: hub.User{Key: "u-42", Name: "alice", Tabs: 1}, Before: "u-43"}},
 		Logged:  []hub.Entry{{ID: 51, At: time.Now(), Arrived: true, Names: []string{"alice"}}},
 		Trimmed: []uint64{1},
 	}

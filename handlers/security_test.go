@@ -18,6 +18,7 @@ import (
 	"github.com/go-chi/jwtauth/v5"
 
 	"herenow/handlers"
+	"herenow/internal/wstest"
 )
 
 // token signs claims for alice (user 1) the way herenow does, with
@@ -179,13 +180,8 @@ func TestUnexpectedWebSocketMessageClosesWith1008(t *testing.T) {
 	if err := ws.conn.Write(ctx, websocket.MessageText, []byte(`{"hello":"server"}`)); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		if _, _, err := ws.conn.Read(ctx); err != nil {
-			if got := websocket.CloseStatus(err); got != websocket.StatusPolicyViolation {
-				t.Errorf("close status %v (%v), want 1008", got, err)
-			}
-			return
-		}
+	if got, err := wstest.ReadUntilClose(ctx, ws.conn); got != websocket.StatusPolicyViolation {
+		t.Errorf("close status %v (%v), want 1008", got, err)
 	}
 }
 
@@ -315,34 +311,6 @@ func TestADistributedAttackOnOneNameIsSlowedAndRefusedPerAddress(t *testing.T) {
 	}
 }
 
-// closeStatusOf reads from conn until it closes and returns its close code.
-func closeStatusOf(t *testing.T, conn *websocket.Conn, within time.Duration) (websocket.StatusCode, string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), within)
-	defer cancel()
-	for {
-		if _, _, err := conn.Read(ctx); err != nil {
-			var ce websocket.CloseError
-			if ok := asCloseError(err, &ce); ok {
-				return ce.Code, ce.Reason
-			}
-			t.Fatalf("connection ended without a close frame: %v", err)
-		}
-	}
-}
-
-func asCloseError(err error, target *websocket.CloseError) bool {
-	code := websocket.CloseStatus(err)
-	if code == -1 {
-		return false
-	}
-	*target = websocket.CloseError{Code: code}
-	if i := strings.Index(err.Error(), "reason = "); i >= 0 {
-		target.Reason = err.Error()[i+len("reason = "):]
-	}
-	return true
-}
-
 func TestLogoutEndsTheSessionsLiveConnectionsAtOnce(t *testing.T) {
 	a := newApp(t)
 	viewer := a.dialWS(t, nil)
@@ -357,7 +325,7 @@ func TestLogoutEndsTheSessionsLiveConnectionsAtOnce(t *testing.T) {
 	}
 	resp.Body.Close()
 	for i, tab := range []*wsLive{tab1, tab2} {
-		if code, _ := closeStatusOf(t, tab.conn, 5*time.Second); code != websocket.StatusServiceRestart {
+		if code, _ := wstest.CloseStatusOf(t, tab.conn, 5*time.Second); code != websocket.StatusServiceRestart {
 			t.Errorf("tab %d closed with %v, want 1012 so it reconnects as a guest", i+1, code)
 		}
 	}
@@ -382,7 +350,7 @@ func TestLogoutEndsTheSessionsLiveConnectionsAtOnce(t *testing.T) {
 func TestLiveConnectionIsClosedWhenItsTokenExpires(t *testing.T) {
 	a := newAppWith(t, func(o *handlers.Options) { o.TokenTTL = time.Second })
 	ws := a.dialWS(t, a.login(t, "alice", "correct horse"))
-	code, reason := closeStatusOf(t, ws.conn, 10*time.Second)
+	code, reason := wstest.CloseStatusOf(t, ws.conn, 10*time.Second)
 	if code != websocket.StatusServiceRestart || !strings.Contains(reason, "session ended") {
 		t.Errorf("closed with %v %q, want 1012 \"session ended\"", code, reason)
 	}

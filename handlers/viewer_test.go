@@ -18,7 +18,7 @@ func TestAPageCountsItsViewer(t *testing.T) {
 	a = serveApp(t, a.store, a.store, a.alice, nil, nil, func(*hub.SiteConfig) {}) // with rooms
 	const nobody = "Nobody is here yet."
 	const one = `<strong>1</strong> person online`
-	aliceRow := `<li id="u-` + strconv.FormatInt(a.alice.ID, 10) + `"><span class="user-name">alice`
+	aliceRow := `<li id="u-` + strconv.FormatInt(a.alice.ID, 10) + `"><span class="user-face face-11" aria-hidden="true">A</span> <span class="user-name" title="alice">`
 	for _, path := range []string{"/", "/live/sse-box", "/r/standup", "/r/standup/live/sse-box"} {
 		t.Run(path, func(t *testing.T) {
 			guest := a.client(t)

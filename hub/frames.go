@@ -10,6 +10,7 @@ package hub
 import (
 	"container/list"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -19,8 +20,13 @@ type shownPerson struct {
 	tabs   int
 	status Status // as the row shows it (presence.shownStatus)
 	text   string
-	elem   *list.Element // in listed or unlisted; nil for guests
+	order  string        // nameOrder of the name: where a listed user's row stands
+	elem   *list.Element // in unlisted; nil for guests and listed users
 	inList bool
+	// listedIn is the number of the flush that listed them: a user listed
+	// and gone again, or whose tabs changed, within one flush is in none
+	// of its frame's Removed or Updated.
+	listedIn uint64
 }
 
 // user is sp's row in the list.
@@ -96,7 +102,9 @@ func (h *Hub) startFlushTimer(wait time.Duration, lazy bool) {
 // this instance's share, even when nothing shown did.
 func (h *Hub) flush() {
 	now := h.cfg.Clock.Now()
+	h.flushes++
 	var d Diff
+	var added []*shownPerson // users listed in this flush
 	var arrived, left []Person
 	var held []Held
 	before := h.counts
@@ -116,15 +124,20 @@ func (h *Hub) flush() {
 			if !p.quiet {
 				arrived = append(arrived, p.person)
 			}
-			h.show(p, &d)
+			if sp := h.show(p); sp.inList {
+				added = append(added, sp)
+			}
 			showed = true
 		case !p.online() && sp != nil:
 			left = append(left, p.person)
-			h.hide(sp, &d)
+			if next := h.hide(sp, &d); next != nil {
+				added = append(added, next)
+			}
 		case sp != nil:
 			// Tabs, status or text: one row replaced in place, if it is
 			// shown, however many people are online.
-			if sp.update(p) && sp.inList {
+			// A row listed in this flush goes in as it is now.
+			if sp.update(p) && sp.inList && sp.listedIn != h.flushes {
 				d.Updated = append(d.Updated, sp.user())
 			}
 		}
@@ -138,6 +151,7 @@ func (h *Hub) flush() {
 	}
 	clear(h.dirty)
 	h.dirty = h.dirty[:0]
+	d.Added = h.listed.placed(added)
 	// Asked before Changed, so that Peers knows how the changes it is
 	// about to hear were logged.
 	logging := h.cfg.Peers.Logging()
@@ -201,47 +215,59 @@ func (h *Hub) flush() {
 	h.broadcast(frame)
 }
 
-// show adds a person who came online to the shown state.
-func (h *Hub) show(p *presence, d *Diff) {
+// show adds a person who came online to the shown state: a user to the
+// list if it has room, else to the end of those waiting for a place.
+func (h *Hub) show(p *presence) *shownPerson {
 	sp := &shownPerson{person: p.person}
 	sp.update(p)
 	h.shown[p.person.Key] = sp
 	h.counts.People++
-	if p.person.Guest {
+	switch {
+	case p.person.Guest:
 		h.counts.Guests++
-		return
+	case len(h.listed) < h.cfg.ListLimit:
+		h.list(sp)
+	default:
+		sp.elem = h.unlisted.PushBack(sp)
+		h.counts.Unlisted++
 	}
-	if h.listed.Len() < h.cfg.ListLimit {
-		sp.elem, sp.inList = h.listed.PushBack(sp), true
-		d.Added = append(d.Added, sp.user())
-		return
-	}
-	sp.elem = h.unlisted.PushBack(sp)
-	h.counts.Unlisted++
+	return sp
+}
+
+// list gives a shown user their place in the list, in this flush.
+func (h *Hub) list(sp *shownPerson) {
+	sp.order, sp.inList, sp.listedIn = nameOrder(sp.person.Name), true, h.flushes
+	h.listed.add(sp)
 }
 
 // hide removes a person who went offline, giving their place in the list to
-// the user who has waited longest.
-func (h *Hub) hide(sp *shownPerson, d *Diff) {
+// the user who has waited longest, whom it returns (nil if none).
+func (h *Hub) hide(sp *shownPerson, d *Diff) *shownPerson {
 	delete(h.shown, sp.person.Key)
 	h.counts.People--
 	if sp.person.Guest {
 		h.counts.Guests--
-		return
+		return nil
 	}
 	if !sp.inList {
 		h.unlisted.Remove(sp.elem)
 		h.counts.Unlisted--
-		return
+		return nil
 	}
-	h.listed.Remove(sp.elem)
-	d.Removed = append(d.Removed, sp.person.Key)
-	if front := h.unlisted.Front(); front != nil {
-		next := h.unlisted.Remove(front).(*shownPerson)
-		h.counts.Unlisted--
-		next.elem, next.inList = h.listed.PushBack(next), true
-		d.Added = append(d.Added, next.user())
+	h.listed.remove(sp)
+	sp.inList = false
+	if sp.listedIn != h.flushes { // else no frame showed their row
+		d.Removed = append(d.Removed, sp.person.Key)
 	}
+	front := h.unlisted.Front()
+	if front == nil {
+		return nil
+	}
+	next := h.unlisted.Remove(front).(*shownPerson)
+	next.elem = nil
+	h.counts.Unlisted--
+	h.list(next)
+	return next
 }
 
 // Snapshot returns what subscribers are currently shown.
@@ -268,14 +294,19 @@ func (h *Hub) SnapshotFor(viewer Person) Snapshot {
 }
 
 // counting returns s with viewer, whom it does not show, counted as a
-// flush would show them: at the end of the list if it has room.
+// flush would show them: in their place in the list if it has room.
 func (s Snapshot) counting(viewer Person, listLimit int) Snapshot {
 	s.Counts.People++
 	switch {
 	case viewer.Guest:
 		s.Counts.Guests++
 	case len(s.Users) < listLimit:
-		s.Users = append(s.Users, User{Key: viewer.Key, Name: viewer.Name, Tabs: 1, Status: viewer.Status, Text: viewer.Text})
+		as := func(u User) *shownPerson {
+			return &shownPerson{person: Person{Key: u.Key, Name: u.Name}, order: nameOrder(u.Name)}
+		}
+		me := User{Key: viewer.Key, Name: viewer.Name, Tabs: 1, Status: viewer.Status, Text: viewer.Text}
+		i, _ := slices.BinarySearchFunc(s.Users, as(me), func(u User, me *shownPerson) int { return compareListed(as(u), me) })
+		s.Users = slices.Insert(slices.Clip(s.Users), i, me)
 	default:
 		s.Counts.Unlisted++
 	}
@@ -290,9 +321,9 @@ func (h *Hub) Counts() Counts {
 }
 
 func (h *Hub) snapshotLocked() Snapshot {
-	s := Snapshot{At: h.cfg.Clock.Now(), Counts: h.counts, Users: make([]User, 0, h.listed.Len()), Log: make([]Entry, 0, len(h.log))}
-	for e := h.listed.Front(); e != nil; e = e.Next() {
-		s.Users = append(s.Users, e.Value.(*shownPerson).user())
+	s := Snapshot{At: h.cfg.Clock.Now(), Counts: h.counts, Users: make([]User, 0, len(h.listed)), Log: make([]Entry, 0, len(h.log))}
+	for _, sp := range h.listed {
+		s.Users = append(s.Users, sp.user())
 	}
 	for i := len(h.log) - 1; i >= 0; i-- {
 		s.Log = append(s.Log, h.log[i])

@@ -14,6 +14,7 @@ package hub
 //	grace.go         the grace period after a person's last connection closed
 //	frames.go        frames and ticks: coalescing, flush, shown state, fan-out,
 //	                 Attach
+//	listed.go        the list's order (by name) and where a new row goes
 //	log.go           the activity log: entries, shared and provisional IDs
 //	remote.go        remote instances, and what Peers.Changed is told
 //	peers.go         Peers, the seam to the other instances of a cluster
@@ -43,12 +44,12 @@ package hub
 //     for its whole run: Connect/ConnectWake, Hold, Subscription.Close/Leave,
 //     Attach, Refresh, AddEntries, Renumber, Provisional, Held, ApplyRemote,
 //     ReplaceRemote, ForgetRemote, Snapshot, Counts, Closed and Close
-//     (Shutdown through Close). LogSize reads only cfg, which never changes
-//     after New, and Subscription.Frames, Done and Err read channels; they
-//     take nothing (err is set before done is closed). SetStatus (Hub's
-//     and Site's) takes r.mu and then each hub's h.mu in turn;
-//     Subscription.Active takes nothing unless the person was away, and
-//     then does as SetStatus does.
+//     (Shutdown through Close). LogSize and LogWindow read only cfg,
+//     which never changes after New, and Subscription.Frames, Done and Err
+//     read channels; they take nothing (err is set before done is closed).
+//     SetStatus (Hub's and Site's) takes r.mu and then each hub's h.mu in
+//     turn; Subscription.Active takes nothing unless the person was away,
+//     and then does as SetStatus does.
 //   - Every other Hub method runs with h.mu already held and never takes it
 //     (the mutex is not reentrant), save Subscription.close, which is Close
 //     and Leave, closeIfEmpty, empty, ended, and the timers' funcs.
@@ -113,7 +114,10 @@ type Config struct {
 	// came and went"), and a user's arrival or departure joins the newest
 	// entry when it says the same of users, began within the window and
 	// nothing was logged since (a burst). Zero: every frame's changes are
-	// an entry of their own, guests named with the users.
+	// an entry of their own, guests named with the users. In a cluster
+	// (LogShared) the hub writes nothing: the cluster summarises guests
+	// the same way in the log it shares (it reads Hub.LogWindow), and
+	// bursts are not collapsed.
 	LogWindow time.Duration
 	// QueueSize is how many frames a subscriber may fall behind before it
 	// is dropped with ErrSlow.
@@ -181,8 +185,9 @@ type Hub struct {
 
 	// Shown state.
 	shown    map[string]*shownPerson
-	listed   list.List // of *shownPerson, users named in the list
-	unlisted list.List // of *shownPerson, users waiting for a place in the list
+	listed   userList  // users named in the list, in its order (by name)
+	unlisted list.List // of *shownPerson, users waiting for a place in the list, longest first
+	flushes  uint64    // flushes so far: tells what was listed in this one
 	counts   Counts
 	log      []Entry  // sorted by ID, oldest first, at most cfg.LogSize
 	nextID   uint64   // the last ID this hub wrote, or was given, below ProvisionalBase

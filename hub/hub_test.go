@@ -181,8 +181,9 @@ func TestArrivalGoesOutAtOnceAndLaterChangesCoalesce(t *testing.T) {
 		t.Fatalf("got %d frames after one tick, want 1 merged frame", len(got))
 	}
 	d := got[0]
-	if len(d.Added) != 2 || d.Added[0].Name != "bob" || d.Added[1].Name != "carol" {
-		t.Errorf("added = %+v, want bob then carol", d.Added)
+	// Inserted last first: carol at the end, then bob before her.
+	if want := []hub.Placed{{User: hub.User{Key: "u-3", Name: "carol", Tabs: 1}}, {User: hub.User{Key: "u-2", Name: "bob", Tabs: 1}, Before: "u-3"}}; !slices.Equal(d.Added, want) {
+		t.Errorf("added = %+v, want %+v", d.Added, want)
 	}
 	if d.Counts == nil || d.Counts.People != 4 {
 		t.Errorf("counts = %+v, want 4 people", d.Counts)

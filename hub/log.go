@@ -98,6 +98,10 @@ func (h *Hub) Provisional() []Entry {
 // LogSize is how many activity entries the hub keeps.
 func (h *Hub) LogSize() int { return h.cfg.LogSize }
 
+// LogWindow is the hub's Config.LogWindow: a cluster summarises guests
+// once per this in the logs it shares, as a hub on its own does.
+func (h *Hub) LogWindow() time.Duration { return h.cfg.LogWindow }
+
 func byID(a, b Entry) int { return cmp.Compare(a.ID, b.ID) }
 
 // findEntry finds id in entries sorted by ID: its index, or where it would

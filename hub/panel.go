@@ -18,7 +18,7 @@ type RoomSummary struct {
 	Name   string
 	People int      // users and guests in the room, each counted once
 	Guests int      // guests among People
-	Names  []string // the first few listed users, in list order
+	Names  []string // the first few listed users, in the list's order (by name)
 	Others int      // users beyond Names
 }
 
@@ -40,8 +40,8 @@ const namesPerRoom = 3
 func (h *Hub) tellSite(d *Diff) {
 	if h.cfg.Summary != nil && (d.Counts != nil || len(d.Added)+len(d.Removed) > 0) {
 		sum := RoomSummary{People: h.counts.People, Guests: h.counts.Guests}
-		for e := h.listed.Front(); e != nil && len(sum.Names) < namesPerRoom; e = e.Next() {
-			sum.Names = append(sum.Names, e.Value.(*shownPerson).person.Name)
+		for _, sp := range h.listed[:min(len(h.listed), namesPerRoom)] {
+			sum.Names = append(sum.Names, sp.person.Name)
 		}
 		sum.Others = sum.People - sum.Guests - len(sum.Names)
 		if !sameSummary(sum, h.summary) {

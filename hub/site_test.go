@@ -12,6 +12,7 @@ import (
 
 	"herenow/hub"
 	"herenow/hub/hubtest"
+	"herenow/internal/testkit"
 )
 
 // siteFrame is any frame a site's subscriber can get: a hub's snapshot or
@@ -632,11 +633,7 @@ func TestHoldKeepsShutdownWaitingForItsOwner(t *testing.T) {
 	defer cancel()
 	result := make(chan error, 1)
 	go func() { result <- f.hub.Shutdown(ctx) }()
-	for deadline := time.Now().Add(5 * time.Second); !f.hub.Closed(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("Shutdown did not close the hub")
-		}
-	}
+	testkit.WaitUntil(t, 5*time.Second, "Shutdown to close the hub", f.hub.Closed)
 	select {
 	case err := <-result:
 		t.Fatalf("Shutdown returned with a hold open: %v", err)

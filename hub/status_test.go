@@ -177,7 +177,7 @@ func TestStatusComesWithTheFirstConnection(t *testing.T) {
 	f.connect(t, alice)
 	got := f.settle(t, viewer)
 	want := hub.User{Key: "u-1", Name: "alice", Tabs: 1, Status: hub.StatusAway, Text: "lunch"}
-	if len(got) != 1 || !slices.Equal(got[0].Added, []hub.User{want}) {
+	if len(got) != 1 || !slices.Equal(got[0].Added, []hub.Placed{{User: want}}) {
 		t.Fatalf("alice's arrival: %+v, want her row added away with her text", got)
 	}
 
@@ -210,7 +210,7 @@ func TestStatusOfAPersonBeyondTheListIsKeptForTheirRow(t *testing.T) {
 	}
 	alice.Close()
 	got := f.settle(t, viewer)
-	want := []hub.User{{Key: "u-2", Name: "bob", Tabs: 1, Status: hub.StatusBusy, Text: "focus"}}
+	want := []hub.Placed{{User: hub.User{Key: "u-2", Name: "bob", Tabs: 1, Status: hub.StatusBusy, Text: "focus"}}}
 	if len(got) != 1 || !slices.Equal(got[0].Added, want) {
 		t.Errorf("bob's promotion: %+v, want his row busy with his text", got)
 	}

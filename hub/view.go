@@ -83,7 +83,7 @@ type Entry struct {
 // Snapshot is everything a newly connected viewer needs.
 type Snapshot struct {
 	Counts Counts
-	Users  []User  // listed users, in order of arrival
+	Users  []User  // listed users, in the list's order: by name (see listed.go)
 	Log    []Entry // newest first
 	// At is when it was taken, by the hub's clock: the log's times are
 	// labelled relative to it ("today 09:59 UTC").
@@ -96,7 +96,10 @@ type Diff struct {
 	Counts  *Counts  // nil when unchanged
 	Removed []string // keys of list items to delete
 	Updated []User   // listed users whose row changed (tabs, status, text): each replaces its row
-	Added   []User   // users to append to the list
+	// Added are users to insert into the list, each before the row its
+	// Before names, in the order to apply them: a row named by Before is
+	// shown already, or inserted earlier in Added.
+	Added   []Placed
 	Logged  []Entry  // new log entries, newest first
 	Trimmed []uint64 // IDs of log entries that fell off the end
 	// Relogged are entries already shown that a burst changed ("alice

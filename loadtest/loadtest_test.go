@@ -25,6 +25,7 @@ import (
 
 	"herenow/handlers"
 	"herenow/hub"
+	"herenow/internal/testkit"
 	"herenow/static"
 	"herenow/users"
 )
@@ -500,12 +501,7 @@ func TestSeveralURLsMustAllBeLoopbackAndOneTransport(t *testing.T) {
 // the test ends, and returns its address (as cluster/redis_test.go does).
 func redisServer(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testkit.FreeLoopbackAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
 	if err := cmd.Start(); err != nil {
@@ -519,18 +515,8 @@ func redisServer(t *testing.T) string {
 	})
 	probe := redis.NewClient(&redis.Options{Addr: addr})
 	defer probe.Close()
-	waitUntil(t, "redis-server to answer", func() bool { return probe.Ping(context.Background()).Err() == nil })
+	testkit.WaitUntil(t, 5*time.Second, "redis-server to answer", func() bool { return probe.Ping(context.Background()).Err() == nil })
 	return addr
-}
-
-// waitUntil polls cond for at most 5 s.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 5s for %s", what)
-		}
-	}
 }
 
 func TestRedisWindowCountsOtherClientsOnly(t *testing.T) {
@@ -712,7 +698,7 @@ func TestSyntheticAliveKeysAreRenewed(t *testing.T) {
 	// Whatever happens to the keys, the next renewal sets them again.
 	c.Del(ctx, "hn:alive:synthetic-1")
 	c.PExpire(ctx, "hn:alive:synthetic-0", time.Second)
-	waitUntil(t, "the alive keys to be renewed", func() bool {
+	testkit.WaitUntil(t, 5*time.Second, "the alive keys to be renewed", func() bool {
 		return c.PTTL(ctx, "hn:alive:synthetic-0").Val() > time.Second && c.PTTL(ctx, "hn:alive:synthetic-1").Val() > time.Second
 	})
 	if w.renewals().Commands["set"] < 2 {
@@ -750,7 +736,7 @@ func TestRenewalsAreLeftOutOfTheRedisFigures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "ten rounds of renewals", func() bool { return w.renewals().Commands["set"] >= renew0.Commands["set"]+30 })
+	testkit.WaitUntil(t, 5*time.Second, "ten rounds of renewals", func() bool { return w.renewals().Commands["set"] >= renew0.Commands["set"]+30 })
 	end, _, renew1, err := m.sampleRedis(ctx, stats)
 	if err != nil {
 		t.Fatal(err)

@@ -58,6 +58,13 @@ local function room_of(field)
   return string.sub(field, 1, i - 1)
 end
 
+-- key_of is the person's key in a share's field.
+local function key_of(field)
+  local i = string.find(field, FS, 1, true)
+  if not i then return field end
+  return string.sub(field, i + 1)
+end
+
 -- log_key is where a room's entries are kept; the lobby's ('') in p:log.
 -- Rooms have a namespace of their own: a room may be called "next", and
 -- p:log:next is the entry counter.
@@ -150,13 +157,125 @@ local function by_room(people)
   return groups, order
 end
 
--- log_changes turns arrivals and departures into at most two entries per
--- room (the lobby's "came online" / "went offline", a room's "joined" /
--- "left"), then forgets the logs of rooms left empty.
-local function log_changes(arrived, left, floor, log_size)
+-- Guest windows. With a log window (the instances' --log-window, in ms),
+-- guests are not logged as they come and go but summarised once per
+-- window and log, as a hub on its own does (hub/log.go): the lobby's
+-- window is the hash p:window, a room's p:roomwindow:<room>, each with
+-- the fields due (when it ends, ms), visits (guests who came and went
+-- within it), went (guests who were here before it and went), and
+-- '+' key for each guest who came within it and is still here. A window
+-- opens at the first guest coming or going in its log, and expires a
+-- while after its end should nobody close it. p:windows holds every open
+-- window's room ('' for the lobby) scored by its end, so that the
+-- heartbeat finds the windows due without looking at any other.
+local WINDOW_SLACK_MS = 60000
+local WINDOWS = p .. 'windows'
+
+local function window_key(room)
+  if room == '' then return p .. 'window' end
+  return p .. 'roomwindow:' .. room
+end
+
+-- close_window logs what room's window saw ("2 guests came online", "3
+-- guests came and went", "a guest went offline": each an entry of its
+-- own, only when there is something to say), appends them to entries and
+-- forgets the window. A window that expired logs nothing.
+local function close_window(room, at, floor, log_size, entries)
+  local key = window_key(room)
+  local w = redis.call('HGETALL', key)
+  redis.call('DEL', key)
+  redis.call('ZREM', WINDOWS, room)
+  local came, visits, went = 0, 0, 0
+  for i = 1, #w, 2 do
+    local f = w[i]
+    if string.sub(f, 1, 1) == '+' then
+      came = came + 1
+    elseif f == 'visits' then
+      visits = tonumber(w[i + 1])
+    elseif f == 'went' then
+      went = tonumber(w[i + 1])
+    end
+  end
+  for _, s in ipairs({{'1', came, 0}, {'0', 0, visits}, {'0', went, 0}}) do
+    if s[2] + s[3] > 0 then
+      local id = next_id(floor)
+      local fields = {int(id), int(at), s[1], int(s[2]), '0', '', room}
+      -- The eighth field, visits, only where there are some: entries
+      -- without it read as before.
+      if s[3] > 0 then fields[8] = int(s[3]) end
+      local e = table.concat(fields, RS)
+      add_logged(room, id, e, log_size)
+      entries[#entries + 1] = e
+    end
+  end
+end
+
+-- drop_window forgets room's window without logging it.
+local function drop_window(room)
+  redis.call('DEL', window_key(room))
+  redis.call('ZREM', WINDOWS, room)
+end
+
+-- open_window returns the key of room's window as of at, opening one if
+-- none is; a window that is due (its end passed, and nobody closed it
+-- yet) is closed first, into entries, so that a guest is never counted
+-- in a window that is over. opened remembers, within one script, the
+-- rooms whose window is known to be open.
+local function open_window(room, at, window_ms, floor, log_size, entries, opened)
+  local key = window_key(room)
+  if opened[room] then return key end
+  opened[room] = true
+  local due = tonumber(redis.call('HGET', key, 'due') or '0')
+  if due > 0 and due <= at then
+    close_window(room, at, floor, log_size, entries)
+    due = 0
+  end
+  if due == 0 then
+    redis.call('HSET', key, 'due', int(at + window_ms))
+    redis.call('PEXPIRE', key, window_ms + WINDOW_SLACK_MS)
+    redis.call('ZADD', WINDOWS, at + window_ms, room)
+  end
+  return key
+end
+
+-- tally_guests counts the guests among people ({name, guest, room, key})
+-- into their logs' windows, as having come (arrived) or gone, and returns
+-- the others, the users, to be logged as they come and go. A guest who
+-- goes within the window they came in is a visit.
+local function tally_guests(people, arrived, at, window_ms, floor, log_size, entries, opened)
+  local users = {}
+  for _, person in ipairs(people) do
+    if person[2] == '1' then
+      local key = open_window(person[3] or '', at, window_ms, floor, log_size, entries, opened)
+      if arrived then
+        redis.call('HSET', key, '+' .. person[4], '1')
+      elseif redis.call('HDEL', key, '+' .. person[4]) == 1 then
+        redis.call('HINCRBY', key, 'visits', 1)
+      else
+        redis.call('HINCRBY', key, 'went', 1)
+      end
+    else
+      users[#users + 1] = person
+    end
+  end
+  return users
+end
+
+-- log_changes turns arrivals and departures ({name, guest, room, key})
+-- into at most two entries per room (the lobby's "came online" / "went
+-- offline", a room's "joined" / "left"), then forgets the logs and
+-- windows of rooms left empty. With a log window (window_ms > 0) guests
+-- go into their logs' windows instead (tally_guests), and a window found
+-- due on the way is logged first.
+local function log_changes(arrived, left, floor, log_size, window_ms)
   local entries = {}
   if #arrived + #left > 0 then
     local at = now_ms()
+    if window_ms > 0 then
+      local opened = {}
+      arrived = tally_guests(arrived, true, at, window_ms, floor, log_size, entries, opened)
+      left = tally_guests(left, false, at, window_ms, floor, log_size, entries, opened)
+    end
     for _, people in ipairs({{arrived, '1'}, {left, '0'}}) do
       local groups, order = by_room(people[1])
       for _, room in ipairs(order) do
@@ -165,7 +284,10 @@ local function log_changes(arrived, left, floor, log_size)
     end
   end
   for _, room in ipairs(emptied_rooms) do
-    if redis.call('HEXISTS', p .. 'rooms', room) == 0 then redis.call('DEL', log_key(room)) end
+    if redis.call('HEXISTS', p .. 'rooms', room) == 0 then
+      redis.call('DEL', log_key(room))
+      drop_window(room)
+    end
   end
   return entries
 end

@@ -6,11 +6,13 @@ import (
 	"net"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"herenow/internal/testkit"
+	"herenow/internal/wstest"
 )
 
 // TestCountsAndBroadcasts starts the server through run, connects two
@@ -19,7 +21,7 @@ import (
 func TestCountsAndBroadcasts(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var logs lockedBuffer
+	var logs testkit.LogBuffer
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"baseline", "-addr", "127.0.0.1:0", "-every", "5ms"}, &logs) }()
 	url := "ws://" + listeningAddr(t, &logs) + "/ws"
@@ -28,12 +30,7 @@ func TestCountsAndBroadcasts(t *testing.T) {
 	defer dcancel()
 	dial := func() *websocket.Conn {
 		t.Helper()
-		conn, _, err := websocket.Dial(dctx, url, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.CloseNow() })
-		return conn
+		return wstest.Dial(t, dctx, url, nil)
 	}
 	// readUntil reads until the count is want: a count that a later one
 	// superseded within one -every may never be sent.
@@ -73,7 +70,7 @@ func TestCountsAndBroadcasts(t *testing.T) {
 
 // listeningAddr waits, for at most 10 s, for the server to log the address
 // it listens on.
-func listeningAddr(t *testing.T, logs *lockedBuffer) string {
+func listeningAddr(t *testing.T, logs *testkit.LogBuffer) string {
 	t.Helper()
 	line := regexp.MustCompile(`msg=listening addr=(\S+)`)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
@@ -99,23 +96,4 @@ func TestATakenPortIsAnError(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), taken.Addr().String()) {
 		t.Errorf("run on a taken port = %v, want an error naming it", err)
 	}
-}
-
-// lockedBuffer is a bytes.Buffer that the server's logger and the test may
-// use at once.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
